@@ -1,0 +1,150 @@
+"""`shop` command: migrate, seed demo data, create staff users, serve.
+
+`litestar --app app.asgi:create_app database upgrade` works as well (advanced-alchemy's CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import timedelta
+
+import click
+
+from app.db import make_alchemy_config
+from app.settings import Settings, SettingsError, get_settings
+
+__all__ = ("main",)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+
+
+def migrate(settings: Settings) -> None:
+    from advanced_alchemy.alembic.commands import AlembicCommands
+
+    AlembicCommands(sqlalchemy_config=make_alchemy_config(settings)).upgrade("head")
+
+
+@click.group()
+def main() -> None:
+    """Operate the shop API."""
+
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema to the latest migration."""
+    migrate(_settings())
+    click.echo("database is at the latest migration")
+
+
+async def _seed(settings: Settings) -> bool:
+    from app.demo import seed_demo
+
+    config = make_alchemy_config(settings)
+    try:
+        return await seed_demo(settings, config.create_session_maker())
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create demo accounts and tokens (development only; refused in production)."""
+    settings = _settings()
+    try:
+        created = asyncio.run(_seed(settings))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("demo data created" if created else "database already has data; demo data left as is")
+
+
+async def _create_staff(settings: Settings, username: str, email: str, password: str, token: bool) -> str | None:
+    from shop_identity import CustomerService, RegisterCustomer, TokenService
+
+    config = make_alchemy_config(settings)
+    try:
+        async with config.create_session_maker()() as session:
+            staff = await CustomerService(session).register(
+                RegisterCustomer(username=username, email=email, password=password, password_confirm=password),
+                is_staff=True,
+            )
+            if not token:
+                return None
+            return await TokenService(session).issue(
+                customer_id=staff.id, scopes=("read", "write"), ttl=timedelta(days=30)
+            )
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command("create-staff-user")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.option(
+    "--password",
+    envvar="SHOP_STAFF_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Read from SHOP_STAFF_PASSWORD or prompted; never pass it on a shared command line.",
+)
+@click.option("--token/--no-token", default=False, help="Also issue a 30-day read/write access token.")
+def create_staff_user_command(username: str, email: str, password: str, token: bool) -> None:
+    """Create a staff account (subject to the same password policy as customers)."""
+    from shop_kernel import FieldValidationError
+
+    try:
+        raw = asyncio.run(_create_staff(_settings(), username, email, password, token))
+    except FieldValidationError as exc:
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in (exc.errors or {}).items())
+        raise click.ClickException(problems) from exc
+    click.echo(f"staff user {username!r} created")
+    if raw:
+        click.echo(f"access token (shown once): {raw}")
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Defaults to HOST or 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Defaults to PORT or 8000.")
+@click.option("--setup/--no-setup", default=False, help="Migrate and seed demo data (if enabled) first.")
+def serve_command(host: str | None, port: int | None, setup: bool) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings()
+    if setup:
+        migrate(settings)
+        if settings.demo_data:
+            asyncio.run(_seed(settings))
+    host = host or settings.host
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    click.echo(f"Shop API on {base}  (env: {settings.env}, database: {_redacted(settings.database_url)})")
+    if settings.openapi_enabled:
+        click.echo(f"  API docs:   {base}/schema  (OpenAPI JSON: {base}/schema/openapi.json)")
+    if settings.demo_data:
+        from app.auth import DEMO_CUSTOMER_TOKEN, DEMO_STAFF_TOKEN
+
+        click.echo(f"  Demo staff token:    Authorization: Bearer {DEMO_STAFF_TOKEN}")
+        click.echo(f"  Demo customer token: Authorization: Bearer {DEMO_CUSTOMER_TOKEN}")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level=settings.log_level.lower())
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("APP_ENV", "development")
+    main()

@@ -1,0 +1,67 @@
+"""Liveness (`/api/health/`) and readiness (`/api/ready/`) probes."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from litestar import Controller, Request, Response, get
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import MIGRATIONS_DIR, VERSION_TABLE
+
+__all__ = ("HealthController", "migration_heads")
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    checks: dict[str, str]
+
+
+@cache
+def migration_heads() -> frozenset[str]:
+    """The head revisions shipped with this code (read once from the migration scripts)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+class HealthController(Controller):
+    path = "/api"
+    tags = ["Operations"]
+
+    @get("/health/", summary="Liveness probe", security=[], cache_control=None)
+    async def health(self) -> Health:
+        """The process is up and serving; says nothing about its dependencies."""
+        return Health(status="ok")
+
+    @get(
+        "/ready/",
+        summary="Readiness probe",
+        description="200 when the database answers and its schema is at the latest migration; 503 otherwise.",
+        security=[],
+    )
+    async def ready(self, request: Request[Any, Any, Any], db_engine: AsyncEngine) -> Response[Readiness]:
+        checks: dict[str, str] = {}
+        try:
+            async with db_engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                checks["database"] = "ok"
+                current = set((await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalars())
+                checks["migrations"] = "ok" if current == migration_heads() else f"pending (at {sorted(current) or 'none'})"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+            checks.setdefault("database", f"unavailable ({type(exc).__name__})")
+            checks.setdefault("migrations", "unknown")
+        ready = all(value == "ok" for value in checks.values())
+        return Response(
+            Readiness(status="ready" if ready else "unavailable", checks=checks),
+            status_code=200 if ready else 503,
+        )

@@ -1,0 +1,98 @@
+"""The app factory: one Litestar app composed of the context plugins and the shared auth middleware."""
+
+from __future__ import annotations
+
+import logging
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
+
+from app.auth import build_auth_middleware
+from app.db import make_alchemy_config
+from app.health import HealthController
+from app.settings import Settings, get_settings
+from shop_catalog import CatalogPlugin
+from shop_identity import IdentityPlugin, IdentitySettings
+from shop_kernel import problem_exception_handlers
+from shop_notify import NotifyPlugin
+from shop_ordering import OrderingPlugin
+
+__all__ = ("create_app",)
+
+SCOPES = {
+    "read": "Read the catalog, your profile and your orders",
+    "write": "Place and cancel orders, update your profile; staff: manage the catalog",
+    "openid": "Sign in with OpenID Connect",
+}
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Shop API",
+        version="0.1.0",
+        description=(
+            "E-commerce REST API: catalog with an unlimited-depth category tree, orders with inventory, "
+            "customers, OAuth2. Errors are RFC 9457 `application/problem+json` documents."
+        ),
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        tags=[
+            Tag(name="Customers", description="Registration and profiles"),
+            Tag(name="Operations", description="Health and readiness probes"),
+        ],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", description="An OAuth2 access token: `Authorization: Bearer <token>`"
+                ),
+                "OAuth2": SecurityScheme(
+                    type="oauth2",
+                    flows=OAuthFlows(
+                        authorization_code=OAuthFlow(
+                            authorization_url="/oauth/authorize", token_url="/oauth/token", scopes=SCOPES
+                        ),
+                        client_credentials=OAuthFlow(token_url="/oauth/token", scopes=SCOPES),
+                    ),
+                ),
+            }
+        ),
+        security=[{"BearerToken": []}, {"OAuth2": []}],
+        enabled_endpoints=None if settings.openapi_enabled else set(),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    alchemy = make_alchemy_config(settings)
+    return Litestar(
+        route_handlers=[HealthController],
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy),
+            IdentityPlugin(
+                IdentitySettings(access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl)
+            ),
+            CatalogPlugin(),
+            OrderingPlugin(),
+            NotifyPlugin(),
+        ],
+        middleware=[build_auth_middleware(settings, alchemy.create_session_maker())],
+        exception_handlers=problem_exception_handlers(),
+        openapi_config=openapi_config(settings) if settings.openapi_enabled else None,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="debug",
+            disable_stack_trace={404, 401, 403, 405},
+        ),
+        debug=False,
+        state=State({"settings": settings}),
+    )
+
+
+logging.getLogger("shop").setLevel(logging.INFO)

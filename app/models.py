@@ -1,0 +1,5 @@
+"""Every context's ORM models, imported together so the shared metadata is complete (for Alembic)."""
+
+from shop_identity import AccessToken, Customer
+
+__all__ = ("AccessToken", "Customer")

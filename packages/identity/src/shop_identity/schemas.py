@@ -1,0 +1,63 @@
+"""Wire shapes of the identity context (msgspec), separate from the ORM models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+__all__ = ("CustomerProfile", "ProfileUpdate", "RegisterCustomer")
+
+Username = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=150,
+        pattern=r"^[\w.@+-]+\Z",
+        description="150 characters or fewer: letters, digits and @/./+/-/_ only.",
+        examples=["john_doe"],
+    ),
+]
+Name = Annotated[str, msgspec.Meta(max_length=150)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, examples=["john@example.com"])]
+Phone = Annotated[
+    str,
+    msgspec.Meta(max_length=32, description="Any common notation; stored as E.164 (default region Kenya)."),
+]
+
+
+class RegisterCustomer(msgspec.Struct):
+    """`POST /api/auth/register/`."""
+
+    username: Username
+    email: Email
+    password: Annotated[str, msgspec.Meta(max_length=128)]
+    password_confirm: Annotated[str, msgspec.Meta(max_length=128)]
+    first_name: Name = ""
+    last_name: Name = ""
+    phone_number: Phone | None = None
+
+
+class ProfileUpdate(msgspec.Struct):
+    """`PUT`/`PATCH /api/auth/profile/`: only these fields change; any other field sent is ignored.
+
+    PUT is partial too, as in the original API, so a client may send just the fields it changes.
+    """
+
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    first_name: Name | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    phone_number: Phone | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class CustomerProfile(msgspec.Struct):
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    phone_number: str | None
+    is_staff: bool
+    created_at: datetime
+    updated_at: datetime

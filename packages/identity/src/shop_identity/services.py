@@ -1,0 +1,247 @@
+"""Identity services: registration, profiles and access tokens. Each public method owns its transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import phonenumbers
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from email_validator import EmailNotValidError, validate_email
+from litestar.exceptions import NotFoundException
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from shop_identity.models import AccessToken, Customer
+from shop_identity.passwords import hash_password, password_problems
+from shop_kernel import FieldValidationError, Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from shop_identity.schemas import ProfileUpdate, RegisterCustomer
+    from shop_kernel import TokenResolver
+
+__all__ = (
+    "CustomerRepository",
+    "CustomerService",
+    "TokenService",
+    "hash_token",
+    "make_token_resolver",
+    "normalize_email",
+    "normalize_phone",
+)
+
+DEFAULT_REGION = "KE"
+
+
+def normalize_email(value: str) -> str:
+    """Syntax-checked, normalised address (no DNS lookup: registration must not depend on the network)."""
+    return validate_email(value.strip(), check_deliverability=False).normalized
+
+
+def normalize_phone(value: str, region: str = DEFAULT_REGION) -> str:
+    """E.164 form of a valid number; `0712 345678` in Kenya becomes `+254712345678`."""
+    number = phonenumbers.parse(value, region)
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(value)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class CustomerRepository(SQLAlchemyAsyncRepository[Customer]):
+    model_type = Customer
+
+
+class CustomerService:
+    def __init__(self, session: AsyncSession, *, phone_region: str = DEFAULT_REGION) -> None:
+        self.session = session
+        self.repository = CustomerRepository(session=session)
+        self.phone_region = phone_region
+
+    async def get(self, customer_id: int) -> Customer:
+        customer = await self.repository.get_one_or_none(id=customer_id)
+        if customer is None:
+            raise NotFoundException(detail="No such customer.")
+        return customer
+
+    async def find_by_username(self, username: str) -> Customer | None:
+        return await self.repository.get_one_or_none(func.lower(Customer.username) == username.lower())
+
+    async def register(self, data: RegisterCustomer, *, is_staff: bool = False) -> Customer:
+        """Create a customer; every invalid field is reported at once, as DRF clients expect."""
+        errors: dict[str, list[str]] = {}
+        email = self._clean_email(data.email, errors)
+        phone = self._clean_phone(data.phone_number, errors)
+        if data.password != data.password_confirm:
+            errors.setdefault("password_confirm", []).append("The two password fields didn't match.")
+        weaknesses = password_problems(
+            data.password, personal=(data.username, data.email, data.first_name, data.last_name)
+        )
+        if weaknesses:
+            errors["password"] = weaknesses
+        await self._check_unique(errors, username=data.username, email=email)
+        if errors:
+            raise FieldValidationError(errors)
+        password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
+        customer = Customer(
+            username=data.username,
+            email=email or "",
+            password_hash=password_hash,
+            first_name=data.first_name.strip(),
+            last_name=data.last_name.strip(),
+            phone_number=phone,
+            is_staff=is_staff,
+        )
+        self.session.add(customer)
+        await self._commit_unique(username=data.username, email=email)
+        await self.session.refresh(customer)
+        return customer
+
+    async def update_profile(self, customer_id: int, data: ProfileUpdate) -> Customer:
+        customer = await self.get(customer_id)
+        errors: dict[str, list[str]] = {}
+        if data.email is not msgspec.UNSET:
+            email = self._clean_email(data.email, errors)
+            if email and email.lower() != customer.email.lower():
+                await self._check_unique(errors, email=email)
+                customer.email = email
+        if data.phone_number is not msgspec.UNSET:
+            phone = self._clean_phone(data.phone_number, errors)
+            if "phone_number" not in errors:
+                customer.phone_number = phone
+        if data.first_name is not msgspec.UNSET:
+            customer.first_name = data.first_name.strip()
+        if data.last_name is not msgspec.UNSET:
+            customer.last_name = data.last_name.strip()
+        if errors:
+            await self.session.rollback()
+            raise FieldValidationError(errors)
+        await self._commit_unique(email=customer.email)
+        await self.session.refresh(customer)
+        return customer
+
+    def _clean_email(self, value: str, errors: dict[str, list[str]]) -> str | None:
+        try:
+            return normalize_email(value)
+        except EmailNotValidError:
+            errors.setdefault("email", []).append("Enter a valid email address.")
+            return None
+
+    def _clean_phone(self, value: str | None, errors: dict[str, list[str]]) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return normalize_phone(value, self.phone_region)
+        except (phonenumbers.NumberParseException, ValueError):
+            errors.setdefault("phone_number", []).append(
+                "Enter a valid phone number, e.g. +254712345678 or 0712345678."
+            )
+            return None
+
+    async def _check_unique(
+        self, errors: dict[str, list[str]], *, username: str | None = None, email: str | None = None
+    ) -> None:
+        if username and await self.repository.exists(func.lower(Customer.username) == username.lower()):
+            errors.setdefault("username", []).append("A user with that username already exists.")
+        if email and await self.repository.exists(func.lower(Customer.email) == email.lower()):
+            errors.setdefault("email", []).append("A user with that email already exists.")
+
+    async def _commit_unique(self, *, username: str | None = None, email: str | None = None) -> None:
+        """Commit; a concurrent request that won the unique index turns into the same 400 as the pre-check."""
+        try:
+            await self.session.commit()
+        except (IntegrityError, RepositoryIntegrityError) as exc:
+            await self.session.rollback()
+            errors: dict[str, list[str]] = {}
+            await self._check_unique(errors, username=username, email=email)
+            raise FieldValidationError(errors or {"non_field_errors": ["Conflicting data."]}) from exc
+
+
+def hash_token(raw: str) -> str:
+    """Tokens are 256-bit random values, so one SHA-256 (no salt, no stretching) is enough to store them."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def issue(
+        self,
+        *,
+        customer_id: int | None,
+        scopes: Iterable[str],
+        ttl: timedelta,
+        client_id: str | None = None,
+        raw_token: str | None = None,
+    ) -> str:
+        """Store a new token and return its raw value, which is never stored or shown again."""
+        raw = raw_token or secrets.token_urlsafe(32)
+        self.session.add(
+            AccessToken(
+                token_hash=hash_token(raw),
+                customer_id=customer_id,
+                client_id=client_id,
+                scope=" ".join(sorted(set(scopes))),
+                expires_at=_now() + ttl,
+            )
+        )
+        await self.session.commit()
+        return raw
+
+    async def revoke(self, raw: str) -> bool:
+        token = await self.session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+        if token is None or token.revoked_at is not None:
+            return False
+        token.revoked_at = _now()
+        await self.session.commit()
+        return True
+
+    async def resolve(self, raw: str) -> Principal | None:
+        """The principal a live token stands for; None for unknown, expired or revoked tokens."""
+        row = (
+            await self.session.execute(
+                select(AccessToken, Customer)
+                .outerjoin(Customer, Customer.id == AccessToken.customer_id)
+                .where(AccessToken.token_hash == hash_token(raw))
+            )
+        ).first()
+        if row is None:
+            return None
+        token, customer = row
+        if token.revoked_at is not None or token.expires_at <= _now():
+            return None
+        scopes = frozenset(token.scope.split())
+        if token.customer_id is None:
+            return Principal(client_id=token.client_id, scopes=scopes)
+        if customer is None or not customer.is_active:
+            return None
+        return Principal(
+            user_id=customer.id,
+            username=customer.username,
+            scopes=scopes,
+            is_staff=customer.is_staff,
+            client_id=token.client_id,
+        )
+
+
+def make_token_resolver(session_maker: async_sessionmaker[AsyncSession]) -> TokenResolver:
+    """A `TokenResolver` for `BearerTokenMiddleware`, reading identity's token table."""
+
+    async def resolve(raw: str) -> Principal | None:
+        if len(raw) > 512:
+            return None
+        async with session_maker() as session:
+            return await TokenService(session).resolve(raw)
+
+    return resolve
