@@ -8,7 +8,9 @@ from shop_identity import make_token_resolver
 from shop_kernel import BearerTokenMiddleware, Principal
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.settings import Settings
 
@@ -19,7 +21,7 @@ DEMO_CUSTOMER_TOKEN = "demo-customer-token-999"  # noqa: S105
 DEMO_TOKENS = frozenset({DEMO_STAFF_TOKEN, DEMO_CUSTOMER_TOKEN})
 
 
-def build_auth_middleware(settings: Settings, session_maker: async_sessionmaker[AsyncSession]) -> BearerTokenMiddleware:
+def build_auth_middleware(settings: Settings, session_maker: Callable[[], AsyncSession]) -> BearerTokenMiddleware:
     resolve = make_token_resolver(session_maker)
     if not settings.is_production:
         return BearerTokenMiddleware(resolve)

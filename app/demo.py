@@ -12,7 +12,9 @@ from app.settings import SettingsError
 from shop_identity import Customer, CustomerService, RegisterCustomer, TokenService
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.settings import Settings
 
@@ -23,7 +25,7 @@ DEMO_CUSTOMER_PASSWORD = "demo-cust-9Kp4"  # noqa: S105
 DEMO_TOKEN_TTL = timedelta(days=3650)
 
 
-async def seed_demo(settings: Settings, session_maker: async_sessionmaker[AsyncSession]) -> bool:
+async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession]) -> bool:
     """Create the demo accounts when the database has no customer yet; True when something was created."""
     if settings.is_production:
         raise SettingsError("demo data is never created in production")

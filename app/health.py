@@ -9,7 +9,8 @@ import msgspec
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from litestar import Controller, Request, Response, get
-from sqlalchemy import text
+from litestar.di import NamedDependency
+from sqlalchemy import column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import MIGRATIONS_DIR, VERSION_TABLE
@@ -49,15 +50,23 @@ class HealthController(Controller):
         description="200 when the database answers and its schema is at the latest migration; 503 otherwise.",
         security=[],
     )
-    async def ready(self, request: Request[Any, Any, Any], db_engine: AsyncEngine) -> Response[Readiness]:
+    async def ready(
+        self, request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
+    ) -> Response[Readiness]:
         checks: dict[str, str] = {}
         try:
             async with db_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
                 checks["database"] = "ok"
-                current = set((await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalars())
-                checks["migrations"] = "ok" if current == migration_heads() else f"pending (at {sorted(current) or 'none'})"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+                current: set[str] = set(
+                    (
+                        await connection.execute(select(column("version_num")).select_from(table(VERSION_TABLE)))
+                    ).scalars()
+                )
+                checks["migrations"] = (
+                    "ok" if current == migration_heads() else f"pending (at {sorted(current) or 'none'})"
+                )
+        except Exception as exc:
             checks.setdefault("database", f"unavailable ({type(exc).__name__})")
             checks.setdefault("migrations", "unknown")
         ready = all(value == "ok" for value in checks.values())

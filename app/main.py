@@ -25,6 +25,7 @@ from shop_ordering import OrderingPlugin
 
 __all__ = ("create_app",)
 
+TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 SCOPES = {
     "read": "Read the catalog, your profile and your orders",
     "write": "Place and cancel orders, update your profile; staff: manage the catalog",
@@ -55,9 +56,11 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                     type="oauth2",
                     flows=OAuthFlows(
                         authorization_code=OAuthFlow(
-                            authorization_url="/oauth/authorize", token_url="/oauth/token", scopes=SCOPES
+                            authorization_url="/oauth/authorize",
+                            token_url=TOKEN_URL,
+                            scopes=SCOPES,
                         ),
-                        client_credentials=OAuthFlow(token_url="/oauth/token", scopes=SCOPES),
+                        client_credentials=OAuthFlow(token_url=TOKEN_URL, scopes=SCOPES),
                     ),
                 ),
             }
@@ -75,7 +78,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             IdentityPlugin(
-                IdentitySettings(access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl)
+                IdentitySettings(
+                    access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
+                )
             ),
             CatalogPlugin(),
             OrderingPlugin(),
@@ -91,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             disable_stack_trace={404, 401, 403, 405},
         ),
         debug=False,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "alchemy": alchemy}),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Literal, cast
 __all__ = ("Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
 
 
 class SettingsError(ValueError):

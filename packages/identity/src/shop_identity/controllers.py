@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get, patch, post, put
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.models import Customer
@@ -16,7 +15,7 @@ from shop_kernel import Principal, require_customer, require_scopes
 __all__ = ("AuthController", "provide_customer_service", "to_profile")
 
 
-async def provide_customer_service(db_session: AsyncSession) -> CustomerService:
+async def provide_customer_service(db_session: NamedDependency[AsyncSession]) -> CustomerService:
     return CustomerService(db_session)
 
 
@@ -37,7 +36,7 @@ def to_profile(customer: Customer) -> CustomerProfile:
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["Customers"]
-    dependencies = {"customers": provide_customer_service}  # noqa: RUF012
+    dependencies = {"customers": provide_customer_service}
 
     @post(
         "/register/",
@@ -52,7 +51,7 @@ class AuthController(Controller):
         security=[],
     )
     async def register(
-        self, customers: CustomerService, data: Annotated[RegisterCustomer, Body(title="Registration")]
+        self, customers: NamedDependency[CustomerService], data: JSONBody[RegisterCustomer]
     ) -> CustomerProfile:
         return to_profile(await customers.register(data))
 
@@ -61,9 +60,10 @@ class AuthController(Controller):
         summary="The caller's profile",
         guards=[require_customer, require_scopes("read")],
     )
-    async def profile(self, customers: CustomerService, principal: Principal) -> CustomerProfile:
-        assert principal.user_id is not None  # guaranteed by require_customer
-        return to_profile(await customers.get(principal.user_id))
+    async def profile(
+        self, customers: NamedDependency[CustomerService], principal: NamedDependency[Principal]
+    ) -> CustomerProfile:
+        return to_profile(await customers.get(principal.require_user_id()))
 
     @put(
         "/profile/",
@@ -76,10 +76,12 @@ class AuthController(Controller):
         guards=[require_customer, require_scopes("write")],
     )
     async def replace_profile(
-        self, customers: CustomerService, principal: Principal, data: ProfileUpdate
+        self,
+        customers: NamedDependency[CustomerService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[ProfileUpdate],
     ) -> CustomerProfile:
-        assert principal.user_id is not None
-        return to_profile(await customers.update_profile(principal.user_id, data))
+        return to_profile(await customers.update_profile(principal.require_user_id(), data))
 
     @patch(
         "/profile/",
@@ -87,7 +89,9 @@ class AuthController(Controller):
         guards=[require_customer, require_scopes("write")],
     )
     async def update_profile(
-        self, customers: CustomerService, principal: Principal, data: ProfileUpdate
+        self,
+        customers: NamedDependency[CustomerService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[ProfileUpdate],
     ) -> CustomerProfile:
-        assert principal.user_id is not None
-        return to_profile(await customers.update_profile(principal.user_id, data))
+        return to_profile(await customers.update_profile(principal.require_user_id(), data))

@@ -45,8 +45,8 @@ def password_problems(password: str, *, personal: tuple[str, ...] = ()) -> list[
     lowered = password.lower()
     if lowered in _common_passwords():
         problems.append("This password is too common.")
-    for value in personal:
-        value = value.lower().split("@", 1)[0]
+    for detail in personal:
+        value = detail.lower().split("@", 1)[0]
         if len(value) >= 3 and (value in lowered or lowered in value):
             problems.append("The password is too similar to your personal details.")
             break

@@ -48,7 +48,7 @@ class ProfileUpdate(msgspec.Struct):
     email: Email | msgspec.UnsetType = msgspec.UNSET
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
-    phone_number: Phone | None | msgspec.UnsetType = msgspec.UNSET
+    phone_number: Phone | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CustomerProfile(msgspec.Struct):

@@ -23,7 +23,9 @@ from shop_identity.passwords import hash_password, password_problems
 from shop_kernel import FieldValidationError, Principal
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from shop_identity.schemas import ProfileUpdate, RegisterCustomer
     from shop_kernel import TokenResolver
@@ -235,7 +237,7 @@ class TokenService:
         )
 
 
-def make_token_resolver(session_maker: async_sessionmaker[AsyncSession]) -> TokenResolver:
+def make_token_resolver(session_maker: Callable[[], AsyncSession]) -> TokenResolver:
     """A `TokenResolver` for `BearerTokenMiddleware`, reading identity's token table."""
 
     async def resolve(raw: str) -> Principal | None:

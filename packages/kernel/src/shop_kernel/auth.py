@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.datastructures import Headers
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
 
 if TYPE_CHECKING:
+    from litestar import Request
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -61,6 +62,12 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     def has_scopes(self, required: Iterable[str]) -> bool:
         return set(required) <= self.scopes
+
+    def require_user_id(self) -> int:
+        """The user's id; a handler guarded by `require_customer` can rely on it."""
+        if self.user_id is None:
+            raise PermissionDeniedException(detail="This operation needs a user, not a service client.")
+        return self.user_id
 
 
 ANONYMOUS = Principal()
@@ -128,7 +135,7 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return user if isinstance(user, Principal) else ANONYMOUS
 
 
-async def provide_principal(request: Any) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """Dependency: the calling principal (anonymous when nobody authenticated)."""
     return principal_of(request)
 

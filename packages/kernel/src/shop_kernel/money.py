@@ -29,9 +29,7 @@ def money_problem(value: Decimal, *, allow_zero: bool = False) -> str | None:
         return "Enter a finite number."
     if value < 0 or (value == 0 and not allow_zero):
         return "Ensure this value is greater than 0." if not allow_zero else "Ensure this value is not negative."
-    sign, digits, exponent = value.as_tuple()
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if places > 2 and value != value.quantize(CENTS):
+    if value != value.quantize(CENTS):
         return "Ensure that there are no more than 2 decimal places."
     if value.quantize(CENTS).adjusted() >= MAX_DIGITS - 2:
         return f"Ensure that there are no more than {MAX_DIGITS} digits in total."

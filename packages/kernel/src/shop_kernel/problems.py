@@ -8,6 +8,7 @@ clients already read from the original API, moved inside the problem document.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ __all__ = (
 PROBLEM_JSON = "application/problem+json"
 NON_FIELD = "non_field_errors"
 logger = logging.getLogger("shop.errors")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
 class ProblemDetail(msgspec.Struct, omit_defaults=True):
@@ -132,6 +134,9 @@ def _validation_errors(extra: Any) -> tuple[dict[str, list[str]], str | None]:
         else:
             message, key = str(item), NON_FIELD
         key = key.removeprefix("data.").removeprefix("$.")
+        if key == "data":
+            missing = _MISSING_FIELD.search(message)
+            key = missing.group(1) if missing else NON_FIELD
         errors.setdefault(key, []).append(message)
         first_message = first_message or message
     return errors, first_message
@@ -191,4 +196,3 @@ def problem_exception_handlers() -> ExceptionHandlersMap:
         IntegrityError: handle_integrity_error,
         Exception: handle_unexpected,
     }
-

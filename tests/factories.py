@@ -1,0 +1,40 @@
+"""polyfactory factories for request payloads, producing data the API accepts unless told otherwise."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from faker import Faker
+from polyfactory import PostGenerated, Use
+from polyfactory.factories.msgspec_factory import MsgspecFactory
+
+from shop_identity import RegisterCustomer
+
+_faker = Faker()
+
+# Valid Kenyan mobile numbers in the notations people type.
+KENYAN_NUMBERS = ["+254712345678", "0722000111", "+254 733 123456", "0110 123456", "254701234567"]
+
+
+def _unique_username() -> str:
+    return f"{_faker.user_name()[:20]}_{secrets.token_hex(3)}"
+
+
+def _password() -> str:
+    return f"Pw-{secrets.token_urlsafe(12)}"
+
+
+def _confirm(_: str, values: dict[str, Any]) -> str:
+    return str(values["password"])
+
+
+class RegisterCustomerFactory(MsgspecFactory[RegisterCustomer]):
+    __check_model__ = False
+    username = Use(_unique_username)
+    email = Use(lambda: f"{secrets.token_hex(4)}.{_faker.free_email()}")
+    password = Use(_password)
+    password_confirm = PostGenerated(_confirm)
+    first_name = Use(_faker.first_name)
+    last_name = Use(_faker.last_name)
+    phone_number = Use(lambda: _faker.random_element(KENYAN_NUMBERS))

@@ -1,0 +1,105 @@
+"""Test helpers that act on the running app: create callers with tokens, run code on the app's loop."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import msgspec
+from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_identity import CustomerService, TokenService
+from tests.factories import RegisterCustomerFactory
+
+T = TypeVar("T")
+
+
+@dataclass
+class Caller:
+    """A registered person with a bearer token."""
+
+    id: int
+    username: str
+    token: str
+    password: str
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    def __init__(self, client: TestClient[Litestar]) -> None:
+        self.client = client
+        self.alchemy: SQLAlchemyAsyncConfig = client.app.state.alchemy
+
+    def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `fn` with a fresh session on the app's event loop (where its engine lives)."""
+
+        async def call() -> T:
+            async with self.alchemy.create_session_maker()() as session:
+                return await fn(session)
+
+        portal = self.client.blocking_portal
+        return portal.call(call)
+
+    def empty_database(self) -> None:
+        tables = [table.name for table in metadata_registry.get(None).sorted_tables]
+
+        async def empty(session: AsyncSession) -> None:
+            if session.bind.dialect.name == "postgresql":
+                await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(tables):
+                    await session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
+            await session.commit()
+
+        self.run(empty)
+
+    def issue_token(
+        self,
+        customer_id: int | None,
+        scopes: Iterable[str] = ("read", "write"),
+        *,
+        ttl: timedelta = timedelta(hours=1),
+        client_id: str | None = None,
+    ) -> str:
+        async def issue(session: AsyncSession) -> str:
+            return await TokenService(session).issue(
+                customer_id=customer_id, scopes=scopes, ttl=ttl, client_id=client_id
+            )
+
+        return self.run(issue)
+
+    def customer(self, scopes: Iterable[str] = ("read", "write"), **fields: Any) -> Caller:
+        """Register a customer through the HTTP API and give it a token."""
+        payload = RegisterCustomerFactory.build(**fields)
+        response = self.client.post("/api/auth/register/", json=msgspec.to_builtins(payload))
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return Caller(
+            id=body["id"],
+            username=body["username"],
+            token=self.issue_token(body["id"], scopes),
+            password=payload.password,
+            profile=body,
+        )
+
+    def staff(self, scopes: Iterable[str] = ("read", "write"), **fields: Any) -> Caller:
+        payload = RegisterCustomerFactory.build(**fields)
+
+        async def register(session: AsyncSession) -> int:
+            return (await CustomerService(session).register(payload, is_staff=True)).id
+
+        staff_id = self.run(register)
+        return Caller(
+            id=staff_id, username=payload.username, token=self.issue_token(staff_id, scopes), password=payload.password
+        )
