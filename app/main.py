@@ -65,7 +65,6 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                 ),
             }
         ),
-        security=[{"BearerToken": []}, {"OAuth2": []}],
         enabled_endpoints=None if settings.openapi_enabled else set(),
     )
 

@@ -48,9 +48,14 @@ async def run_online() -> None:
         section = config.get_section(config.config_ini_section) or {}
         section["sqlalchemy.url"] = config.db_url
         engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
-    async with cast("AsyncEngine", engine).connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
+    engine = cast("AsyncEngine", engine)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # asyncio.run closes its loop on return: pooled connections must not outlive it.
+        await engine.dispose()
 
 
 if context.is_offline_mode():

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.models import Customer
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService
-from shop_kernel import Principal, require_customer, require_scopes
+from shop_kernel import Principal, bearer_security, require_customer, require_scopes
 
 __all__ = ("AuthController", "provide_customer_service", "to_profile")
 
@@ -48,7 +48,6 @@ class AuthController(Controller):
             "by field."
         ),
         status_code=201,
-        security=[],
     )
     async def register(
         self, customers: NamedDependency[CustomerService], data: JSONBody[RegisterCustomer]
@@ -59,6 +58,7 @@ class AuthController(Controller):
         "/profile/",
         summary="The caller's profile",
         guards=[require_customer, require_scopes("read")],
+        security=bearer_security("read"),
     )
     async def profile(
         self, customers: NamedDependency[CustomerService], principal: NamedDependency[Principal]
@@ -74,6 +74,7 @@ class AuthController(Controller):
             "such fields are ignored."
         ),
         guards=[require_customer, require_scopes("write")],
+        security=bearer_security("write"),
     )
     async def replace_profile(
         self,
@@ -87,6 +88,7 @@ class AuthController(Controller):
         "/profile/",
         summary="Partially update the caller's profile",
         guards=[require_customer, require_scopes("write")],
+        security=bearer_security("write"),
     )
     async def update_profile(
         self,

@@ -28,6 +28,7 @@ __all__ = (
     "Principal",
     "TokenResolver",
     "bearer_challenge",
+    "bearer_security",
     "principal_of",
     "provide_principal",
     "require_authenticated",
@@ -74,6 +75,11 @@ ANONYMOUS = Principal()
 
 TokenResolver = Callable[[str], Awaitable[Principal | None]]
 """Turns a raw bearer token into a principal, or None when the token is unknown, expired or revoked."""
+
+
+def bearer_security(*scopes: str) -> list[dict[str, list[str]]]:
+    """OpenAPI `security` for a handler that needs a bearer token with `scopes`."""
+    return [{"BearerToken": []}, {"OAuth2": list(scopes)}]
 
 
 def bearer_challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:

@@ -1,0 +1,107 @@
+"""The shared bearer-token middleware, exercised through a protected endpoint."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import DEMO_STAFF_TOKEN
+from app.main import create_app
+from app.settings import Settings
+from shop_identity import AccessToken, Customer, TokenService, hash_token
+from tests.support.api import Api
+
+PROTECTED = "/api/auth/profile/"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_unauthorized(response: object, error: str | None = None) -> None:
+    assert response.status_code == 401  # type: ignore[attr-defined]
+    challenge = response.headers["www-authenticate"]  # type: ignore[attr-defined]
+    assert challenge.startswith('Bearer realm="shop"')
+    if error:
+        assert f'error="{error}"' in challenge
+    assert response.headers["content-type"].startswith("application/problem+json")  # type: ignore[attr-defined]
+    assert response.json()["status"] == 401  # type: ignore[attr-defined]
+
+
+def test_a_live_token_authenticates(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+    assert client.get(PROTECTED, headers=me.headers).json()["username"] == me.username
+
+
+def test_missing_token(client: TestClient[Litestar]) -> None:
+    assert_unauthorized(client.get(PROTECTED))
+
+
+def test_unknown_token(client: TestClient[Litestar]) -> None:
+    assert_unauthorized(client.get(PROTECTED, headers=bearer("no-such-token")), "invalid_token")
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwdw==", "Bearer", "Bearer   ", "Token abc", "Bearer a b"])
+def test_malformed_authorization_header(client: TestClient[Litestar], header: str) -> None:
+    assert_unauthorized(client.get(PROTECTED, headers={"Authorization": header}), "invalid_request")
+
+
+def test_overlong_token_is_refused_without_lookup(client: TestClient[Litestar]) -> None:
+    assert_unauthorized(client.get(PROTECTED, headers=bearer("x" * 2000)), "invalid_token")
+
+
+def test_expired_token(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+    expired = api.issue_token(me.id, ttl=timedelta(seconds=-1))
+    assert_unauthorized(client.get(PROTECTED, headers=bearer(expired)), "invalid_token")
+
+
+def test_revoked_token_stops_working_on_the_next_request(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+    assert client.get(PROTECTED, headers=me.headers).status_code == 200
+    assert api.run(lambda session: TokenService(session).revoke(me.token)) is True
+    assert_unauthorized(client.get(PROTECTED, headers=me.headers), "invalid_token")
+    assert api.run(lambda session: TokenService(session).revoke(me.token)) is False
+
+
+def test_token_of_a_deactivated_account(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+
+    async def deactivate(session: AsyncSession) -> None:
+        await session.execute(update(Customer).where(Customer.id == me.id).values(is_active=False))
+        await session.commit()
+
+    api.run(deactivate)
+    assert_unauthorized(client.get(PROTECTED, headers=me.headers), "invalid_token")
+
+
+def test_tokens_are_stored_hashed(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+
+    async def stored(session: AsyncSession) -> list[str]:
+        return list(await session.scalars(AccessToken.__table__.select().with_only_columns(AccessToken.token_hash)))
+
+    hashes = api.run(stored)
+    assert hash_token(me.token) in hashes
+    assert me.token not in hashes
+
+
+def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) -> None:
+    staff = api.staff()
+    api.run(
+        lambda session: TokenService(session).issue(
+            customer_id=staff.id, scopes=("read",), ttl=timedelta(days=1), raw_token=DEMO_STAFF_TOKEN
+        )
+    )
+    production = Settings(env="production", database_url=settings.database_url, secret_key="s" * 40, demo_data=False)
+    with TestClient(create_app(production)) as prod_client:
+        assert_unauthorized(prod_client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)), "invalid_token")
+        # an ordinary token still works in production
+        assert prod_client.get(PROTECTED, headers=staff.headers).status_code == 200
+    # the same token in the development app (the one under test) is accepted
+    assert api.client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)).status_code == 200

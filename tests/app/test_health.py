@@ -1,0 +1,46 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+
+def test_health_is_public_json(client: TestClient[Litestar]) -> None:
+    for path in ("/api/health/", "/api/health"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"status": "ok"}
+
+
+def test_ready_when_database_is_migrated(client: TestClient[Litestar]) -> None:
+    response = client.get("/api/ready/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+def test_not_ready_before_migrations(backend: str, database_factory: Callable[[str], str], settings: Settings) -> None:
+    fresh = Settings(env="test", database_url=database_factory(backend), demo_data=False, var_dir=settings.var_dir)
+    with TestClient(create_app(fresh)) as client:
+        response = client.get("/api/ready/")
+        assert client.get("/api/health/").status_code == 200
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["migrations"] == "pending (database at no revision)"
+
+
+def test_not_ready_when_database_is_unreachable(settings: Settings) -> None:
+    down = Settings(env="test", database_url="postgresql+asyncpg://shop@127.0.0.1:1/shop", var_dir=settings.var_dir)
+    with TestClient(create_app(down)) as client:
+        response = client.get("/api/ready/")
+        assert client.get("/api/health/").status_code == 200
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("unavailable")

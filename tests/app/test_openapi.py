@@ -1,0 +1,49 @@
+"""The OpenAPI 3.1 document and its security schemes."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+
+def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar]) -> None:
+    response = client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.1")
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["BearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An OAuth2 access token: `Authorization: Bearer <token>`",
+    }
+    flows = schemes["OAuth2"]["flows"]
+    assert flows["authorizationCode"]["tokenUrl"] == "/oauth/token"
+    assert set(flows["authorizationCode"]["scopes"]) == {"read", "write", "openid"}
+    assert "clientCredentials" in flows
+
+
+def test_schema_documents_the_contract_paths(client: TestClient[Litestar]) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    assert {"/api/auth/register", "/api/auth/profile", "/api/health", "/api/ready"} <= set(paths)
+    assert set(paths["/api/auth/profile"]) == {"get", "put", "patch"}
+    assert "security" not in paths["/api/auth/register"]["post"]
+    assert paths["/api/auth/profile"]["put"]["security"] == [{"BearerToken": []}, {"OAuth2": ["write"]}]
+    assert "201" in paths["/api/auth/register"]["post"]["responses"]
+
+
+def test_interactive_docs_are_served(client: TestClient[Litestar]) -> None:
+    response = client.get("/schema")
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
+
+
+def test_docs_can_be_switched_off(settings: Settings) -> None:
+    hidden = Settings(env="test", database_url=settings.database_url, openapi_enabled=False, var_dir=settings.var_dir)
+    with TestClient(create_app(hidden)) as client:
+        assert client.get("/schema/openapi.json").status_code == 404
+        assert client.get("/schema").status_code == 404
+        assert client.get("/api/health/").status_code == 200

@@ -1,0 +1,90 @@
+"""Every error is an RFC 9457 problem document."""
+
+from __future__ import annotations
+
+from litestar import Litestar, get, post
+from litestar.testing import TestClient
+
+from shop_kernel import ConflictError, UnprocessableError, install_shared
+from shop_kernel.problems import problem_exception_handlers
+from tests.support.api import Api
+
+
+def assert_problem(response: object, status: int) -> dict[str, object]:
+    assert response.status_code == status  # type: ignore[attr-defined]
+    assert response.headers["content-type"].startswith("application/problem+json")  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == status
+    assert isinstance(body["title"], str)
+    assert body.get("type", "about:blank")
+    return body
+
+
+def test_unknown_route_is_404(client: TestClient[Litestar]) -> None:
+    body = assert_problem(client.get("/api/nothing-here/"), 404)
+    assert body["instance"] == "/api/nothing-here/"
+
+
+def test_wrong_method_is_405_with_allow(client: TestClient[Litestar]) -> None:
+    response = client.delete("/api/auth/register/")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+def test_validation_error_is_400_with_errors_by_field(client: TestClient[Litestar]) -> None:
+    body = assert_problem(client.post("/api/auth/register/", json={"username": 5}), 400)
+    assert body["type"] == "/problems/validation-error"
+    assert isinstance(body["errors"], dict)
+    assert "username" in body["errors"]
+
+
+def test_unauthorized_and_forbidden(client: TestClient[Litestar], api: Api) -> None:
+    assert_problem(client.get("/api/auth/profile/"), 401)
+    no_scope = api.customer(scopes=())
+    assert_problem(client.get("/api/auth/profile/", headers=no_scope.headers), 403)
+
+
+@get("/boom", sync_to_thread=False)
+def boom() -> None:
+    raise RuntimeError("secret internal detail")
+
+
+@post("/conflict", sync_to_thread=False)
+def conflict() -> None:
+    raise ConflictError("Already cancelled.")
+
+
+@post("/unprocessable", sync_to_thread=False)
+def unprocessable() -> None:
+    raise UnprocessableError("Idempotency key reused with a different body.", problem_type="/problems/idempotency")
+
+
+def small_app() -> Litestar:
+    return Litestar([boom, conflict, unprocessable], exception_handlers=problem_exception_handlers())
+
+
+def test_unexpected_errors_are_500_without_internals() -> None:
+    with TestClient(small_app()) as client:
+        body = assert_problem(client.get("/boom"), 500)
+    assert "secret" not in str(body)
+    assert "Traceback" not in str(body)
+
+
+def test_conflict_and_unprocessable_carry_their_type() -> None:
+    with TestClient(small_app()) as client:
+        assert assert_problem(client.post("/conflict"), 409)["detail"] == "Already cancelled."
+        assert assert_problem(client.post("/unprocessable"), 422)["type"] == "/problems/idempotency"
+
+
+def test_install_shared_keeps_the_host_apps_own_handlers() -> None:
+    from litestar.config.app import AppConfig
+    from litestar.exceptions import HTTPException
+
+    def mine(*_: object) -> None:
+        raise AssertionError
+
+    config = AppConfig(exception_handlers={HTTPException: mine})
+    install_shared(config)
+    assert config.exception_handlers[HTTPException] is mine
+    assert Exception in config.exception_handlers
+    assert "principal" in config.dependencies

@@ -1,0 +1,96 @@
+"""Settings come from the environment once; production refuses unsafe configuration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.settings import DEV_SECRET_KEY, Settings, SettingsError, get_settings, normalize_database_url
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql://shop:pw@db/shop",
+    "SECRET_KEY": "k" * 48,
+}
+
+
+def test_development_defaults_are_embedded_and_seeded(tmp_path: Path) -> None:
+    settings = Settings.from_env({"VAR_DIR": str(tmp_path)})
+    assert settings.env == "development"
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'shop.sqlite3'}"
+    assert settings.demo_data is True
+    assert settings.secret_key == DEV_SECRET_KEY
+    assert settings.port == 8000
+    assert settings.access_token_ttl == timedelta(hours=1)
+    assert settings.is_sqlite
+
+
+def test_production_settings() -> None:
+    settings = Settings.from_env({**PRODUCTION, "PORT": "9000", "ACCESS_TOKEN_EXPIRE_SECONDS": "600"})
+    assert settings.is_production
+    assert settings.database_url == "postgresql+asyncpg://shop:pw@db/shop"
+    assert settings.demo_data is False
+    assert settings.port == 9000
+    assert settings.access_token_ttl == timedelta(minutes=10)
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL is required"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
+        ({"DEMO_DATA": "true"}, "DEMO_DATA cannot be enabled in production"),
+    ],
+)
+def test_production_refuses_unsafe_configuration(change: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**PRODUCTION, **change})
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"PORT": "eighty"}, "integer"),
+        ({"DEMO_DATA": "maybe"}, "boolean"),
+    ],
+)
+def test_invalid_values_are_reported(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+        ("postgresql://u@h:5433/db", "postgresql+asyncpg://u@h:5433/db"),
+        ("sqlite:///data/db.sqlite3", "sqlite+aiosqlite:///data/db.sqlite3"),
+        ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
+    ],
+)
+def test_database_urls_get_async_drivers(given: str, used: str) -> None:
+    assert normalize_database_url(given) == used
+
+
+def test_flags_and_test_environment() -> None:
+    settings = Settings.from_env({"APP_ENV": "test", "DEMO_DATA": "yes", "OPENAPI_ENABLED": "off", "REDIS_URL": ""})
+    assert settings.demo_data is True
+    assert settings.openapi_enabled is False
+    assert settings.redis_url is None
+
+
+def test_settings_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.settings as module
+
+    monkeypatch.setattr(module, "_settings", None)
+    monkeypatch.setenv("PORT", "8123")
+    first = get_settings()
+    monkeypatch.setenv("PORT", "8124")
+    assert get_settings() is first
+    assert first.port == 8123
