@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from sqlalchemy import column, select, table, text
+from sqlalchemy import String, column, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -54,11 +54,12 @@ class HealthController(Controller):
         try:
             async with db_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
+                current: set[str] = set()
                 try:
-                    versions = await connection.execute(select(column("version_num")).select_from(table(VERSION_TABLE)))
-                    current = set(versions.scalars())
+                    query = select(column("version_num", String)).select_from(table(VERSION_TABLE))
+                    current = set((await connection.execute(query)).scalars())
                 except SQLAlchemyError:
-                    current = set()
+                    pass  # no version table yet: nothing migrated
         except (SQLAlchemyError, OSError) as exc:
             checks = {"database": f"unavailable ({type(exc).__name__})", "migrations": "unknown"}
         else:

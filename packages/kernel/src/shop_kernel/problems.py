@@ -172,7 +172,7 @@ def handle_not_found(request: Request[Any, Any, Any], exc: NotFoundError) -> Res
 
 
 def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[ProblemDetail]:
-    logger.info("integrity error answered as 409: %s", exc)
+    logger.info("integrity error answered as 409: %s (%r)", exc, exc.__cause__)
     detail = "A resource with these values already exists." if isinstance(exc, DuplicateKeyError) else None
     return problem_response(
         request,

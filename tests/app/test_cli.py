@@ -1,0 +1,119 @@
+"""The `shop` command: migrate, seed demo data, create staff, serve."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+import app.settings as settings_module
+from app.cli import main
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A development environment with its own SQLite file; settings are re-read for each test."""
+    monkeypatch.setattr(settings_module, "_settings", None)
+    values = {"APP_ENV": "development", "VAR_DIR": str(tmp_path / "var")}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return values
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_migrate_then_seed_demo_is_idempotent(env: dict[str, str]) -> None:
+    assert invoke("migrate") == (0, "database is at the latest migration\n")
+    assert (Path(env["VAR_DIR"]) / "shop.sqlite3").exists()
+    assert invoke("seed-demo") == (0, "demo data created\n")
+    assert invoke("seed-demo") == (0, "database already has data; demo data left as is\n")
+
+
+def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{env['VAR_DIR']}/prod.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    code, output = invoke("seed-demo")
+    assert code == 1
+    assert "never created in production" in output
+
+
+def test_configuration_errors_are_reported_not_raised(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    code, output = invoke("migrate")
+    assert code == 1
+    assert "configuration error: DATABASE_URL is required in production" in output
+
+
+def test_create_staff_user_with_token(env: dict[str, str]) -> None:
+    invoke("migrate")
+    code, output = invoke(
+        "create-staff-user",
+        "--username",
+        "ops",
+        "--email",
+        "ops@shop.example",
+        "--token",
+        input="Xk-9vq-Lr7t\nXk-9vq-Lr7t\n",
+    )
+    assert code == 0, output
+    assert "staff user 'ops' created" in output
+    assert "access token (shown once): " in output
+
+
+def test_create_staff_user_applies_the_password_policy(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke("migrate")
+    monkeypatch.setenv("SHOP_STAFF_PASSWORD", "12345678")
+    code, output = invoke("create-staff-user", "--username", "ops", "--email", "ops@shop.example")
+    assert code == 1
+    assert "password: This password is entirely numeric." in output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
+    """`shop serve --setup` as a real process: migrates, seeds and serves the demo token."""
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV"}}
+    environ.update({"VAR_DIR": str(tmp_path / "var"), "PORT": str(port)})
+    shop = Path(sys.executable).parent / "shop"
+    process = subprocess.Popen(
+        [str(shop), "serve", "--setup"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/health/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        profile = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
+        assert profile.status_code == 200
+        assert profile.json()["is_staff"] is True
+        assert httpx.get(f"{base}/api/ready/").json()["status"] == "ready"
+        assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=15)
+    assert f"API docs:   {base}/schema" in output
+    assert "Demo staff token:    Authorization: Bearer long-lasting-token-999" in output

@@ -1,0 +1,63 @@
+"""Each context's plugin mounts alone in a bare Litestar app, as a sibling service would mount it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.plugins import InitPluginProtocol
+from litestar.testing import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_catalog import CatalogPlugin
+from shop_identity import IdentityPlugin, IdentitySettings, TokenService, make_token_resolver
+from shop_kernel import BearerTokenMiddleware
+from shop_notify import NotifyPlugin
+from shop_ordering import OrderingPlugin
+from tests.factories import RegisterCustomerFactory
+
+
+def test_identity_serves_registration_and_profiles_alone(tmp_path: Path) -> None:
+    import msgspec
+
+    import shop_identity  # noqa: F401  (models join the metadata)
+
+    alchemy = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'identity.sqlite3'}",
+        create_all=True,  # the shared metadata, which importing shop_identity filled
+    )
+    app = Litestar(
+        plugins=[SQLAlchemyPlugin(alchemy), IdentityPlugin(IdentitySettings(access_token_ttl=timedelta(minutes=5)))],
+        middleware=[BearerTokenMiddleware(make_token_resolver(alchemy.create_session_maker()))],
+    )
+    payload = RegisterCustomerFactory.build(phone_number="0712345678")
+    with TestClient(app) as client:
+        created = client.post("/api/auth/register/", json=msgspec.to_builtins(payload))
+        assert created.status_code == 201
+        customer_id = created.json()["id"]
+
+        async def issue() -> str:
+            async with alchemy.create_session_maker()() as session:
+                assert isinstance(session, AsyncSession)
+                return await TokenService(session).issue(
+                    customer_id=customer_id, scopes=["read"], ttl=timedelta(minutes=5)
+                )
+
+        token = client.blocking_portal.call(issue)
+        profile = client.get("/api/auth/profile/", headers={"Authorization": f"Bearer {token}"})
+        assert profile.status_code == 200
+        assert profile.json()["phone_number"] == "+254712345678"
+        missing = client.get("/api/nowhere")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("plugin", [CatalogPlugin(), OrderingPlugin(), NotifyPlugin()], ids=lambda p: type(p).__name__)
+def test_other_plugins_mount_alone_and_speak_problem_json(plugin: InitPluginProtocol) -> None:
+    with TestClient(Litestar(plugins=[plugin])) as client:
+        response = client.get("/api/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
