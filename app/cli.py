@@ -102,7 +102,8 @@ def create_staff_user_command(username: str, email: str, password: str, token: b
     try:
         raw = asyncio.run(_create_staff(_settings(), username, email, password, token))
     except FieldValidationError as exc:
-        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in (exc.errors or {}).items())
+        errors = exc.errors if isinstance(exc.errors, dict) else {}
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
         raise click.ClickException(problems) from exc
     click.echo(f"staff user {username!r} created")
     if raw:

@@ -1,14 +1,15 @@
-"""Demo data for development: a staff user with the README's test token, a customer with its own token."""
+"""Demo data for development: staff and customer accounts with tokens, a category tree and products."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from app.auth import DEMO_CUSTOMER_TOKEN, DEMO_STAFF_TOKEN
 from app.settings import SettingsError
+from shop_catalog import BulkUpload, CategoryService, CategoryWrite
 from shop_identity import Customer, CustomerService, RegisterCustomer, TokenService
 
 if TYPE_CHECKING:
@@ -62,4 +63,49 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
         await tokens.issue(
             customer_id=customer.id, scopes=("read", "write"), ttl=DEMO_TOKEN_TTL, raw_token=DEMO_CUSTOMER_TOKEN
         )
+        await _seed_catalog(session)
     return True
+
+
+DEMO_TREE: dict[str, Any] = {
+    "Electronics": {"Smartphones": {"Android": {}, "iPhone": {}}, "Laptops": {}, "Audio": {"Headphones": {}}},
+    "Home & Kitchen": {"Appliances": {"Coffee Machines": {}}, "Cookware": {}},
+    "Books": {},
+}
+DEMO_PRODUCTS = [
+    ("iPhone 15 Pro", "Latest iPhone with titanium design", "999.99", "IP15P-001", "iPhone", 50),
+    ("iPhone 15", "A16 Bionic, 6.1-inch display", "799.00", "IP15-001", "iPhone", 40),
+    ("Pixel 8", "Google Tensor G3", "699.00", "PX8-001", "Android", 30),
+    ("Galaxy S24", "Samsung flagship", "849.50", "GS24-001", "Android", 25),
+    ("ThinkPad X1 Carbon", "14-inch business ultrabook", "1649.00", "TPX1-G12", "Laptops", 10),
+    ("MacBook Air 13", "M3, 8-core GPU", "1099.00", "MBA13-M3", "Laptops", 12),
+    ("Noise-cancelling Headphones", "Over-ear, 30 h battery", "349.99", "NC-HP-700", "Headphones", 60),
+    ("Espresso Machine", "15-bar pump, milk frother", "229.00", "ESP-15B", "Coffee Machines", 8),
+    ("Cast Iron Skillet", "26 cm, pre-seasoned", "39.90", "CI-SK-26", "Cookware", 100),
+    ("The Pragmatic Programmer", "20th anniversary edition", "42.00", "BK-PRAG-20", "Books", 0),
+]
+
+
+async def _seed_catalog(session: AsyncSession) -> None:
+    """A three-level category tree with a few products in it."""
+    categories = CategoryService(session)
+    ids: dict[str, int] = {}
+
+    async def plant(tree: dict[str, Any], parent: int | None) -> None:
+        for name, subtree in tree.items():
+            ids[name] = (await categories.create(CategoryWrite(name=name, parent=parent))).id
+            await plant(subtree, ids[name])
+
+    await plant(DEMO_TREE, None)
+    rows = [
+        {
+            "name": name,
+            "description": description,
+            "price": price,
+            "sku": sku,
+            "categories": [ids[category]],
+            "stock_quantity": stock,
+        }
+        for name, description, price, sku, category, stock in DEMO_PRODUCTS
+    ]
+    await BulkUpload(session).run(rows, upsert=False)

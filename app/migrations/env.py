@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.types import DateTimeUTC
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
@@ -20,9 +21,18 @@ config = cast("AlembicCommandConfig", context.config)
 target_metadata = metadata_registry.get(getattr(config, "bind_key", None))
 
 
+def _render_item(type_: str, obj: object, autogen_context: Any) -> str | Literal[False]:
+    """Render advanced-alchemy's column types by their public import, not their private module."""
+    if type_ == "type" and isinstance(obj, DateTimeUTC):
+        autogen_context.imports.add("from advanced_alchemy.types import DateTimeUTC")
+        return "DateTimeUTC(timezone=True)"
+    return False
+
+
 def _configure(**kwargs: object) -> None:
     context.configure(
         target_metadata=target_metadata,
+        render_item=_render_item,
         version_table=getattr(config, "version_table_name", "alembic_version"),
         render_as_batch=True,
         compare_type=True,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import CatalogPlugin
 from shop_identity import IdentityPlugin, IdentitySettings, TokenService, make_token_resolver
-from shop_kernel import BearerTokenMiddleware
+from shop_kernel import BearerTokenMiddleware, Principal
 from shop_notify import NotifyPlugin
 from shop_ordering import OrderingPlugin
 from tests.factories import RegisterCustomerFactory
@@ -55,7 +55,28 @@ def test_identity_serves_registration_and_profiles_alone(tmp_path: Path) -> None
         assert missing.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("plugin", [CatalogPlugin(), OrderingPlugin(), NotifyPlugin()], ids=lambda p: type(p).__name__)
+def test_catalog_serves_categories_and_products_alone(tmp_path: Path) -> None:
+    """A sibling service with its own token check (here: one fixed staff token) mounts only the catalog."""
+    import shop_catalog  # noqa: F401  (models join the metadata)
+
+    async def resolve(token: str) -> Principal | None:
+        return Principal(user_id=1, username="svc", scopes=frozenset({"write"}), is_staff=True) if token == "t" else None
+
+    alchemy = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}", create_all=True
+    )
+    app = Litestar(plugins=[SQLAlchemyPlugin(alchemy), CatalogPlugin()], middleware=[BearerTokenMiddleware(resolve)])
+    staff = {"Authorization": "Bearer t"}
+    with TestClient(app) as client:
+        root = client.post("/api/products/categories/", json={"name": "Books"}, headers=staff).json()
+        product = {"name": "SICP", "price": "45.00", "sku": "BK-1", "categories": [root["id"]]}
+        assert client.post("/api/products/", json=product, headers=staff).status_code == 201
+        listed = client.get("/api/products/").json()
+        assert [p["sku"] for p in listed["results"]] == ["BK-1"]
+        assert client.get(f"/api/products/categories/{root['id']}/average-price/").json()["average_price"] == 45.0
+
+
+@pytest.mark.parametrize("plugin", [OrderingPlugin(), NotifyPlugin()], ids=lambda p: type(p).__name__)
 def test_other_plugins_mount_alone_and_speak_problem_json(plugin: InitPluginProtocol) -> None:
     with TestClient(Litestar(plugins=[plugin])) as client:
         response = client.get("/api/nowhere")

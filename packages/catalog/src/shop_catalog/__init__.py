@@ -1,5 +1,25 @@
-"""shop_catalog: the catalog bounded context. Public API for other contexts and host apps."""
+"""shop_catalog: the category tree, products, bulk upload and price analytics.
 
+Public API for other contexts and host apps; everything else in this package is internal.
+"""
+
+from shop_catalog.bulk import BulkUpload
+from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
+from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
+from shop_catalog.services import CategoryService, ProductService
 
-__all__ = ("CatalogPlugin", "CatalogSettings")
+__all__ = (
+    "BulkUpload",
+    "CatalogPlugin",
+    "CatalogSettings",
+    "Category",
+    "CategoryRef",
+    "CategoryService",
+    "CategoryWrite",
+    "Product",
+    "ProductRead",
+    "ProductService",
+    "ProductWrite",
+    "product_category",
+)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from litestar.plugins import InitPluginProtocol
 
+from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
+from shop_catalog.controllers import CategoryController, ProductController
 from shop_kernel import install_shared
 
 if TYPE_CHECKING:
@@ -17,13 +19,16 @@ __all__ = ("CatalogPlugin", "CatalogSettings")
 
 @dataclass(frozen=True)
 class CatalogSettings:
-    """Configuration a host app passes to the plugin (filled as the context grows)."""
+    """Configuration a host app passes to the plugin."""
 
 
 class CatalogPlugin(InitPluginProtocol):
+    """Categories, products, bulk upload and analytics; the host app provides `db_session`."""
+
     def __init__(self, settings: CatalogSettings | None = None) -> None:
         self.settings = settings or CatalogSettings()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
+        app_config.route_handlers.extend([CategoryController, ProductController])
         return app_config

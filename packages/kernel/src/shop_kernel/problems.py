@@ -26,9 +26,13 @@ __all__ = (
     "PROBLEM_JSON",
     "ConflictError",
     "FieldValidationError",
+    "PayloadTooLarge",
     "ProblemDetail",
     "ProblemError",
+    "RowError",
+    "RowsValidationError",
     "UnprocessableError",
+    "field_errors_from",
     "problem_exception_handlers",
     "problem_response",
 )
@@ -39,6 +43,13 @@ logger = logging.getLogger("shop.errors")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
+class RowError(msgspec.Struct):
+    """The field errors of one item of a batch request (0-based `index`)."""
+
+    index: int
+    errors: dict[str, list[str]]
+
+
 class ProblemDetail(msgspec.Struct, omit_defaults=True):
     """An RFC 9457 problem document."""
 
@@ -47,7 +58,8 @@ class ProblemDetail(msgspec.Struct, omit_defaults=True):
     type: str = "about:blank"
     detail: str | None = None
     instance: str | None = None
-    errors: dict[str, list[str]] | None = None
+    errors: dict[str, list[str]] | list[RowError] | None = None
+    """Field errors keyed by field, or for batch requests one entry per invalid item."""
 
 
 class ProblemError(HTTPException):
@@ -60,13 +72,15 @@ class ProblemError(HTTPException):
         self,
         detail: str = "",
         *,
-        errors: Mapping[str, list[str]] | None = None,
+        errors: Mapping[str, list[str]] | list[RowError] | None = None,
         problem_type: str | None = None,
         headers: dict[str, str] | None = None,
         status_code: int | None = None,
     ) -> None:
         super().__init__(detail=detail, status_code=status_code, headers=headers)
-        self.errors = dict(errors) if errors else None
+        self.errors: dict[str, list[str]] | list[RowError] | None = (
+            (list(errors) if isinstance(errors, list) else dict(errors)) if errors else None
+        )
         if problem_type:
             self.problem_type = problem_type
 
@@ -79,6 +93,21 @@ class FieldValidationError(ProblemError):
 
     def __init__(self, errors: Mapping[str, list[str]], detail: str = "Some fields are invalid.") -> None:
         super().__init__(detail, errors=errors)
+
+
+class RowsValidationError(ProblemError):
+    """400 for a batch: nothing was written; `errors` lists every invalid item by index."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    problem_type = "/problems/validation-error"
+
+    def __init__(self, rows: list[RowError], detail: str = "Some rows are invalid; nothing was written.") -> None:
+        super().__init__(detail, errors=rows)
+
+
+class PayloadTooLarge(ProblemError):
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    problem_type = "/problems/too-large"
 
 
 class ConflictError(ProblemError):
@@ -101,7 +130,7 @@ def problem_response(
     detail: str | None = None,
     *,
     problem_type: str = "about:blank",
-    errors: dict[str, list[str]] | None = None,
+    errors: dict[str, list[str]] | list[RowError] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[ProblemDetail]:
     body = ProblemDetail(
@@ -120,6 +149,19 @@ def _title(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+_AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.(?P<field>[^`\[.]+)[^`]*`$")
+
+
+def field_errors_from(exc: msgspec.ValidationError) -> dict[str, list[str]]:
+    """`Expected int - at `$.price`` becomes `{"price": ["Expected int"]}` (one error: msgspec stops at the first)."""
+    text = str(exc)
+    if match := _AT_PATH.match(text):
+        return {match["field"]: [match["message"]]}
+    if missing := _MISSING_FIELD.search(text):
+        return {missing.group(1): ["This field is required."]}
+    return {NON_FIELD: [text]}
 
 
 def _validation_errors(extra: Any) -> tuple[dict[str, list[str]], str | None]:
@@ -163,6 +205,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         )
     detail = exc.detail if exc.detail != _title(exc.status_code) else None
     if exc.status_code >= 500:
+        logger.error("server error on %s %s", request.method, request.url.path, exc_info=exc)
         detail = None
     return problem_response(request, exc.status_code, detail, headers=headers)
 

@@ -1,0 +1,182 @@
+"""Bulk product upload: JSON array or CSV, all-or-nothing, optionally updating existing SKUs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+from sqlalchemy import Table, delete, insert, update
+
+from shop_catalog.models import Product, product_category
+from shop_catalog.schemas import BulkResult, ProductWrite
+from shop_catalog.services import ProductService
+from shop_kernel import (
+    FieldValidationError,
+    PayloadTooLarge,
+    RowError,
+    RowsValidationError,
+    field_errors_from,
+    money_problem,
+    to_money,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("MAX_ROWS", "BulkOutcome", "BulkUpload", "parse_csv", "parse_json")
+
+MAX_ROWS = 10_000
+PRODUCT = cast("Table", Product.__table__)
+
+
+def parse_json(body: bytes) -> list[Any]:
+    try:
+        rows = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FieldValidationError({"non_field_errors": [f"Invalid JSON: {exc}"]}, detail="Invalid JSON.") from exc
+    if not isinstance(rows, list):
+        raise FieldValidationError({"non_field_errors": ["Expected a JSON array of products."]})
+    return rows
+
+
+def parse_csv(body: bytes) -> list[Any]:
+    """A header row naming the fields; `categories` holds `;`-separated ids; empty cells mean "default"."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FieldValidationError({"non_field_errors": ["CSV must be UTF-8."]}) from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"name", "price", "sku"} <= {f.strip() for f in reader.fieldnames}:
+        raise FieldValidationError({"non_field_errors": ["The CSV header must name at least name, price and sku."]})
+    rows: list[Any] = []
+    for record in reader:
+        row: dict[str, Any] = {}
+        for header, value in record.items():
+            if header is None or value is None or value.strip() == "":
+                continue
+            key = header.strip()
+            row[key] = [part.strip() for part in value.split(";") if part.strip()] if key == "categories" else value
+        rows.append(row)
+        if len(rows) > MAX_ROWS:
+            break
+    return rows
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    result: BulkResult
+    created_ids: list[int]
+    updated_ids: list[int]
+
+
+class BulkUpload:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.products = ProductService(session)
+
+    async def run(self, rows: Sequence[Any], *, upsert: bool) -> BulkOutcome:
+        if len(rows) > MAX_ROWS:
+            raise PayloadTooLarge(f"At most {MAX_ROWS} products per upload.")
+        if not rows:
+            raise FieldValidationError({"non_field_errors": ["The upload is empty."]})
+        items, errors = self._decode(rows)
+        existing = await self._check_references(items, errors, upsert=upsert)
+        if errors:
+            raise RowsValidationError([RowError(index=i, errors=errors[i]) for i in sorted(errors)])
+        return await self._write(items, existing if upsert else {})
+
+    def _decode(self, rows: Sequence[Any]) -> tuple[dict[int, ProductWrite], dict[int, dict[str, list[str]]]]:
+        items: dict[int, ProductWrite] = {}
+        errors: dict[int, dict[str, list[str]]] = {}
+        first_row_of_sku: dict[str, int] = {}
+        for index, raw in enumerate(rows):
+            try:
+                item = msgspec.convert(raw, ProductWrite, strict=False)
+            except msgspec.ValidationError as exc:
+                errors[index] = field_errors_from(exc)
+                continue
+            row_errors: dict[str, list[str]] = {}
+            if problem := money_problem(item.price):
+                row_errors["price"] = [problem]
+            sku = item.sku.strip().lower()
+            if not sku:
+                row_errors["sku"] = ["This field may not be blank."]
+            elif sku in first_row_of_sku:
+                row_errors["sku"] = [f"Duplicate SKU in this upload (first at index {first_row_of_sku[sku]})."]
+            else:
+                first_row_of_sku[sku] = index
+            if row_errors:
+                errors[index] = row_errors
+            else:
+                items[index] = item
+        return items, errors
+
+    async def _check_references(
+        self, items: dict[int, ProductWrite], errors: dict[int, dict[str, list[str]]], *, upsert: bool
+    ) -> dict[str, int]:
+        """Row errors for unknown categories and taken SKUs; returns the taken SKUs with their ids."""
+        missing = await self.products.missing_categories(c for item in items.values() for c in item.categories)
+        taken = await self.products.taken_skus(item.sku.strip() for item in items.values())
+        for index, item in list(items.items()):
+            row_errors: dict[str, list[str]] = {}
+            if unknown := sorted(set(item.categories) & missing):
+                row_errors["categories"] = [f"Unknown category id(s): {', '.join(map(str, unknown))}."]
+            if not upsert and item.sku.strip().lower() in taken:
+                row_errors["sku"] = ["A product with this SKU already exists (use ?mode=upsert to update it)."]
+            if row_errors:
+                errors[index] = row_errors
+                del items[index]
+        return taken
+
+    async def _write(self, items: dict[int, ProductWrite], existing: dict[str, int]) -> BulkOutcome:
+        ordered = [items[i] for i in sorted(items)]
+        new = [item for item in ordered if item.sku.strip().lower() not in existing]
+        changed = [item for item in ordered if item.sku.strip().lower() in existing]
+        ids: dict[str, int] = {}
+        if new:
+            result = await self.session.execute(
+                insert(PRODUCT).returning(PRODUCT.c.id, sort_by_parameter_order=True),
+                [self._values(item) for item in new],
+            )
+            ids.update(zip((item.sku.strip().lower() for item in new), result.scalars(), strict=True))
+        if changed:
+            await self.session.execute(
+                update(Product),
+                [{"id": existing[item.sku.strip().lower()], **self._values(item)} for item in changed],
+            )
+            ids.update({item.sku.strip().lower(): existing[item.sku.strip().lower()] for item in changed})
+            await self.session.execute(
+                delete(product_category).where(
+                    product_category.c.product_id.in_([ids[i.sku.strip().lower()] for i in changed])
+                )
+            )
+        links = [
+            {"product_id": ids[item.sku.strip().lower()], "category_id": category}
+            for item in ordered
+            for category in sorted(set(item.categories))
+        ]
+        if links:
+            await self.session.execute(insert(product_category), links)
+        await self.session.commit()
+        return BulkOutcome(
+            result=BulkResult(
+                created=len(new), updated=len(changed), ids=[ids[item.sku.strip().lower()] for item in ordered]
+            ),
+            created_ids=[ids[item.sku.strip().lower()] for item in new],
+            updated_ids=[ids[item.sku.strip().lower()] for item in changed],
+        )
+
+    @staticmethod
+    def _values(item: ProductWrite) -> dict[str, Any]:
+        return {
+            "name": item.name.strip(),
+            "description": item.description,
+            "price": to_money(item.price),
+            "sku": item.sku.strip(),
+            "stock_quantity": item.stock_quantity,
+            "is_active": item.is_active,
+        }

@@ -1,0 +1,328 @@
+"""HTTP endpoints of the catalog: `/api/products/...` and `/api/products/categories/...`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
+from shop_catalog.schemas import (
+    AveragePrice,
+    BulkResult,
+    CategoryNode,
+    CategoryPatch,
+    CategoryWrite,
+    ProductPatch,
+    ProductRead,
+    ProductWrite,
+)
+from shop_catalog.services import CategoryService, ProductFilters, ProductService
+from shop_kernel import (
+    NumberedPage,
+    Principal,
+    bearer_security,
+    numbered_page,
+    page_request,
+    publish,
+    require_scopes,
+    require_staff,
+)
+
+__all__ = ("CategoryController", "ProductController")
+
+STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
+WRITE_SECURITY = bearer_security("write")
+
+Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.", examples=[])]
+Search = Annotated[
+    str | None, QueryParameter(max_length=200, description="Case-insensitive match on name, description or SKU.")
+]
+CategoryFilter = Annotated[int | None, QueryParameter(description="A category id: that category and its descendants.")]
+MinPrice = Annotated[Decimal | None, QueryParameter(description="Lowest price, inclusive.")]
+MaxPrice = Annotated[Decimal | None, QueryParameter(description="Highest price, inclusive.")]
+InStock = Annotated[bool | None, QueryParameter(description="true: stock above 0; false: out of stock.")]
+IsActive = Annotated[
+    bool | None, QueryParameter(description="Staff only; everybody else always sees active products only.")
+]
+Ordering = Annotated[
+    Literal["name", "-name", "price", "-price", "created_at", "-created_at"],
+    QueryParameter(description="Sort field, `-` for descending; ties break on id."),
+]
+
+
+async def provide_categories(db_session: NamedDependency[AsyncSession]) -> CategoryService:
+    return CategoryService(db_session)
+
+
+async def provide_products(db_session: NamedDependency[AsyncSession]) -> ProductService:
+    return ProductService(db_session)
+
+
+def _filters(
+    search: str | None,
+    category: int | None,
+    min_price: Decimal | None,
+    max_price: Decimal | None,
+    in_stock: bool | None,
+    is_active: bool | None,
+    ordering: str,
+) -> ProductFilters:
+    return ProductFilters(
+        search=search or None,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        is_active=is_active,
+        ordering=ordering,
+    )
+
+
+class CategoryController(Controller):
+    path = "/api/products/categories"
+    tags = ["Categories"]
+    dependencies = {"categories": provide_categories, "products": provide_products}
+
+    @get(
+        "/",
+        summary="List categories",
+        description="Each category with its whole subtree in `children`. 10 a page by default, at most 50.",
+    )
+    async def list_categories(
+        self,
+        request: Request[Any, Any, Any],
+        categories: NamedDependency[CategoryService],
+        page: Page = None,
+        page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 10, at most 50.")] = None,
+        parent: Annotated[int | None, QueryParameter(description="Only the direct children of this category.")] = None,
+        root: Annotated[bool, QueryParameter(description="Only top-level categories.")] = False,
+    ) -> NumberedPage[CategoryNode]:
+        paging = page_request(page, page_size, default_size=10, max_size=50)
+        items, count = await categories.page(paging, parent=parent, roots_only=root)
+        return numbered_page(request, items, count=count, paging=paging)
+
+    @post("/", summary="Create a category", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    async def create_category(
+        self, categories: NamedDependency[CategoryService], data: JSONBody[CategoryWrite]
+    ) -> CategoryNode:
+        return await categories.create(data)
+
+    @get("/{category_id:int}/", summary="A category and its subtree")
+    async def get_category(
+        self, categories: NamedDependency[CategoryService], category_id: FromPath[int]
+    ) -> CategoryNode:
+        return await categories.get(category_id)
+
+    @put("/{category_id:int}/", summary="Rename or move a category", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    async def replace_category(
+        self, categories: NamedDependency[CategoryService], category_id: FromPath[int], data: JSONBody[CategoryWrite]
+    ) -> CategoryNode:
+        return await categories.update(category_id, data)
+
+    @patch(
+        "/{category_id:int}/",
+        summary="Partially update a category",
+        description="Moving a category under itself or one of its descendants answers 409.",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
+    async def update_category(
+        self, categories: NamedDependency[CategoryService], category_id: FromPath[int], data: JSONBody[CategoryPatch]
+    ) -> CategoryNode:
+        return await categories.update(category_id, data)
+
+    @delete(
+        "/{category_id:int}/",
+        summary="Delete a category",
+        description=(
+            "A category with subcategories or products answers 409 unless `cascade=true`, which deletes the "
+            "whole subtree. Products are never deleted through a category, only unlinked."
+        ),
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
+    async def delete_category(
+        self,
+        categories: NamedDependency[CategoryService],
+        category_id: FromPath[int],
+        cascade: Annotated[bool, QueryParameter(description="Also delete the subtree.")] = False,
+    ) -> None:
+        await categories.delete(category_id, cascade=cascade)
+
+    @get("/{category_id:int}/products/", summary="Active products of a category and its descendants")
+    async def category_products(
+        self,
+        request: Request[Any, Any, Any],
+        categories: NamedDependency[CategoryService],
+        products: NamedDependency[ProductService],
+        principal: NamedDependency[Principal],
+        category_id: FromPath[int],
+        page: Page = None,
+        page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 50, at most 200.")] = None,
+        search: Search = None,
+        min_price: MinPrice = None,
+        max_price: MaxPrice = None,
+        in_stock: InStock = None,
+        ordering: Ordering = "-created_at",
+    ) -> NumberedPage[ProductRead]:
+        paging = page_request(page, page_size, default_size=50, max_size=200)
+        filters = _filters(search, category_id, min_price, max_price, in_stock, True, ordering)
+        items, count = await products.page(filters, paging, staff=principal.is_staff)
+        if count == 0:
+            await categories.get(category_id)  # 404 for an unknown category rather than an empty page
+        return numbered_page(request, items, count=count, paging=paging)
+
+    @get(
+        "/{category_id:int}/average-price/",
+        summary="Average price of a category",
+        description="Over the distinct active products of the category and all its descendants; 0 when empty.",
+    )
+    async def average_price(
+        self, categories: NamedDependency[CategoryService], category_id: FromPath[int]
+    ) -> AveragePrice:
+        return await categories.average_price(category_id)
+
+
+class BulkUploadOperation(Operation):
+    """Documents the two accepted bodies, which the handler reads itself to report every bad row."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=f"Up to {MAX_ROWS} products. CSV: a header row; `categories` as `;`-separated ids.",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.ARRAY, items=Reference("#/components/schemas/ProductWrite")),
+                    example=[
+                        {"name": "Product 1", "price": "19.99", "sku": "P001", "categories": [1], "stock_quantity": 10}
+                    ],
+                ),
+                "text/csv": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING),
+                    example="name,price,sku,categories,stock_quantity\nProduct 1,19.99,P001,1;2,10\n",
+                ),
+            },
+        )
+
+
+class ProductController(Controller):
+    path = "/api/products"
+    tags = ["Products"]
+    dependencies = {"products": provide_products}
+
+    @get("/", summary="List products", description="50 a page by default, at most 200.")
+    async def list_products(
+        self,
+        request: Request[Any, Any, Any],
+        products: NamedDependency[ProductService],
+        principal: NamedDependency[Principal],
+        page: Page = None,
+        page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 50, at most 200.")] = None,
+        search: Search = None,
+        category: CategoryFilter = None,
+        min_price: MinPrice = None,
+        max_price: MaxPrice = None,
+        in_stock: InStock = None,
+        is_active: IsActive = None,
+        ordering: Ordering = "-created_at",
+    ) -> NumberedPage[ProductRead]:
+        paging = page_request(page, page_size, default_size=50, max_size=200)
+        filters = _filters(search, category, min_price, max_price, in_stock, is_active, ordering)
+        items, count = await products.page(filters, paging, staff=principal.is_staff)
+        return numbered_page(request, items, count=count, paging=paging)
+
+    @post("/", summary="Create a product", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    async def create_product(
+        self, request: Request[Any, Any, Any], products: NamedDependency[ProductService], data: JSONBody[ProductWrite]
+    ) -> ProductRead:
+        product = await products.create(data)
+        publish(request.app, "product.created", product_ids=[product.id])
+        return product
+
+    @get("/{product_id:int}/", summary="A product", description="Inactive products are visible to staff only.")
+    async def get_product(
+        self,
+        products: NamedDependency[ProductService],
+        principal: NamedDependency[Principal],
+        product_id: FromPath[int],
+    ) -> ProductRead:
+        return await products.get(product_id, staff=principal.is_staff)
+
+    @put("/{product_id:int}/", summary="Replace a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    async def replace_product(
+        self,
+        request: Request[Any, Any, Any],
+        products: NamedDependency[ProductService],
+        product_id: FromPath[int],
+        data: JSONBody[ProductWrite],
+    ) -> ProductRead:
+        return await self._update(request, products, product_id, data)
+
+    @patch(
+        "/{product_id:int}/", summary="Partially update a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY
+    )
+    async def update_product(
+        self,
+        request: Request[Any, Any, Any],
+        products: NamedDependency[ProductService],
+        product_id: FromPath[int],
+        data: JSONBody[ProductPatch],
+    ) -> ProductRead:
+        return await self._update(request, products, product_id, data)
+
+    @staticmethod
+    async def _update(
+        request: Request[Any, Any, Any], products: ProductService, product_id: int, data: ProductWrite | ProductPatch
+    ) -> ProductRead:
+        product, stock = await products.update(product_id, data)
+        publish(request.app, "product.updated", product_ids=[product_id])
+        if stock is not None:
+            publish(request.app, "stock.changed", product_id=product_id, before=stock.before, after=stock.after)
+        return product
+
+    @delete(
+        "/{product_id:int}/",
+        summary="Delete a product",
+        description="A product that appears in orders is deactivated instead, so order history stays intact.",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
+    async def delete_product(self, products: NamedDependency[ProductService], product_id: FromPath[int]) -> None:
+        await products.delete(product_id)
+
+    @post(
+        "/bulk_upload/",
+        summary="Create (or update) many products at once",
+        description=(
+            "A JSON array, or `text/csv`. All or nothing: any invalid row answers 400 with one entry per bad row "
+            "(`{index, errors}`) and nothing is written. SKUs repeated in the upload or already in the catalog are "
+            "row errors, unless `mode=upsert`, which updates the existing products instead. More than "
+            f"{MAX_ROWS} rows answers 413."
+        ),
+        status_code=201,
+        operation_class=BulkUploadOperation,
+        request_max_body_size=16 * 1024 * 1024,
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
+    async def bulk_upload(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        mode: FromQuery[Literal["create", "upsert"]] = "create",
+    ) -> BulkResult:
+        body = await request.body()
+        is_csv = request.content_type[0] in {"text/csv", "application/csv"}
+        rows = parse_csv(body) if is_csv else parse_json(body)
+        outcome = await BulkUpload(db_session).run(rows, upsert=mode == "upsert")
+        if outcome.created_ids:
+            publish(request.app, "product.created", product_ids=outcome.created_ids)
+        if outcome.updated_ids:
+            publish(request.app, "product.updated", product_ids=outcome.updated_ids)
+        return outcome.result

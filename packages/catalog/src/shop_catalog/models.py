@@ -1,0 +1,45 @@
+"""Catalog tables: an adjacency-list category tree, products, and the product-category link."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from advanced_alchemy.base import IdentityAuditBase, orm_registry
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Numeric, String, Table, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+__all__ = ("Category", "Product", "product_category")
+
+product_category = Table(
+    "catalog_product_category",
+    orm_registry.metadata,
+    Column("product_id", ForeignKey("catalog_product.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("catalog_category.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Category(IdentityAuditBase):
+    """A node of the tree; `parent_id` NULL for roots. Subtrees are read with recursive CTEs."""
+
+    __tablename__ = "catalog_category"
+
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_category.id"), index=True, default=None)
+
+
+class Product(IdentityAuditBase):
+    __tablename__ = "catalog_product"
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2), index=True)
+    sku: Mapped[str] = mapped_column(String(50))
+    stock_quantity: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+
+    __table_args__ = (
+        Index("uq_catalog_product_sku", func.lower(sku), unique=True),
+        Index("ix_catalog_product_created_at", "created_at"),
+        CheckConstraint("stock_quantity >= 0", name="stock_not_negative"),
+        CheckConstraint("price > 0", name="price_positive"),
+    )
