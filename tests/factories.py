@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from faker import Faker
 from polyfactory import PostGenerated, Use
 from polyfactory.factories.msgspec_factory import MsgspecFactory
 
+from shop_catalog import ProductWrite
 from shop_identity import RegisterCustomer
 
 _faker = Faker()
@@ -38,3 +40,16 @@ class RegisterCustomerFactory(MsgspecFactory[RegisterCustomer]):
     first_name = Use(_faker.first_name)
     last_name = Use(_faker.last_name)
     phone_number = Use(lambda: _faker.random_element(KENYAN_NUMBERS))
+
+
+class ProductWriteFactory(MsgspecFactory[ProductWrite]):
+    """A valid product; SKUs are unique per build."""
+
+    __check_model__ = False
+    name = Use(lambda: _faker.catch_phrase()[:60])
+    description = Use(lambda: _faker.sentence())
+    price = Use(lambda: Decimal(_faker.random_int(100, 500_000)) / 100)
+    sku = Use(lambda: f"SKU-{secrets.token_hex(5).upper()}")
+    categories = Use(list)
+    stock_quantity = Use(lambda: _faker.random_int(0, 500))
+    is_active = True

@@ -88,7 +88,10 @@ def _url_with(request: Request[Any, Any, Any], **params: str | int) -> str:
     """The absolute URL of this request with `params` replaced in its query string."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in params]
     query.extend((key, str(value)) for key, value in params.items())
-    return str(request.url.with_replacements(query=urlencode(query)))
+    # The path as the client sent it: Litestar strips a trailing slash from scope["path"].
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else request.url.path
+    return str(request.url.with_replacements(path=path, query=urlencode(query)))
 
 
 def numbered_page(
