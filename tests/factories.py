@@ -47,7 +47,7 @@ class ProductWriteFactory(MsgspecFactory[ProductWrite]):
 
     __check_model__ = False
     name = Use(lambda: _faker.catch_phrase()[:60])
-    description = Use(lambda: _faker.sentence())
+    description = Use(_faker.sentence)
     price = Use(lambda: Decimal(_faker.random_int(100, 500_000)) / 100)
     sku = Use(lambda: f"SKU-{secrets.token_hex(5).upper()}")
     categories = Use(list)
