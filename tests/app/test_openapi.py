@@ -47,3 +47,30 @@ def test_docs_can_be_switched_off(settings: Settings) -> None:
         assert client.get("/schema/openapi.json").status_code == 404
         assert client.get("/schema").status_code == 404
         assert client.get("/api/health/").status_code == 200
+
+
+def test_catalog_is_documented_with_parameters_and_examples(client: TestClient[Litestar]) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    paths = schema["paths"]
+    assert {
+        "/api/products",
+        "/api/products/{product_id}",
+        "/api/products/bulk_upload",
+        "/api/products/categories",
+        "/api/products/categories/{category_id}",
+        "/api/products/categories/{category_id}/products",
+        "/api/products/categories/{category_id}/average-price",
+    } <= set(paths)
+    listing = {p["name"]: p for p in paths["/api/products"]["get"]["parameters"]}
+    assert set(listing) == {
+        "page", "page_size", "search", "category", "min_price", "max_price", "in_stock", "is_active", "ordering"
+    }  # fmt: skip
+    assert all(p.get("description") for p in listing.values())
+    assert "-price" in listing["ordering"]["schema"]["enum"]
+    bulk = paths["/api/products/bulk_upload"]["post"]["requestBody"]["content"]
+    assert bulk["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/ProductWrite"}
+    assert "text/csv" in bulk
+    product = schema["components"]["schemas"]["ProductWrite"]["properties"]
+    assert product["price"]["examples"] == ["999.99"]
+    assert paths["/api/products"]["post"]["security"] == [{"BearerToken": []}, {"OAuth2": ["write"]}]
+    assert "security" not in paths["/api/products"]["get"]

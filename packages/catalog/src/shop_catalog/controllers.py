@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -39,7 +40,7 @@ __all__ = ("CategoryController", "ProductController")
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
 WRITE_SECURITY = bearer_security("write")
 
-Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.", examples=[])]
+Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.")]
 Search = Annotated[
     str | None, QueryParameter(max_length=200, description="Case-insensitive match on name, description or SKU.")
 ]
@@ -189,6 +190,7 @@ class CategoryController(Controller):
         return await categories.average_price(category_id)
 
 
+@dataclass
 class BulkUploadOperation(Operation):
     """Documents the two accepted bodies, which the handler reads itself to report every bad row."""
 
