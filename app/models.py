@@ -2,5 +2,7 @@
 
 from shop_catalog import Category, Product, product_category
 from shop_identity import AccessToken, Customer
+from shop_kernel import OutboxMessage
+from shop_ordering import Order, OrderItem
 
-__all__ = ("AccessToken", "Category", "Customer", "Product", "product_category")
+__all__ = ("AccessToken", "Category", "Customer", "Order", "OrderItem", "OutboxMessage", "Product", "product_category")

@@ -8,6 +8,7 @@ from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
 from shop_catalog.services import CategoryService, ProductService
+from shop_catalog.stock import InsufficientStock, ReservedProduct, Shortage, StockLedger, UnavailableProducts
 
 __all__ = (
     "BulkUpload",
@@ -17,9 +18,14 @@ __all__ = (
     "CategoryRef",
     "CategoryService",
     "CategoryWrite",
+    "InsufficientStock",
     "Product",
     "ProductRead",
     "ProductService",
     "ProductWrite",
+    "ReservedProduct",
+    "Shortage",
+    "StockLedger",
+    "UnavailableProducts",
     "product_category",
 )

@@ -16,6 +16,7 @@ from shop_kernel.auth import (
 )
 from shop_kernel.events import DomainEvent, publish
 from shop_kernel.money import format_money, money_problem, to_money
+from shop_kernel.outbox import OutboxMessage, add_to_outbox
 from shop_kernel.pagination import (
     CursorPage,
     KeysetWindow,
@@ -55,6 +56,7 @@ __all__ = (
     "FieldValidationError",
     "KeysetWindow",
     "NumberedPage",
+    "OutboxMessage",
     "PageRequest",
     "PayloadTooLarge",
     "Principal",
@@ -64,6 +66,7 @@ __all__ = (
     "RowsValidationError",
     "TokenResolver",
     "UnprocessableError",
+    "add_to_outbox",
     "bearer_challenge",
     "bearer_security",
     "cursor_page",

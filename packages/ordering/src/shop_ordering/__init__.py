@@ -1,5 +1,20 @@
-"""shop_ordering: the ordering bounded context. Public API for other contexts and host apps."""
+"""shop_ordering: orders, stock reservation and cancellation.
 
+Public API for host apps; other contexts may import only `shop_ordering.events`.
+"""
+
+from shop_ordering.models import Order, OrderItem
 from shop_ordering.plugin import OrderingPlugin, OrderingSettings
+from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
+from shop_ordering.services import OrderService
 
-__all__ = ("OrderingPlugin", "OrderingSettings")
+__all__ = (
+    "Order",
+    "OrderItem",
+    "OrderRead",
+    "OrderService",
+    "OrderStatus",
+    "OrderingPlugin",
+    "OrderingSettings",
+    "PlaceOrder",
+)

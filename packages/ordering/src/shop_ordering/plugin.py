@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_kernel import install_shared
+from shop_ordering import models as _models  # noqa: F401  (tables join the shared metadata)
+from shop_ordering.controllers import OrderController
+from shop_ordering.services import OrderingRules
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -17,13 +22,23 @@ __all__ = ("OrderingPlugin", "OrderingSettings")
 
 @dataclass(frozen=True)
 class OrderingSettings:
-    """Configuration a host app passes to the plugin (filled as the context grows)."""
+    max_quantity_per_line: int = 1000
+    idempotency_window: timedelta = timedelta(hours=24)
 
 
 class OrderingPlugin(InitPluginProtocol):
+    """Orders with stock reservation; needs the catalog's and identity's tables (their plugins or migrations)."""
+
     def __init__(self, settings: OrderingSettings | None = None) -> None:
         self.settings = settings or OrderingSettings()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
+        rules = OrderingRules(
+            max_quantity_per_line=self.settings.max_quantity_per_line,
+            idempotency_window=self.settings.idempotency_window,
+        )
+        app_config.dependencies["ordering_rules"] = Provide(lambda: rules, use_cache=True, sync_to_thread=False)
+        app_config.route_handlers.append(OrderController)
+        app_config.signature_namespace.update({"OrderingRules": OrderingRules})
         return app_config

@@ -1,0 +1,44 @@
+"""The transactional outbox: events that must not be lost are written in the same transaction as the
+change they describe, and a relay delivers them afterwards (to SAQ jobs, see the notify context).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from advanced_alchemy.base import IdentityBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("OutboxMessage", "add_to_outbox")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxMessage(IdentityBase):
+    __tablename__ = "kernel_outbox"
+
+    topic: Mapped[str] = mapped_column(String(100))
+    """Event name, e.g. `order.placed`."""
+    key: Mapped[str] = mapped_column(String(200))
+    """Deterministic identity of the event (e.g. `order.placed:42`), reused as the job key downstream."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_kernel_outbox_pending", "dispatched_at", "id"),)
+
+
+def add_to_outbox(session: AsyncSession, topic: str, key: str, payload: msgspec.Struct) -> None:
+    """Stage an event in the caller's transaction; it is delivered only if that transaction commits."""
+    session.add(OutboxMessage(topic=topic, key=key, payload=msgspec.to_builtins(payload)))

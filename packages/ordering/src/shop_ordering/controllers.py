@@ -1,0 +1,161 @@
+"""HTTP endpoints of ordering: `/api/orders/...`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_kernel import (
+    CursorPage,
+    FieldValidationError,
+    Principal,
+    bearer_security,
+    cursor_page,
+    publish,
+    require_customer,
+    require_scopes,
+    require_staff,
+)
+from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED
+from shop_ordering.schemas import OrderRead, OrderStatus, OrderStatusChange, PlaceOrder
+from shop_ordering.services import OrderingRules, OrderService
+
+__all__ = ("OrderController", "provide_orders")
+
+READ = [require_customer, require_scopes("read")]
+WRITE = [require_customer, require_scopes("write")]
+STAFF_WRITE = [require_staff, require_scopes("write")]
+
+
+async def provide_orders(db_session: NamedDependency[AsyncSession], ordering_rules: OrderingRules) -> OrderService:
+    return OrderService(db_session, ordering_rules)
+
+
+class OrderController(Controller):
+    path = "/api/orders"
+    tags = ["Orders"]
+    dependencies = {"orders": provide_orders}
+
+    @post(
+        "/",
+        summary="Place an order",
+        description=(
+            "Reserves stock for every line and writes the order in one transaction: all or nothing. Lines naming "
+            "the same product are merged. Not enough stock answers 409 naming each product with the quantity "
+            "available; unknown or inactive products answer 400. With an `Idempotency-Key` header, repeating the "
+            "same request within 24 hours returns the first order instead of placing another (a different body "
+            "with the same key is 422; a request with that key still in progress is 409)."
+        ),
+        status_code=201,
+        guards=WRITE,
+        security=bearer_security("write"),
+    )
+    async def place_order(
+        self,
+        request: Request[Any, Any, Any],
+        orders: NamedDependency[OrderService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[PlaceOrder],
+        idempotency_key: Annotated[
+            str | None,
+            Parameter(header="Idempotency-Key", max_length=255, description="Makes retries safe (24 hours)."),
+        ] = None,
+    ) -> Response[OrderRead]:
+        if idempotency_key is not None and not idempotency_key.strip():
+            raise FieldValidationError({"Idempotency-Key": ["Must not be blank."]})
+        placed = await orders.place(principal.require_user_id(), data, idempotency_key)
+        if placed.event is not None:
+            publish(request.app, ORDER_PLACED, order=placed.event)
+        headers = {"Location": f"/api/orders/{placed.order.id}/"}
+        if placed.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(placed.order, status_code=201, headers=headers)
+
+    @get(
+        "/",
+        summary="List orders",
+        description=(
+            "Newest first with cursor pagination (`next`/`previous` are URLs). Customers see their own orders; "
+            "staff see everybody's and may filter by `status` and `customer` (username)."
+        ),
+        guards=READ,
+        security=bearer_security("read"),
+    )
+    async def list_orders(
+        self,
+        request: Request[Any, Any, Any],
+        orders: NamedDependency[OrderService],
+        principal: NamedDependency[Principal],
+        cursor: Annotated[str | None, QueryParameter(description="Opaque; take it from `next` or `previous`.")] = None,
+        page_size: Annotated[int, QueryParameter(ge=1, description="Default 10, at most 100.")] = 10,
+        status: Annotated[OrderStatus | None, QueryParameter(description="Staff only.")] = None,
+        customer: Annotated[str | None, QueryParameter(description="Staff only: a username.")] = None,
+    ) -> CursorPage[OrderRead]:
+        if not principal.is_staff:
+            status, customer = None, None
+        items, window = await orders.page(
+            principal, cursor=cursor, page_size=min(page_size, 100), status=status, customer=customer
+        )
+        return cursor_page(request, items, window)
+
+    @get("/{order_id:int}/", summary="An order", guards=READ, security=bearer_security("read"))
+    async def get_order(
+        self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: FromPath[int]
+    ) -> OrderRead:
+        return await orders.get(order_id, principal)
+
+    @post(
+        "/{order_id:int}/cancel/",
+        summary="Cancel an order",
+        description="Only pending or confirmed orders; the stock comes back exactly once. A second cancel is 409.",
+        status_code=200,
+        guards=WRITE,
+        security=bearer_security("write"),
+    )
+    async def cancel_order(
+        self,
+        request: Request[Any, Any, Any],
+        orders: NamedDependency[OrderService],
+        principal: NamedDependency[Principal],
+        order_id: FromPath[int],
+    ) -> OrderRead:
+        order, event = await orders.cancel(order_id, principal)
+        publish(request.app, ORDER_CANCELLED, order=event)
+        return order
+
+    @post(
+        "/{order_id:int}/status/",
+        summary="Advance an order (staff)",
+        description="pending → confirmed → processing → shipped → delivered, one step at a time; else 409.",
+        status_code=200,
+        guards=STAFF_WRITE,
+        security=bearer_security("write"),
+    )
+    async def change_status(
+        self,
+        orders: NamedDependency[OrderService],
+        principal: NamedDependency[Principal],
+        order_id: FromPath[int],
+        data: JSONBody[OrderStatusChange],
+    ) -> OrderRead:
+        return await orders.advance(order_id, principal, data.status)
+
+    @patch(
+        "/{order_id:int}/",
+        summary="Change an order's status (staff)",
+        description="The same transitions as `POST /api/orders/{id}/status/`; only `status` can change.",
+        guards=STAFF_WRITE,
+        security=bearer_security("write"),
+    )
+    async def patch_order(
+        self,
+        orders: NamedDependency[OrderService],
+        principal: NamedDependency[Principal],
+        order_id: FromPath[int],
+        data: JSONBody[OrderStatusChange],
+    ) -> OrderRead:
+        return await orders.advance(order_id, principal, data.status)
