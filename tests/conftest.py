@@ -18,7 +18,8 @@ from litestar.testing import TestClient
 from app.cli import migrate
 from app.main import create_app
 from app.settings import Settings
-from tests.support.api import Api
+from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
 
 BACKENDS = [name.strip() for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name.strip()]
 
@@ -87,3 +88,14 @@ def client(session_client: TestClient[Litestar]) -> TestClient[Litestar]:
 def api(client: TestClient[Litestar]) -> Api:
     """Helpers that create customers, staff and tokens through the app's own services."""
     return Api(client)
+
+
+@pytest.fixture
+def staff(api: Api) -> Caller:
+    """A staff member with read and write scopes."""
+    return api.staff()
+
+
+@pytest.fixture
+def catalog(client: TestClient[Litestar], staff: Caller) -> Catalog:
+    return Catalog(client, staff)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.catalog.conftest import Catalog
+from tests.support.catalog import Catalog
 from tests.factories import ProductWriteFactory
 from tests.support.api import Caller
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.catalog.conftest import Catalog
+from tests.support.catalog import Catalog
 from tests.support.api import Api, Caller
 
 URL = "/api/products/categories/"

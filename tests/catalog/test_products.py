@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.catalog.conftest import Catalog
+from tests.support.catalog import Catalog
 from tests.factories import ProductWriteFactory
 from tests.support.api import Api, Caller
 

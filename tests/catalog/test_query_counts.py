@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import event
 
-from tests.catalog.conftest import Catalog
+from tests.support.catalog import Catalog
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,41 @@ def test_catalog_serves_categories_and_products_alone(tmp_path: Path) -> None:
     assert ("product.created", {"product_ids": [listed["results"][0]["id"]]}) in events
 
 
-@pytest.mark.parametrize("plugin", [OrderingPlugin(), NotifyPlugin()], ids=lambda p: type(p).__name__)
+def test_ordering_places_orders_alone(tmp_path: Path) -> None:
+    """Ordering mounted without the catalog and identity plugins: it only needs their tables."""
+    from shop_catalog import ProductService, ProductWrite
+    from shop_identity import CustomerService
+
+    alchemy = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'ordering.sqlite3'}", create_all=True
+    )
+
+    async def resolve(token: str) -> Principal | None:
+        return Principal(user_id=1, username="buyer", scopes=frozenset({"read", "write"})) if token == "t" else None
+
+    app = Litestar(plugins=[SQLAlchemyPlugin(alchemy), OrderingPlugin()], middleware=[BearerTokenMiddleware(resolve)])
+    with TestClient(app) as client:
+
+        async def seed() -> int:
+            async with alchemy.create_session_maker()() as session:
+                await CustomerService(session).register(RegisterCustomerFactory.build(username="buyer"))
+                product = await ProductService(session).create(
+                    ProductWrite(name="Lamp", price=Decimal("12.50"), sku="L-1", stock_quantity=3)
+                )
+                return product.id
+
+        product_id = client.blocking_portal.call(seed)
+        order = client.post(
+            "/api/orders/",
+            json={"items": [{"product_id": product_id, "quantity": 2}]},
+            headers={"Authorization": "Bearer t"},
+        )
+        assert order.status_code == 201
+        assert order.json()["total_amount"] == "25.00"
+        assert order.json()["customer"] == "buyer"
+
+
+@pytest.mark.parametrize("plugin", [NotifyPlugin()], ids=lambda p: type(p).__name__)
 def test_other_plugins_mount_alone_and_speak_problem_json(plugin: InitPluginProtocol) -> None:
     with TestClient(Litestar(plugins=[plugin])) as client:
         response = client.get("/api/nowhere")

@@ -64,6 +64,7 @@ class StockLedger:
 
         Raises `UnavailableProducts` or `InsufficientStock`; the caller must then roll back its transaction.
         """
+        await self._lock_in_id_order(quantities)
         wanted = case(dict(quantities), value=PRODUCT.c.id)
         reserved = await self.session.execute(
             update(PRODUCT)
@@ -100,8 +101,23 @@ class StockLedger:
         if not quantities:
             return
         returned = case(dict(quantities), value=PRODUCT.c.id)
+        await self._lock_in_id_order(quantities)
         await self.session.execute(
             update(PRODUCT)
             .where(PRODUCT.c.id.in_(list(quantities)))
             .values(stock_quantity=PRODUCT.c.stock_quantity + returned, updated_at=datetime.now(UTC))
         )
+
+    async def _lock_in_id_order(self, quantities: Mapping[int, int]) -> None:
+        """On PostgreSQL, lock the rows in ascending id order first, so two orders sharing products queue
+        instead of deadlocking (a multi-row UPDATE locks in scan order). `NO KEY UPDATE` leaves the key-share
+        locks of foreign-key checks (order lines referencing products) unblocked. SQLite has one writer at a
+        time and needs nothing.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                select(PRODUCT.c.id)
+                .where(PRODUCT.c.id.in_(list(quantities)))
+                .order_by(PRODUCT.c.id)
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            )

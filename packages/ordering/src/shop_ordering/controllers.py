@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_kernel import (
@@ -31,7 +31,9 @@ WRITE = [require_customer, require_scopes("write")]
 STAFF_WRITE = [require_staff, require_scopes("write")]
 
 
-async def provide_orders(db_session: NamedDependency[AsyncSession], ordering_rules: OrderingRules) -> OrderService:
+async def provide_orders(
+    db_session: NamedDependency[AsyncSession], ordering_rules: NamedDependency[OrderingRules]
+) -> OrderService:
     return OrderService(db_session, ordering_rules)
 
 
@@ -62,7 +64,7 @@ class OrderController(Controller):
         data: JSONBody[PlaceOrder],
         idempotency_key: Annotated[
             str | None,
-            Parameter(header="Idempotency-Key", max_length=255, description="Makes retries safe (24 hours)."),
+            HeaderParameter(name="Idempotency-Key", max_length=255, description="Makes retries safe (24 hours)."),
         ] = None,
     ) -> Response[OrderRead]:
         if idempotency_key is not None and not idempotency_key.strip():

@@ -1,11 +1,10 @@
-"""Catalog test helpers: build trees and products through the HTTP API as staff."""
+"""Build category trees and products through the HTTP API as staff."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -31,13 +30,3 @@ class Catalog:
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
-
-
-@pytest.fixture
-def staff(api: Api) -> Caller:
-    return api.staff()
-
-
-@pytest.fixture
-def catalog(client: TestClient[Litestar], staff: Caller) -> Catalog:
-    return Catalog(client, staff)

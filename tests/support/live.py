@@ -1,0 +1,53 @@
+"""The app as a real server process on a loopback port, for tests that need true concurrency."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run `shop serve` with `env` added to the environment; yields its base URL and the process."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV", "DEMO_DATA"}}
+    environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", **env})
+    shop = Path(sys.executable).parent / "shop"
+    process = subprocess.Popen(
+        [str(shop), "serve", *args], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/health/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start in 30 s")
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            process.kill()
