@@ -8,9 +8,9 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.support.catalog import Catalog
 from tests.factories import ProductWriteFactory
 from tests.support.api import Caller
+from tests.support.catalog import Catalog
 
 URL = "/api/products/bulk_upload/"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.support.catalog import Catalog
 from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
 
 URL = "/api/products/categories/"
 

@@ -9,9 +9,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.support.catalog import Catalog
 from tests.factories import ProductWriteFactory
 from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
 
 URL = "/api/products/"
 

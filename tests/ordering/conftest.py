@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import Product
 from shop_ordering import Order
-from tests.support.catalog import Catalog
 from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
 
 
 class Shop:

@@ -54,7 +54,9 @@ def test_keys_belong_to_one_customer(client: TestClient[Litestar], shop: Shop, b
     assert shop.stock(item) == 3
 
 
-def test_a_key_older_than_a_day_places_a_new_order(client: TestClient[Litestar], shop: Shop, buyer: Caller, api: Api) -> None:
+def test_a_key_older_than_a_day_places_a_new_order(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, api: Api
+) -> None:
     item = shop.product(stock=5)
     first = post(client, buyer, item, 1, "old").json()  # type: ignore[attr-defined]
 

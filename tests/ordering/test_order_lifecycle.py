@@ -43,7 +43,9 @@ def test_cursor_pagination_newest_first(client: TestClient[Litestar], shop: Shop
     assert client.get(URL, params={"cursor": "%%%"}, headers=buyer.headers).status_code == 400
 
 
-def test_staff_see_everyone_and_filter(client: TestClient[Litestar], shop: Shop, buyer: Caller, api: Api, staff: Caller) -> None:
+def test_staff_see_everyone_and_filter(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, api: Api, staff: Caller
+) -> None:
     item = shop.product(stock=10)
     other = api.customer()
     a = shop.order(buyer, (item, 1)).json()
@@ -57,7 +59,9 @@ def test_staff_see_everyone_and_filter(client: TestClient[Litestar], shop: Shop,
     by_customer = client.get(URL, params={"customer": buyer.username}, headers=staff.headers).json()["results"]
     assert [o["id"] for o in by_customer] == [a["id"]]
     # customers cannot use the filters to peek at others
-    assert [o["id"] for o in client.get(URL, params={"customer": other.username}, headers=buyer.headers).json()["results"]] == [a["id"]]
+    assert [
+        o["id"] for o in client.get(URL, params={"customer": other.username}, headers=buyer.headers).json()["results"]
+    ] == [a["id"]]
     assert client.get(URL, params={"status": "lost"}, headers=staff.headers).status_code == 400
 
 
@@ -77,7 +81,9 @@ def test_cancel_gives_the_stock_back_once(client: TestClient[Litestar], shop: Sh
     assert (shop.stock(a), shop.stock(b)) == (10, 4)
 
 
-def test_lifecycle_moves_one_step_at_a_time(client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller) -> None:
+def test_lifecycle_moves_one_step_at_a_time(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller
+) -> None:
     order = shop.order(buyer, (shop.product(), 1)).json()
     status_url = f"{URL}{order['id']}/status/"
     skip = client.post(status_url, json={"status": "shipped"}, headers=staff.headers)
@@ -85,7 +91,10 @@ def test_lifecycle_moves_one_step_at_a_time(client: TestClient[Litestar], shop: 
     assert "pending" in skip.json()["detail"]
     for step in ("confirmed", "processing"):
         assert client.post(status_url, json={"status": step}, headers=staff.headers).json()["status"] == step
-    assert client.patch(f"{URL}{order['id']}/", json={"status": "shipped"}, headers=staff.headers).json()["status"] == "shipped"
+    assert (
+        client.patch(f"{URL}{order['id']}/", json={"status": "shipped"}, headers=staff.headers).json()["status"]
+        == "shipped"
+    )
     assert client.post(f"{URL}{order['id']}/cancel/", headers=buyer.headers).status_code == 409
     assert client.post(status_url, json={"status": "delivered"}, headers=staff.headers).json()["status"] == "delivered"
     assert client.post(status_url, json={"status": "pending"}, headers=staff.headers).status_code == 409
@@ -94,7 +103,9 @@ def test_lifecycle_moves_one_step_at_a_time(client: TestClient[Litestar], shop: 
     assert client.post(f"{URL}999999/status/", json={"status": "confirmed"}, headers=staff.headers).status_code == 404
 
 
-def test_staff_can_cancel_a_confirmed_order(client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller) -> None:
+def test_staff_can_cancel_a_confirmed_order(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller
+) -> None:
     item = shop.product(stock=2)
     order = shop.order(buyer, (item, 2)).json()
     client.post(f"{URL}{order['id']}/status/", json={"status": "confirmed"}, headers=staff.headers)
@@ -105,18 +116,26 @@ def test_staff_can_cancel_a_confirmed_order(client: TestClient[Litestar], shop: 
 
 def test_customers_cannot_change_status(client: TestClient[Litestar], shop: Shop, buyer: Caller) -> None:
     order = shop.order(buyer, (shop.product(), 1)).json()
-    assert client.post(f"{URL}{order['id']}/status/", json={"status": "confirmed"}, headers=buyer.headers).status_code == 403
+    assert (
+        client.post(f"{URL}{order['id']}/status/", json={"status": "confirmed"}, headers=buyer.headers).status_code
+        == 403
+    )
     assert client.patch(f"{URL}{order['id']}/", json={"status": "delivered"}, headers=buyer.headers).status_code == 403
     assert client.get(f"{URL}{order['id']}/", headers=buyer.headers).json()["status"] == "pending"
 
 
-def test_order_history_survives_product_deletion(client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller) -> None:
+def test_order_history_survives_product_deletion(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, staff: Caller
+) -> None:
     item = shop.product(name="Discontinued")
     order = shop.order(buyer, (item, 1)).json()
     assert client.delete(f"/api/products/{item['id']}/", headers=staff.headers).status_code == 204
     assert client.get(f"/api/products/{item['id']}/").status_code == 404
     assert client.get(f"/api/products/{item['id']}/", headers=staff.headers).json()["is_active"] is False
-    assert client.get(f"{URL}{order['id']}/", headers=buyer.headers).json()["items"][0]["product"]["name"] == "Discontinued"
+    assert (
+        client.get(f"{URL}{order['id']}/", headers=buyer.headers).json()["items"][0]["product"]["name"]
+        == "Discontinued"
+    )
 
 
 def test_reading_needs_the_read_scope(client: TestClient[Litestar], api: Api) -> None:

@@ -91,7 +91,9 @@ def test_unknown_or_inactive_products_are_400(shop: Shop, buyer: Caller, kind: s
         ({"items": [{"product_id": 1, "quantity": 1}], "notes": "x" * 2001}, "notes"),
     ],
 )
-def test_invalid_bodies_are_400(client: TestClient[Litestar], shop: Shop, buyer: Caller, body: object, field: str) -> None:
+def test_invalid_bodies_are_400(
+    client: TestClient[Litestar], shop: Shop, buyer: Caller, body: object, field: str
+) -> None:
     response = client.post(URL, json=body, headers=buyer.headers)
     assert response.status_code == 400
     assert any(key.startswith(field) for key in response.json()["errors"])  # e.g. "items[0].quantity"
@@ -105,7 +107,9 @@ def test_quantity_above_the_configured_maximum(shop: Shop, buyer: Caller) -> Non
     assert response.json()["errors"] == {"items": [f"Product {bulk['id']}: at most 1000 units per order."]}
 
 
-def test_customers_cannot_set_status_totals_numbers_or_prices(shop: Shop, buyer: Caller, client: TestClient[Litestar]) -> None:
+def test_customers_cannot_set_status_totals_numbers_or_prices(
+    shop: Shop, buyer: Caller, client: TestClient[Litestar]
+) -> None:
     item = shop.product(price="50.00")
     body = {
         "items": [{"product_id": item["id"], "quantity": 1, "unit_price": "0.01"}],
@@ -155,3 +159,16 @@ def test_a_rejected_order_leaves_no_outbox_message(shop: Shop, buyer: Caller, ap
     scarce = shop.product(stock=0)
     assert shop.order(buyer, (scarce, 1)).status_code == 409
     assert api.run(lambda s: s.scalar(select(OutboxMessage.id))) is None
+
+
+def test_statements_per_order_do_not_grow_with_lines(client: TestClient[Litestar], shop: Shop, buyer: Caller) -> None:
+    from tests.support.statements import counted
+
+    products = [shop.product(stock=50) for _ in range(20)]
+
+    def statements(lines: int) -> int:
+        with counted(client) as executed:
+            assert shop.order(buyer, *[(p, 1) for p in products[:lines]]).status_code == 201
+        return len(executed)
+
+    assert statements(1) == statements(20)

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.factories import ProductWriteFactory
-from tests.support.api import Api, Caller
+from tests.support.api import Caller
 
 
 class Catalog:

@@ -46,7 +46,8 @@ class PostgresServer:
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "shop", "--auth=trust", "-E", "UTF8")
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 " + os.environ.get("PG_EXTRA_OPTIONS", "")
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+            + os.environ.get("PG_EXTRA_OPTIONS", "")
         )
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -210,22 +210,23 @@ class OrderService:
         self.session.add(order)
         try:
             await self.session.flush()
-            item_ids = (
-                await self.session.execute(
-                    insert(ITEM).returning(ITEM.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "order_id": order.id,
-                            "product_id": line.product_id,
-                            "product_name": line.name,
-                            "quantity": line.quantity,
-                            "unit_price": line.unit_price,
-                            "subtotal": line.subtotal,
-                        }
-                        for line in lines
-                    ],
-                )
-            ).scalars()
+            # Products are unique per order (lines were merged), so the returned ids map back by product;
+            # not asking for parameter order lets SQLite batch the lines into one INSERT.
+            inserted = await self.session.execute(
+                insert(ITEM).returning(ITEM.c.product_id, ITEM.c.id),
+                [
+                    {
+                        "order_id": order.id,
+                        "product_id": line.product_id,
+                        "product_name": line.name,
+                        "quantity": line.quantity,
+                        "unit_price": line.unit_price,
+                        "subtotal": line.subtotal,
+                    }
+                    for line in lines
+                ],
+            )
+            item_ids = {product_id: item_id for product_id, item_id in inserted}  # noqa: C416 - Result has .keys()
             event = OrderPlaced(
                 order_id=order.id,
                 order_number=order.order_number,
@@ -245,13 +246,13 @@ class OrderService:
                 notes=order.notes,
                 items=[
                     OrderItemRead(
-                        id=item_id,
+                        id=item_ids[line.product_id],
                         product=OrderProduct(id=line.product_id, name=line.name, price=line.unit_price),
                         quantity=line.quantity,
                         unit_price=line.unit_price,
                         subtotal=line.subtotal,
                     )
-                    for item_id, line in zip(item_ids, lines, strict=True)
+                    for line in lines
                 ],
                 created_at=order.created_at,
                 updated_at=order.updated_at,
