@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from contextlib import ExitStack
+from dataclasses import replace
 from datetime import timedelta
 
 import click
@@ -115,16 +117,27 @@ def create_staff_user_command(username: str, email: str, password: str, token: b
 @click.option("--port", type=int, default=None, help="Defaults to PORT or 8000.")
 @click.option("--setup/--no-setup", default=False, help="Migrate and seed demo data (if enabled) first.")
 def serve_command(host: str | None, port: int | None, setup: bool) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
-
-    from app.main import create_app
-
+    """Serve the API with uvicorn (and, without REDIS_URL, an embedded Redis for the background jobs)."""
     settings = _settings()
     if setup:
         migrate(settings)
         if settings.demo_data:
             asyncio.run(_seed(settings))
+    with ExitStack() as stack:
+        if settings.redis_url is None:
+            from app.redis_server import EmbeddedRedis
+
+            redis_url = stack.enter_context(EmbeddedRedis(settings.var_dir)).url
+            settings = replace(settings, redis_url=redis_url)
+            click.echo(f"Embedded Redis on {redis_url}")
+        _serve(settings, host, port)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
@@ -138,6 +151,39 @@ def serve_command(host: str | None, port: int | None, setup: bool) -> None:
         click.echo(f"  Demo customer token: Authorization: Bearer {DEMO_CUSTOMER_TOKEN}")
     sys.stdout.flush()
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level=settings.log_level.lower())
+
+
+@main.command("worker")
+def worker_command() -> None:
+    """Run the background worker (notifications and the outbox relay) as its own process."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("REDIS_URL is required to run a separate worker")
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from saq import Queue, Worker
+
+    from shop_notify import NotifyPlugin
+
+    alchemy = make_alchemy_config(settings)
+    notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
+    config = notify.queue_config(settings.redis_url or "", in_process=False)
+    queue = Queue.from_url(settings.redis_url or "", name=config.name)
+    worker = Worker(
+        queue,
+        functions=list(config.tasks),  # type: ignore[arg-type]
+        startup=list(config.startup or []),  # type: ignore[arg-type]
+        shutdown=list(config.shutdown or []),  # type: ignore[arg-type]
+        concurrency=config.concurrency,
+    )
+    click.echo(f"worker on queue {config.name!r} ({_redacted(settings.redis_url or '')})")
+    try:
+        await worker.start()
+    finally:
+        await queue.disconnect()
+        await alchemy.get_engine().dispose()
 
 
 def _redacted(url: str) -> str:

@@ -12,6 +12,7 @@ from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
+from litestar_saq import SAQConfig, SAQPlugin
 
 from app.auth import build_auth_middleware
 from app.db import make_alchemy_config
@@ -25,6 +26,8 @@ from shop_ordering import OrderingPlugin
 
 __all__ = ("create_app",)
 
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+"""Used only when no REDIS_URL is configured and `shop serve` did not start the embedded one."""
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 SCOPES = {
     "read": "Read the catalog, your profile and your orders",
@@ -46,6 +49,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         tags=[
             Tag(name="Customers", description="Registration and profiles"),
             Tag(name="Operations", description="Health and readiness probes"),
+            Tag(name="Notifications", description="SMS and e-mail log, retries, delivery reports"),
         ],
         components=Components(
             security_schemes={
@@ -72,6 +76,18 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
+    session_maker = alchemy.create_session_maker()
+    notify = NotifyPlugin(settings.notify, session_maker=session_maker)
+    queues = SAQPlugin(
+        SAQConfig(
+            queue_configs=[
+                notify.queue_config(
+                    settings.redis_url or LOCAL_REDIS,
+                    in_process=settings.worker_in_process and bool(settings.redis_url),
+                )
+            ]
+        )
+    )
     return Litestar(
         route_handlers=[HealthController],
         plugins=[
@@ -83,9 +99,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             CatalogPlugin(),
             OrderingPlugin(),
-            NotifyPlugin(),
+            notify,
+            queues,
         ],
-        middleware=[build_auth_middleware(settings, alchemy.create_session_maker())],
+        middleware=[build_auth_middleware(settings, session_maker)],
         exception_handlers=problem_exception_handlers(),
         openapi_config=openapi_config(settings) if settings.openapi_enabled else None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),

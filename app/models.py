@@ -3,6 +3,17 @@
 from shop_catalog import Category, Product, product_category
 from shop_identity import AccessToken, Customer
 from shop_kernel import OutboxMessage
+from shop_notify import NotificationLog
 from shop_ordering import Order, OrderItem
 
-__all__ = ("AccessToken", "Category", "Customer", "Order", "OrderItem", "OutboxMessage", "Product", "product_category")
+__all__ = (
+    "AccessToken",
+    "Category",
+    "Customer",
+    "NotificationLog",
+    "Order",
+    "OrderItem",
+    "OutboxMessage",
+    "Product",
+    "product_category",
+)

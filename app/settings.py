@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast
 
+from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
+
 __all__ = ("Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
@@ -56,6 +58,9 @@ class Settings:
     access_token_ttl: timedelta = timedelta(hours=1)
     refresh_token_ttl: timedelta = timedelta(days=7)
     log_level: str = "INFO"
+    worker_in_process: bool = True
+    """Run the background worker inside the web process (development); production runs `shop worker`."""
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def is_production(self) -> bool:
@@ -88,10 +93,13 @@ class Settings:
             refresh_ttl = int(env.get("REFRESH_TOKEN_EXPIRE_SECONDS", str(7 * 24 * 3600)))
         except ValueError as exc:
             raise SettingsError(f"expected an integer: {exc}") from exc
+        redis_url = env.get("REDIS_URL") or None
+        if app_env == "production" and not redis_url:
+            raise SettingsError("REDIS_URL is required in production")
         return cls(
             env=cast("Environment", app_env),
             database_url=database_url,
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=redis_url,
             secret_key=secret_key or DEV_SECRET_KEY,
             host=env.get("HOST", "127.0.0.1"),
             port=port,
@@ -101,7 +109,48 @@ class Settings:
             access_token_ttl=timedelta(seconds=ttl),
             refresh_token_ttl=timedelta(seconds=refresh_ttl),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            worker_in_process=_flag(env.get("WORKER_IN_PROCESS"), default=app_env == "development"),
+            notify=_notify_settings(env, production=app_env == "production"),
         )
+
+
+def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySettings:
+    sms_backend = env.get("SMS_BACKEND", "console")
+    email_backend = env.get("EMAIL_BACKEND", "console")
+    if sms_backend not in ("console", "africastalking") or email_backend not in ("console", "smtp"):
+        raise SettingsError("SMS_BACKEND is console or africastalking; EMAIL_BACKEND is console or smtp")
+    api_key = env.get("AT_API_KEY", "")
+    if sms_backend == "africastalking" and not api_key:
+        raise SettingsError("AT_API_KEY is required when SMS_BACKEND=africastalking")
+    environment = env.get("AT_ENVIRONMENT", "sandbox")
+    base_url = env.get("AT_BASE_URL") or (AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL)
+    try:
+        smtp_port = int(env.get("SMTP_PORT", "25"))
+    except ValueError as exc:
+        raise SettingsError("SMTP_PORT must be an integer") from exc
+    if production and (sms_backend == "console" or email_backend == "console"):
+        # allowed (a shop may not want SMS) but worth saying at start-up
+        import logging
+
+        logging.getLogger("shop").warning("production with a console notification backend: nothing is delivered")
+    return NotifySettings(
+        sms_backend=cast("Literal['console', 'africastalking']", sms_backend),
+        at_username=env.get("AT_USERNAME", "sandbox"),
+        at_api_key=api_key,
+        at_sender_id=env.get("AT_SENDER_ID") or None,
+        at_base_url=base_url,
+        email_backend=cast("Literal['console', 'smtp']", email_backend),
+        smtp_host=env.get("SMTP_HOST", "localhost"),
+        smtp_port=smtp_port,
+        smtp_username=env.get("SMTP_USERNAME") or None,
+        smtp_password=env.get("SMTP_PASSWORD") or None,
+        smtp_starttls=_flag(env.get("SMTP_STARTTLS"), default=False),
+        admin_email=env.get("ADMIN_EMAIL", "admin@shop.example"),
+        default_from_email=env.get("DEFAULT_FROM_EMAIL", "shop@shop.example"),
+        shop_name=env.get("SHOP_NAME", "our shop"),
+        currency=env.get("CURRENCY", "KES"),
+        delivery_report_secret=env.get("AT_CALLBACK_SECRET", ""),
+    )
 
 
 _settings: Settings | None = None

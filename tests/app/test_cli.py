@@ -44,6 +44,7 @@ def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: py
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{env['VAR_DIR']}/prod.sqlite3")
     monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     code, output = invoke("seed-demo")
     assert code == 1
     assert "never created in production" in output

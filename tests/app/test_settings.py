@@ -11,6 +11,7 @@ from app.settings import DEV_SECRET_KEY, Settings, SettingsError, get_settings, 
 
 PRODUCTION = {
     "APP_ENV": "production",
+    "REDIS_URL": "redis://redis:6379/0",
     "DATABASE_URL": "postgresql://shop:pw@db/shop",
     "SECRET_KEY": "k" * 48,
 }
@@ -41,6 +42,10 @@ def test_production_settings() -> None:
     ("change", "message"),
     [
         ({"DATABASE_URL": ""}, "DATABASE_URL is required"),
+        ({"REDIS_URL": ""}, "REDIS_URL is required"),
+        ({"SMS_BACKEND": "africastalking"}, "AT_API_KEY is required"),
+        ({"SMS_BACKEND": "pigeon"}, "SMS_BACKEND"),
+        ({"SMTP_PORT": "smtp"}, "SMTP_PORT"),
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),

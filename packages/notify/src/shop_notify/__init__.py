@@ -1,5 +1,25 @@
-"""shop_notify: the notify bounded context. Public API for other contexts and host apps."""
+"""shop_notify: SMS and e-mail notifications for order events, as background jobs on SAQ.
 
-from shop_notify.plugin import NotifyPlugin, NotifySettings
+Public API for host apps; it consumes `shop_ordering.events` and imports nothing else of ordering.
+"""
 
-__all__ = ("NotifyPlugin", "NotifySettings")
+from shop_notify.channels import AfricasTalkingSms, ConsoleEmail, ConsoleSms, DeliveryError, SmtpEmail
+from shop_notify.delivery import NotifyRuntime, deliver_notification
+from shop_notify.models import NotificationLog
+from shop_notify.plugin import NotifyPlugin
+from shop_notify.settings import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
+
+__all__ = (
+    "AT_LIVE_URL",
+    "AT_SANDBOX_URL",
+    "AfricasTalkingSms",
+    "ConsoleEmail",
+    "ConsoleSms",
+    "DeliveryError",
+    "NotificationLog",
+    "NotifyPlugin",
+    "NotifyRuntime",
+    "NotifySettings",
+    "SmtpEmail",
+    "deliver_notification",
+)

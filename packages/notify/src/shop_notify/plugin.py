@@ -1,29 +1,88 @@
-"""`NotifyPlugin`: mounts the notify context into any Litestar app."""
+"""`NotifyPlugin`: the notify context (log endpoints, delivery reports) and its SAQ queue."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
+from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
+from litestar_saq import QueueConfig
+from redis.asyncio import Redis
 
 from shop_kernel import install_shared
+from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)
+from shop_notify.channels import EmailChannel, SmsChannel, build_channels
+from shop_notify.controllers import DeliveryReportController, NotificationController
+from shop_notify.delivery import NotifyRuntime, deliver_notification
+from shop_notify.rendering import Renderer
+from shop_notify.settings import NotifySettings
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
+    from saq.types import Context
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("NotifyPlugin", "NotifySettings")
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """Configuration a host app passes to the plugin (filled as the context grows)."""
+__all__ = ("NotifyPlugin",)
 
 
 class NotifyPlugin(InitPluginProtocol):
-    def __init__(self, settings: NotifySettings | None = None) -> None:
+    """Mount with a session factory; add `queue_config(...)` to the host app's `SAQPlugin` to run the worker."""
+
+    def __init__(
+        self,
+        settings: NotifySettings | None = None,
+        *,
+        session_maker: Callable[[], AsyncSession] | None = None,
+        sms: SmsChannel | None = None,
+        email: EmailChannel | None = None,
+    ) -> None:
         self.settings = settings or NotifySettings()
+        self.session_maker = session_maker
+        default_sms, default_email = build_channels(self.settings)
+        self.sms = sms or default_sms
+        self.email = email or default_email
+
+    def runtime(self) -> NotifyRuntime:
+        if self.session_maker is None:
+            raise RuntimeError("NotifyPlugin needs a session_maker to deliver notifications")
+        return NotifyRuntime(self.settings, self.session_maker, self.sms, self.email, Renderer())
+
+    def queue_config(self, redis_url: str, *, in_process: bool) -> QueueConfig:
+        """The `notify` queue: its task, and the outbox relay started and stopped with each worker."""
+        return QueueConfig(
+            name=self.settings.queue_name,
+            # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
+            broker_instance=Redis.from_url(redis_url),
+            tasks=[deliver_notification],
+            startup=[self._on_worker_startup],
+            shutdown=[self._on_worker_shutdown],
+            concurrency=self.settings.worker_concurrency,
+            separate_process=not in_process,
+        )
+
+    async def _on_worker_startup(self, ctx: Context) -> None:
+        runtime = self.runtime()
+        stop = asyncio.Event()
+        extra = cast("dict[str, Any]", ctx)  # saq's Context allows extra keys
+        extra["notify"] = runtime
+        extra["notify_stop"] = stop
+        extra["notify_relay"] = asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop))
+
+    async def _on_worker_shutdown(self, ctx: Context) -> None:
+        extra = cast("dict[str, Any]", ctx)
+        if "notify_stop" in extra:
+            extra["notify_stop"].set()
+            await extra["notify_relay"]
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
+        settings = self.settings
+        app_config.dependencies["notify_settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
+        app_config.dependencies["notify_runtime_factory"] = Provide(
+            lambda: self.runtime, use_cache=True, sync_to_thread=False
+        )
+        app_config.route_handlers.extend([NotificationController, DeliveryReportController])
+        app_config.signature_namespace.update({"NotifySettings": NotifySettings})
         return app_config

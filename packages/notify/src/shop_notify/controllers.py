@@ -1,0 +1,179 @@
+"""Staff view of the notification log, manual retry, and the Africa's Talking delivery-report callback."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, QueryParameter
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_kernel import (
+    ConflictError,
+    NumberedPage,
+    bearer_security,
+    numbered_page,
+    page_request,
+    require_scopes,
+    require_staff,
+)
+from shop_notify.models import NotificationLog
+from shop_notify.settings import NotifySettings
+
+__all__ = ("DeliveryReportController", "NotificationController", "NotificationRead")
+
+logger = logging.getLogger("shop.notify")
+Status = Literal["queued", "sent", "failed", "skipped", "delivered", "undelivered"]
+
+
+class NotificationRead(msgspec.Struct):
+    id: int
+    event_key: str
+    topic: str
+    order_number: str | None
+    channel: str
+    recipient: str
+    status: str
+    provider_message_id: str | None
+    attempts: int
+    last_error: str | None
+    subject: str | None
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _read(row: NotificationLog) -> NotificationRead:
+    return NotificationRead(
+        id=row.id,
+        event_key=row.event_key,
+        topic=row.topic,
+        order_number=row.order_number,
+        channel=row.channel,
+        recipient=row.recipient,
+        status=row.status,
+        provider_message_id=row.provider_message_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        subject=row.subject,
+        body=row.body,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class NotificationController(Controller):
+    path = "/api/notifications"
+    tags = ["Notifications"]
+    guards = [require_staff, require_scopes("read")]
+    security = bearer_security("read")
+
+    @get("/", summary="The notification log (staff)", description="Newest first; filter by order number and status.")
+    async def list_notifications(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        order: Annotated[str | None, QueryParameter(description="An order number, e.g. ORD-7KQ2M9XA.")] = None,
+        status: Annotated[Status | None, QueryParameter(description="Delivery status.")] = None,
+        page: Annotated[int | None, QueryParameter(ge=1)] = None,
+        page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 50, at most 200.")] = None,
+    ) -> NumberedPage[NotificationRead]:
+        paging = page_request(page, page_size, default_size=50, max_size=200)
+        conditions = []
+        if order:
+            conditions.append(NotificationLog.order_number == order)
+        if status:
+            conditions.append(NotificationLog.status == status)
+        count = await db_session.scalar(select(func.count()).select_from(NotificationLog).where(*conditions)) or 0
+        rows = await db_session.scalars(
+            select(NotificationLog)
+            .where(*conditions)
+            .order_by(NotificationLog.id.desc())
+            .limit(paging.page_size)
+            .offset(paging.offset)
+        )
+        return numbered_page(request, [_read(row) for row in rows], count=count, paging=paging)
+
+    @post(
+        "/{notification_id:int}/retry/",
+        summary="Retry a failed notification (staff)",
+        status_code=202,
+        guards=[require_scopes("write")],
+        security=bearer_security("write"),
+    )
+    async def retry(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        task_queues: NamedDependency[Any],
+        notify_runtime_factory: NamedDependency[Any],
+        notification_id: FromPath[int],
+    ) -> NotificationRead:
+        row = await db_session.get(NotificationLog, notification_id)
+        if row is None:
+            raise NotFoundException(detail=f"No notification with id {notification_id}.")
+        if row.status != "failed":
+            raise ConflictError(f"Only failed notifications can be retried; this one is {row.status}.")
+        row.status = "queued"
+        row.last_error = None
+        await db_session.commit()
+        runtime = notify_runtime_factory()
+        queue = task_queues.get(runtime.settings.queue_name)
+        await queue.enqueue(runtime.job_for(notification_id, suffix=f":retry:{row.attempts}"))
+        return _read(row)
+
+
+class DeliveryReport(msgspec.Struct):
+    """The form Africa's Talking posts to the delivery-report callback URL."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    status: Annotated[str, msgspec.Meta(max_length=50)]
+    phoneNumber: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    failureReason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    networkCode: Annotated[str, msgspec.Meta(max_length=20)] = ""
+    retryCount: Annotated[str, msgspec.Meta(max_length=10)] = ""
+
+
+DELIVERED = {"Success"}
+UNDELIVERED = {"Failed", "Rejected", "AbsentSubscriber", "Expired", "Undelivered"}
+
+
+class DeliveryReportController(Controller):
+    path = "/api/notifications/sms/delivery-reports"
+    tags = ["Notifications"]
+
+    @post(
+        "/{secret:str}/",
+        summary="Africa's Talking delivery reports",
+        description="Configure `<base>/api/notifications/sms/delivery-reports/<secret>/` as the callback URL.",
+        status_code=200,
+        include_in_schema=True,
+    )
+    async def delivery_report(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        notify_settings: NamedDependency[NotifySettings],
+        secret: FromPath[str],
+        data: Annotated[DeliveryReport, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> dict[str, str]:
+        expected = notify_settings.delivery_report_secret
+        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+            raise NotFoundException()
+        row = await db_session.scalar(select(NotificationLog).where(NotificationLog.provider_message_id == data.id))
+        if row is None:
+            logger.info("delivery report for unknown message %s ignored", data.id)
+            return {"status": "ignored"}
+        if data.status in DELIVERED:
+            row.status = "delivered"
+        elif data.status in UNDELIVERED:
+            row.status = "undelivered"
+            row.last_error = f"{data.status}: {data.failureReason}".strip(": ")
+        await db_session.commit()
+        return {"status": "recorded"}
