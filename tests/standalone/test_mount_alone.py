@@ -6,11 +6,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.events import listener
-from litestar.plugins import InitPluginProtocol
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,9 +129,33 @@ def test_ordering_places_orders_alone(tmp_path: Path) -> None:
         assert order.json()["customer"] == "buyer"
 
 
-@pytest.mark.parametrize("plugin", [NotifyPlugin()], ids=lambda p: type(p).__name__)
-def test_other_plugins_mount_alone_and_speak_problem_json(plugin: InitPluginProtocol) -> None:
-    with TestClient(Litestar(plugins=[plugin])) as client:
-        response = client.get("/api/nowhere")
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/problem+json")
+def test_notify_serves_its_log_alone(tmp_path: Path, redis_url: str) -> None:
+    """Notify mounted with its own database, its SAQ queue, and a host-provided token check."""
+    from litestar_saq import SAQConfig, SAQPlugin
+
+    import shop_notify  # noqa: F401  (models join the metadata)
+    from shop_notify import NotifySettings
+
+    alchemy = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'notify.sqlite3'}", create_all=True
+    )
+    notify = NotifyPlugin(NotifySettings(delivery_report_secret="s"), session_maker=alchemy.create_session_maker())
+
+    async def resolve(token: str) -> Principal | None:
+        return Principal(user_id=1, username="ops", scopes=frozenset({"read"}), is_staff=True) if token == "t" else None
+
+    app = Litestar(
+        plugins=[
+            SQLAlchemyPlugin(alchemy),
+            notify,
+            SAQPlugin(SAQConfig(queue_configs=[notify.queue_config(redis_url, in_process=False)])),
+        ],
+        middleware=[BearerTokenMiddleware(resolve)],
+    )
+    with TestClient(app) as client:
+        assert client.get("/api/notifications/", headers={"Authorization": "Bearer t"}).json()["count"] == 0
+        report = {"id": "ATXid_9", "status": "Success"}
+        assert client.post("/api/notifications/sms/delivery-reports/s/", data=report).json() == {"status": "ignored"}
+        missing = client.get("/api/nowhere")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")

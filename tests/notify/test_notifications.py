@@ -1,0 +1,220 @@
+"""Order notifications end to end: real Redis, a real in-process SAQ worker, Africa's Talking and SMTP on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from shop_notify import NotifySettings
+from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, eventually, smtp_server
+
+SECRET = "dlr-s3cret"
+
+
+@pytest.fixture
+def at() -> Iterator[FakeAfricasTalking]:
+    with africas_talking() as fake:
+        yield fake
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSmtp]:
+    with smtp_server() as fake:
+        yield fake
+
+
+def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
+    return NotifySettings(
+        sms_backend="africastalking",
+        at_username="shop",
+        at_api_key="test-api-key",
+        at_sender_id="SHOP",
+        at_base_url=at.url,
+        sms_timeout_seconds=0.5,
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        admin_email="orders@shop.test",
+        default_from_email="noreply@shop.test",
+        delivery_report_secret=SECRET,
+        job_retries=3,
+        job_retry_delay_seconds=0.05,
+        relay_interval_seconds=0.05,
+    )
+
+
+@pytest.fixture
+def shop(
+    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> Iterator[TestClient[Litestar]]:
+    """The composed app with its worker running in-process, over an empty database and an empty Redis."""
+    assert settings.redis_url
+    redis.Redis.from_url(settings.redis_url).flushall()
+    app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
+    with TestClient(app) as worker_client:
+        yield worker_client
+
+
+def place(shop: TestClient[Litestar], catalog: Catalog, buyer: Caller, **body: Any) -> dict[str, Any]:
+    product = catalog.product(name="Kettle", price="1299.97", stock_quantity=5)
+    response = shop.post(
+        "/api/orders/", json={"items": [{"product_id": product["id"], "quantity": 1}], **body}, headers=buyer.headers
+    )
+    assert response.status_code == 201
+    order: dict[str, Any] = response.json()
+    return order
+
+
+def log(shop: TestClient[Litestar], staff: Caller, **params: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = shop.get("/api/notifications/", params=params, headers=staff.headers).json()[
+        "results"
+    ]
+    return results
+
+
+def test_a_placed_order_sends_one_sms_and_one_email(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> None:
+    buyer = api.customer(first_name="Wanjiru", last_name="Kamau", phone_number="0712345678")
+    order = place(shop, catalog, buyer, notes="Gate <b>B</b>")
+    number = order["order_number"]
+
+    eventually(lambda: len(at.received) == 1 and len(smtp.received) == 1)
+    sms = at.received[0]
+    assert sms.form == {
+        "username": "shop",
+        "to": "+254712345678",
+        "message": f"Hello Wanjiru, your order {number} has been received. Total: KES 1299.97. "
+        "Thank you for shopping with us!",
+        "from": "SHOP",
+    }
+    assert len(sms.form["message"]) <= 160
+    assert sms.headers["apikey"] == "test-api-key"
+    assert sms.headers["accept"] == "application/json"
+
+    email = smtp.received[0]
+    assert email["Subject"] == f"New Order Received - {number}"
+    assert email["X-Envelope-To"] == "orders@shop.test"
+    assert email["From"] == "noreply@shop.test"
+    text = email.get_payload()[0].get_payload(decode=True).decode()
+    html = email.get_payload()[1].get_payload(decode=True).decode()
+    assert f"New order {number} from Wanjiru Kamau ({buyer.username})" in text
+    assert "1 x Kettle @ KES 1299.97 = KES 1299.97" in text
+    assert "Total: KES 1299.97" in text
+    assert "Notes: Gate <b>B</b>" in text
+    assert "Gate &lt;b&gt;B&lt;/b&gt;" in html
+    assert "{{" not in text + html
+    assert "{%" not in text + html
+
+    entries = eventually(
+        lambda: (
+            [e for e in log(shop, staff, order=number) if e["status"] == "sent"]
+            if len(log(shop, staff, order=number, status="sent")) == 2
+            else None
+        )
+    )
+    assert {(e["channel"], e["recipient"], e["attempts"]) for e in entries} == {
+        ("sms", "+254712345678", 1),
+        ("email", "orders@shop.test", 1),
+    }
+    assert next(e for e in entries if e["channel"] == "sms")["provider_message_id"] == "ATXid_1"
+
+
+def test_cancelling_sends_a_cancellation_notice(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> None:
+    buyer = api.customer(first_name="Otieno", phone_number="+254733000111")
+    order = place(shop, catalog, buyer)
+    eventually(lambda: len(at.received) == 1)
+    assert shop.post(f"/api/orders/{order['id']}/cancel/", headers=buyer.headers).status_code == 200
+    eventually(lambda: len(at.received) == 2 and len(smtp.received) == 2)
+    assert at.received[1].form["message"] == f"Hello Otieno, your order {order['order_number']} has been cancelled."
+    assert smtp.received[1]["Subject"] == f"Order Cancelled - {order['order_number']}"
+
+
+def test_no_phone_means_no_sms_but_the_email_goes(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> None:
+    buyer = api.customer(phone_number=None)
+    order = place(shop, catalog, buyer)
+    eventually(lambda: len(smtp.received) == 1)
+    entries = eventually(lambda: log(shop, staff, order=order["order_number"], status="skipped"))
+    assert entries[0]["channel"] == "sms"
+    assert at.received == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [("http500", "HTTP 500"), (403, "refused: InvalidPhoneNumber (403)"), ("timeout", "did not answer in time")],
+)
+def test_sms_failures_are_retried_then_logged_as_failed(
+    shop: TestClient[Litestar],
+    catalog: Catalog,
+    api: Api,
+    staff: Caller,
+    at: FakeAfricasTalking,
+    mode: str | int,
+    reason: str,
+) -> None:
+    at.mode = mode
+    at.delay = 1.0
+    order = place(shop, catalog, api.customer(phone_number="0712345678"))
+    [failed] = eventually(lambda: log(shop, staff, order=order["order_number"], status="failed"), timeout=30)
+    assert failed["channel"] == "sms"
+    assert failed["attempts"] == 3
+    assert reason in failed["last_error"]
+    assert "test-api-key" not in failed["last_error"]
+    eventually(lambda: len(at.received) == 3)
+
+    at.mode = "ok"
+    retried = shop.post(f"/api/notifications/{failed['id']}/retry/", headers=staff.headers)
+    assert retried.status_code == 202
+    eventually(
+        lambda: (
+            log(shop, staff, order=order["order_number"], status="sent")
+            and any(e["channel"] == "sms" for e in log(shop, staff, order=order["order_number"], status="sent"))
+        )
+    )
+    assert shop.post(f"/api/notifications/{failed['id']}/retry/", headers=staff.headers).status_code == 409
+
+
+def test_smtp_refusal_is_retried_then_failed(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, smtp: FakeSmtp
+) -> None:
+    smtp.refuse = True
+    order = place(shop, catalog, api.customer())
+    [failed] = eventually(lambda: log(shop, staff, order=order["order_number"], status="failed"), timeout=30)
+    assert failed["channel"] == "email"
+    assert "550" in failed["last_error"]
+    assert smtp.received == []
+
+
+def test_delivery_reports_update_the_log(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking
+) -> None:
+    order = place(shop, catalog, api.customer(phone_number="0712345678"))
+    eventually(lambda: log(shop, staff, order=order["order_number"], status="sent"))
+    url = f"/api/notifications/sms/delivery-reports/{SECRET}/"
+    form = {"id": "ATXid_1", "status": "Failed", "phoneNumber": "+254712345678", "failureReason": "AbsentSubscriber"}
+    assert shop.post("/api/notifications/sms/delivery-reports/wrong/", data=form).status_code == 404
+    assert shop.post(url, data={"status": "Success"}).status_code == 400
+    assert shop.post(url, data=form).json() == {"status": "recorded"}
+    [entry] = log(shop, staff, order=order["order_number"], status="undelivered")
+    assert entry["last_error"] == "Failed: AbsentSubscriber"
+    assert shop.post(url, data={**form, "id": "unknown"}).json() == {"status": "ignored"}
+
+
+def test_the_log_is_for_staff_only(shop: TestClient[Litestar], api: Api) -> None:
+    customer = api.customer()
+    assert shop.get("/api/notifications/", headers=customer.headers).status_code == 403
+    assert shop.get("/api/notifications/").status_code == 401
