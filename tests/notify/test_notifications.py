@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from litestar import Litestar
 from litestar.testing import TestClient
+from litestar_saq import SAQPlugin
 
 from app.main import create_app
 from app.settings import Settings
-from shop_notify import NotifySettings
+from shop_notify import NotifyPlugin, NotifySettings
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, eventually, smtp_server
@@ -218,3 +221,63 @@ def test_the_log_is_for_staff_only(shop: TestClient[Litestar], api: Api) -> None
     customer = api.customer()
     assert shop.get("/api/notifications/", headers=customer.headers).status_code == 403
     assert shop.get("/api/notifications/").status_code == 401
+
+
+def test_a_job_interrupted_mid_send_is_not_sent_again(
+    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking
+) -> None:
+    """A worker killed while talking to the provider leaves the row `sending`; its retry must not resend."""
+    from sqlalchemy import update
+
+    from shop_notify import NotificationLog
+
+    order = place(shop, catalog, api.customer(phone_number="0712345678"))
+    [sent] = eventually(
+        lambda: [e for e in log(shop, staff, order=order["order_number"], status="sent") if e["channel"] == "sms"]
+    )
+
+    async def crash_mid_send(session: Any) -> None:
+        await session.execute(update(NotificationLog).where(NotificationLog.id == sent["id"]).values(status="sending"))
+        await session.commit()
+
+    api.run(crash_mid_send)
+    queue = shop.app.plugins.get(SAQPlugin).get_queue("notify")
+    job = shop.app.plugins.get(NotifyPlugin).runtime().job_for(sent["id"], suffix=":after-crash")
+    shop.blocking_portal.call(queue.enqueue, job)  # what SAQ does when it finds the dead worker's job
+    [failed] = eventually(lambda: log(shop, staff, order=order["order_number"], status="failed"))
+    assert failed["id"] == sent["id"]
+    assert "may have been delivered" in failed["last_error"]
+    assert len(at.received) == 1
+
+
+def test_orders_placed_while_redis_is_down_are_notified_once_it_is_back(
+    client: TestClient[Litestar],
+    settings: Settings,
+    tmp_path: Path,
+    catalog: Catalog,
+    api: Api,
+    at: FakeAfricasTalking,
+    smtp: FakeSmtp,
+) -> None:
+    from app.redis_server import EmbeddedRedis
+
+    own_redis = EmbeddedRedis(tmp_path / "redis")
+    own_redis.start()
+    app = create_app(
+        replace(settings, redis_url=own_redis.url, worker_in_process=True, notify=notify_settings(at, smtp))
+    )
+    try:
+        with TestClient(app) as shop:
+            own_redis.stop()
+            buyer = api.customer(phone_number="0712345678")
+            order = place(shop, catalog, buyer)  # 201 although Redis is gone
+            time.sleep(1.5)
+            assert at.received == []
+            own_redis.start()
+            eventually(lambda: len(at.received) == 1 and len(smtp.received) == 1, timeout=40)
+            time.sleep(1.0)
+            assert len(at.received) == 1
+            assert len(smtp.received) == 1
+            assert order["order_number"] in at.received[0].form["message"]
+    finally:
+        own_redis.stop()

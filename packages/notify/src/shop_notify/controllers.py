@@ -31,7 +31,7 @@ from shop_notify.settings import NotifySettings
 __all__ = ("DeliveryReportController", "NotificationController", "NotificationRead")
 
 logger = logging.getLogger("shop.notify")
-Status = Literal["queued", "sent", "failed", "skipped", "delivered", "undelivered"]
+Status = Literal["queued", "sending", "sent", "failed", "skipped", "delivered", "undelivered"]
 
 
 class NotificationRead(msgspec.Struct):

@@ -149,10 +149,25 @@ class NotifyRuntime:
     # ---- the job -----------------------------------------------------------------------------
 
     async def deliver(self, notification_id: int, *, final_attempt: bool) -> str:
+        """Send one logged notification at most once.
+
+        The row is marked `sending` (committed) before the provider is called. A job that finds a row
+        still `sending` was interrupted mid-send (worker killed, job timed out): the provider may have
+        the message, so it is not sent again automatically; it is marked failed for a person to check
+        and retry. Provider refusals (`DeliveryError`) are known failures and are retried.
+        """
         async with self.session_maker() as session:
             notification = await session.get(NotificationLog, notification_id)
-            if notification is None or notification.status != "queued":
-                return notification.status if notification else "missing"
+            if notification is None:
+                return "missing"
+            if notification.status == "sending":
+                notification.status = "failed"
+                notification.last_error = "Interrupted while sending: it may have been delivered; check, then retry."
+                await session.commit()
+                return "failed"
+            if notification.status != "queued":
+                return notification.status
+            notification.status = "sending"
             notification.attempts += 1
             await session.commit()
             try:
@@ -164,8 +179,7 @@ class NotifyRuntime:
                     )
             except DeliveryError as exc:
                 notification.last_error = str(exc)[:2000]
-                if final_attempt:
-                    notification.status = "failed"
+                notification.status = "failed" if final_attempt else "queued"
                 await session.commit()
                 if final_attempt:
                     logger.warning("notification %s failed for good: %s", notification_id, exc)

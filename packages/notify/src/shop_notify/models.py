@@ -20,7 +20,7 @@ class NotificationLog(IdentityAuditBase):
     """`sms` or `email`."""
     recipient: Mapped[str] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(20), default="queued")
-    """queued, sent, failed, skipped; after a delivery report also delivered or undelivered."""
+    """queued, sending, sent, failed, skipped; after a delivery report also delivered or undelivered."""
     provider_message_id: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
