@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import msgspec
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import String, column, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +38,17 @@ def migration_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
+async def _redis_status(url: str) -> str:
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"unavailable ({type(exc).__name__})"
+    finally:
+        await client.aclose()
+    return "ok"
+
+
 class HealthController(Controller):
     path = "/api"
     tags = ["Operations"]
@@ -47,9 +61,13 @@ class HealthController(Controller):
     @get(
         "/ready/",
         summary="Readiness probe",
-        description="200 when the database answers and its schema is at the latest migration; 503 otherwise.",
+        description=(
+            "200 when the database answers, its schema is at the latest migration and Redis answers; 503 otherwise."
+        ),
     )
-    async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
+    async def ready(
+        self, request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
+    ) -> Response[Readiness]:
         checks: dict[str, str] = {"database": "ok", "migrations": "ok"}
         try:
             async with db_engine.connect() as connection:
@@ -65,6 +83,9 @@ class HealthController(Controller):
         else:
             if current != migration_heads():
                 checks["migrations"] = f"pending (database at {', '.join(sorted(current)) or 'no revision'})"
+        redis_url = request.app.state.settings.redis_url
+        if redis_url:
+            checks["redis"] = await _redis_status(redis_url)
         ready = all(value == "ok" for value in checks.values())
         return Response(
             Readiness(status="ready" if ready else "unavailable", checks=checks),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -22,7 +23,7 @@ def test_health_is_public_json(client: TestClient[Litestar]) -> None:
 def test_ready_when_database_is_migrated(client: TestClient[Litestar]) -> None:
     response = client.get("/api/ready/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "redis": "ok"}}
 
 
 def test_not_ready_before_migrations(backend: str, database_factory: Callable[[str], str], settings: Settings) -> None:
@@ -44,3 +45,12 @@ def test_not_ready_when_database_is_unreachable(settings: Settings) -> None:
         assert client.get("/api/health/").status_code == 200
     assert response.status_code == 503
     assert response.json()["checks"]["database"].startswith("unavailable")
+
+
+def test_not_ready_when_redis_is_unreachable(settings: Settings, tmp_path: object) -> None:
+    gone = replace(settings, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(gone)) as client:
+        response = client.get("/api/ready/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"].startswith("unavailable")
+    assert response.json()["checks"]["database"] == "ok"
