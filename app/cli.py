@@ -163,20 +163,24 @@ def worker_command() -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from saq import Queue, Worker
+    from redis.asyncio import Redis
+    from saq import Worker
+    from saq.queue.redis import RedisQueue
 
     from shop_notify import NotifyPlugin
 
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
     config = notify.queue_config(settings.redis_url or "", in_process=False)
-    queue = Queue.from_url(settings.redis_url or "", name=config.name)
+    # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
+    queue = RedisQueue(Redis.from_url(settings.redis_url or ""), name=config.name)
     worker = Worker(
         queue,
         functions=list(config.tasks),  # type: ignore[arg-type]
         startup=list(config.startup or []),  # type: ignore[arg-type]
         shutdown=list(config.shutdown or []),  # type: ignore[arg-type]
         concurrency=config.concurrency,
+        timers=config.timers,
     )
     click.echo(f"worker on queue {config.name!r} ({_redacted(settings.redis_url or '')})")
     try:

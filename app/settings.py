@@ -126,8 +126,10 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
     base_url = env.get("AT_BASE_URL") or (AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL)
     try:
         smtp_port = int(env.get("SMTP_PORT", "25"))
+        job_timeout = int(env.get("NOTIFY_JOB_TIMEOUT_SECONDS", "30"))
+        sweep = int(env.get("NOTIFY_SWEEP_SECONDS", "60"))
     except ValueError as exc:
-        raise SettingsError("SMTP_PORT must be an integer") from exc
+        raise SettingsError(f"expected an integer: {exc}") from exc
     if production and (sms_backend == "console" or email_backend == "console"):
         # allowed (a shop may not want SMS) but worth saying at start-up
         import logging
@@ -150,6 +152,8 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         shop_name=env.get("SHOP_NAME", "our shop"),
         currency=env.get("CURRENCY", "KES"),
         delivery_report_secret=env.get("AT_CALLBACK_SECRET", ""),
+        job_timeout_seconds=job_timeout,
+        sweep_interval_seconds=sweep,
     )
 
 

@@ -45,7 +45,7 @@ def test_production_settings() -> None:
         ({"REDIS_URL": ""}, "REDIS_URL is required"),
         ({"SMS_BACKEND": "africastalking"}, "AT_API_KEY is required"),
         ({"SMS_BACKEND": "pigeon"}, "SMS_BACKEND"),
-        ({"SMTP_PORT": "smtp"}, "SMTP_PORT"),
+        ({"SMTP_PORT": "smtp"}, "integer"),
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),

@@ -32,11 +32,13 @@ class FakeAfricasTalking:
     mode: str | int = "ok"
     delay: float = 2.0
     received: list[SmsRequest] = field(default_factory=list)
+    started: int = 0
     url: str = ""
 
     def respond(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length", 0))
         form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+        self.started += 1
         if self.mode == "timeout":
             time.sleep(self.delay)
         self.received.append(SmsRequest(form=form, headers={k.lower(): v for k, v in handler.headers.items()}))

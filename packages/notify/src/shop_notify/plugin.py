@@ -59,6 +59,7 @@ class NotifyPlugin(InitPluginProtocol):
             startup=[self._on_worker_startup],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,
+            timers={"sweep": self.settings.sweep_interval_seconds},
             separate_process=not in_process,
         )
 

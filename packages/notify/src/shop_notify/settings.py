@@ -40,6 +40,8 @@ class NotifySettings:
     job_retries: int = 5
     job_retry_delay_seconds: float = 2.0
     relay_interval_seconds: float = 0.5
+    sweep_interval_seconds: int = 60
+    """How often a worker looks for jobs abandoned by a dead worker (after their timeout)."""
     worker_concurrency: int = 10
 
     def __repr__(self) -> str:  # never print secrets

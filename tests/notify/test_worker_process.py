@@ -1,0 +1,93 @@
+"""`shop worker` as its own process: it delivers, and a worker killed mid-send never causes a second SMS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.settings import Settings
+from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
+from tests.support.fakes import FakeAfricasTalking, africas_talking, eventually
+
+
+@contextmanager
+def worker(settings: Settings, at: FakeAfricasTalking) -> Iterator[subprocess.Popen[str]]:
+    environ = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "DEMO_DATA"}}
+    environ.update(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url or "",
+            "SMS_BACKEND": "africastalking",
+            "AT_API_KEY": "worker-key",
+            "AT_BASE_URL": at.url,
+            "NOTIFY_JOB_TIMEOUT_SECONDS": "3",
+            "NOTIFY_SWEEP_SECONDS": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "shop"), "worker"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def sms_rows(client: TestClient[Litestar], staff: Caller, order: str) -> list[dict[str, Any]]:
+    rows = client.get("/api/notifications/", params={"order": order}, headers=staff.headers).json()["results"]
+    return [row for row in rows if row["channel"] == "sms"]
+
+
+def test_a_separate_worker_delivers_and_a_killed_one_never_sends_twice(
+    client: TestClient[Litestar], settings: Settings, catalog: Catalog, api: Api, staff: Caller
+) -> None:
+    assert settings.redis_url
+    queue_redis = redis.Redis.from_url(settings.redis_url)
+    queue_redis.flushall()
+    buyer = api.customer(phone_number="0712345678")
+    product = catalog.product(stock_quantity=5)
+
+    def order() -> str:
+        body = {"items": [{"product_id": product["id"], "quantity": 1}]}
+        return str(client.post("/api/orders/", json=body, headers=buyer.headers).json()["order_number"])
+
+    with africas_talking() as at:
+        with worker(settings, at):
+            first = order()
+            eventually(lambda: [r for r in sms_rows(client, staff, first) if r["status"] == "sent"], timeout=30)
+        assert len(at.received) == 1
+
+        at.mode, at.delay = "timeout", 6.0  # the provider hangs on the next message...
+        with worker(settings, at) as doomed:
+            second = order()
+            eventually(lambda: at.started == 2, timeout=30)
+            doomed.send_signal(signal.SIGKILL)  # ...and the worker sending it dies
+            doomed.wait(timeout=10)
+        at.mode, at.delay = "ok", 0.0
+        queue_redis.delete("saq:notify:sweep")  # skip saq's 60 s lock between sweeps: time has "passed"
+        with worker(settings, at):
+            [row] = eventually(
+                lambda: [r for r in sms_rows(client, staff, second) if r["status"] == "failed"], timeout=40
+            )
+        assert "may have been delivered" in row["last_error"]
+        eventually(lambda: len(at.received) == 2, timeout=10)  # the hung request completes: one message
+        assert at.started == 2
