@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig
+from saq.types import PartialTimersDict
 from redis.asyncio import Redis
 
 from shop_kernel import install_shared
@@ -59,7 +60,7 @@ class NotifyPlugin(InitPluginProtocol):
             startup=[self._on_worker_startup],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,
-            timers={"sweep": self.settings.sweep_interval_seconds},
+            timers=PartialTimersDict(sweep=self.settings.sweep_interval_seconds),
             separate_process=not in_process,
         )
 
