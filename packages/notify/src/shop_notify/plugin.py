@@ -60,7 +60,7 @@ class NotifyPlugin(InitPluginProtocol):
             startup=[self._on_worker_startup],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,
-            timers=PartialTimersDict(sweep=self.settings.sweep_interval_seconds),
+            timers=PartialTimersDict(schedule=1, worker_info=10, abort=1, sweep=self.settings.sweep_interval_seconds),
             separate_process=not in_process,
         )
 
