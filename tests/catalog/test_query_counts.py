@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from tests.support.api import Caller
 from tests.support.catalog import Catalog
 from tests.support.statements import counted
 
@@ -26,18 +27,31 @@ def statements_for(client: TestClient[Litestar], url: str) -> int:
     return len(statements)
 
 
-def test_product_list_uses_four_statements(client: TestClient[Litestar], catalog: Catalog) -> None:
+def test_a_product_page_is_one_statement(client: TestClient[Litestar], catalog: Catalog) -> None:
     chain = build_deep_catalog(catalog, depth=6, products=30)
+    client.get("/api/products/categories/")  # the tree snapshot is loaded once, then reused
     small = statements_for(client, "/api/products/?page_size=2")
     large = statements_for(client, "/api/products/?page_size=50")
     filtered = statements_for(client, f"/api/products/?page_size=50&category={chain[0]['id']}&search=a")
-    assert small == large == filtered == 4
+    assert small == large == filtered == 1
 
 
-def test_category_list_and_detail_use_fixed_statements(client: TestClient[Litestar], catalog: Catalog) -> None:
-    build_deep_catalog(catalog, depth=8, products=0)
-    assert statements_for(client, "/api/products/categories/?page_size=1") == 4
-    assert statements_for(client, "/api/products/categories/?page_size=50") == 4
+def test_category_reads_come_from_the_snapshot(client: TestClient[Litestar], catalog: Catalog) -> None:
+    build_deep_catalog(catalog, depth=8, products=3)
+    assert statements_for(client, "/api/products/categories/?page_size=1") <= 1  # loads the tree if needed
+    assert statements_for(client, "/api/products/categories/?page_size=50") == 0
     root = client.get("/api/products/categories/?root=true").json()["results"][0]
-    assert statements_for(client, f"/api/products/categories/{root['id']}/") == 2
-    assert statements_for(client, f"/api/products/categories/{root['id']}/average-price/") == 3
+    assert statements_for(client, f"/api/products/categories/{root['id']}/") == 0
+    assert statements_for(client, f"/api/products/categories/{root['id']}/average-price/") == 1
+    assert statements_for(client, f"/api/products/categories/{root['id']}/average-price/") == 0
+
+
+def test_writes_refresh_the_snapshot_at_once(client: TestClient[Litestar], catalog: Catalog, staff: Caller) -> None:
+    root = catalog.category("Root")
+    product = catalog.product(root, price="10.00")
+    assert client.get(f"/api/products/categories/{root['id']}/average-price/").json()["average_price"] == 10.0
+    client.patch(f"/api/products/{product['id']}/", json={"price": "30.00"}, headers=staff.headers)
+    assert client.get(f"/api/products/categories/{root['id']}/average-price/").json()["average_price"] == 30.0
+    client.patch(f"/api/products/categories/{root['id']}/", json={"name": "Renamed"}, headers=staff.headers)
+    assert client.get(f"/api/products/{product['id']}/").json()["categories"][0]["full_path"] == "Renamed"
+    assert client.get("/api/products/categories/").json()["results"][0]["name"] == "Renamed"

@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_catalog import CatalogPlugin
 from shop_identity import CustomerService, TokenService
 from tests.factories import RegisterCustomerFactory
 
@@ -63,6 +64,8 @@ class Api:
             await session.commit()
 
         self.run(empty)
+        # the catalog's in-memory snapshot would otherwise outlive the rows it describes
+        self.client.app.plugins.get(CatalogPlugin).cache.invalidate()
 
     def issue_token(
         self,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 from sqlalchemy import Table, delete, insert, update
 
+from shop_catalog.cache import CatalogCache
 from shop_catalog.models import Product, product_category
 from shop_catalog.schemas import BulkResult, ProductWrite
 from shop_catalog.services import ProductService
@@ -74,9 +75,9 @@ class BulkOutcome:
 
 
 class BulkUpload:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
         self.session = session
-        self.products = ProductService(session)
+        self.products = ProductService(session, cache)
 
     async def run(self, rows: Sequence[Any], *, upsert: bool) -> BulkOutcome:
         if len(rows) > MAX_ROWS:
@@ -138,11 +139,11 @@ class BulkUpload:
         changed = [item for item in ordered if item.sku.strip().lower() in existing]
         ids: dict[str, int] = {}
         if new:
-            result = await self.session.execute(
-                insert(PRODUCT).returning(PRODUCT.c.id, sort_by_parameter_order=True),
-                [self._values(item) for item in new],
+            # Map ids back by SKU (unique): asking for parameter order would make SQLite insert row by row.
+            inserted = await self.session.execute(
+                insert(PRODUCT).returning(PRODUCT.c.sku, PRODUCT.c.id), [self._values(item) for item in new]
             )
-            ids.update(zip((item.sku.strip().lower() for item in new), result.scalars(), strict=True))
+            ids.update({sku.lower(): product_id for sku, product_id in inserted})
         if changed:
             await self.session.execute(
                 update(Product),
@@ -162,6 +163,7 @@ class BulkUpload:
         if links:
             await self.session.execute(insert(product_category), links)
         await self.session.commit()
+        self.products.cache.invalidate()
         return BulkOutcome(
             result=BulkResult(
                 created=len(new), updated=len(changed), ids=[ids[item.sku.strip().lower()] for item in ordered]

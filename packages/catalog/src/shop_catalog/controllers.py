@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
+from shop_catalog.cache import CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
     BulkResult,
@@ -57,12 +58,16 @@ Ordering = Annotated[
 ]
 
 
-async def provide_categories(db_session: NamedDependency[AsyncSession]) -> CategoryService:
-    return CategoryService(db_session)
+async def provide_categories(
+    db_session: NamedDependency[AsyncSession], catalog_cache: NamedDependency[CatalogCache]
+) -> CategoryService:
+    return CategoryService(db_session, catalog_cache)
 
 
-async def provide_products(db_session: NamedDependency[AsyncSession]) -> ProductService:
-    return ProductService(db_session)
+async def provide_products(
+    db_session: NamedDependency[AsyncSession], catalog_cache: NamedDependency[CatalogCache]
+) -> ProductService:
+    return ProductService(db_session, catalog_cache)
 
 
 def _filters(
@@ -317,12 +322,13 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
+        catalog_cache: NamedDependency[CatalogCache],
         mode: FromQuery[Literal["create", "upsert"]] = "create",
     ) -> BulkResult:
         body = await request.body()
         is_csv = request.content_type[0] in {"text/csv", "application/csv"}
         rows = parse_csv(body) if is_csv else parse_json(body)
-        outcome = await BulkUpload(db_session).run(rows, upsert=mode == "upsert")
+        outcome = await BulkUpload(db_session, catalog_cache).run(rows, upsert=mode == "upsert")
         if outcome.created_ids:
             publish(request.app, "product.created", product_ids=outcome.created_ids)
         if outcome.updated_ids:

@@ -14,7 +14,9 @@ product_category = Table(
     "catalog_product_category",
     orm_registry.metadata,
     Column("product_id", ForeignKey("catalog_product.id", ondelete="CASCADE"), primary_key=True),
-    Column("category_id", ForeignKey("catalog_category.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("category_id", ForeignKey("catalog_category.id", ondelete="CASCADE"), primary_key=True),
+    # covering index for "products of these categories": the primary key leads with product_id
+    Index("ix_catalog_product_category_category_product", "category_id", "product_id"),
 )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
+from shop_catalog.cache import CatalogCache
 from shop_catalog.controllers import CategoryController, ProductController
 from shop_kernel import install_shared
 
@@ -21,14 +23,21 @@ __all__ = ("CatalogPlugin", "CatalogSettings")
 class CatalogSettings:
     """Configuration a host app passes to the plugin."""
 
+    cache_ttl_seconds: float = 2.0
+    """How long a replica may serve a category tree or average price another replica has changed."""
+
 
 class CatalogPlugin(InitPluginProtocol):
     """Categories, products, bulk upload and analytics; the host app provides `db_session`."""
 
     def __init__(self, settings: CatalogSettings | None = None) -> None:
         self.settings = settings or CatalogSettings()
+        self.cache = CatalogCache(self.settings.cache_ttl_seconds)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
+        cache = self.cache
+        app_config.dependencies["catalog_cache"] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
+        app_config.signature_namespace.update({"CatalogCache": CatalogCache})
         app_config.route_handlers.extend([CategoryController, ProductController])
         return app_config

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgspec
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy import Select, String, Table, delete, func, insert, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 
+from shop_catalog.cache import CatalogCache, TreeSnapshot
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.schemas import (
     AveragePrice,
@@ -42,57 +44,36 @@ def _missing(kind: str, ids: Iterable[int]) -> str:
 
 
 class CategoryService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
         self.session = session
+        self.cache = cache or CatalogCache(ttl_seconds=0)
         self.tree = CategoryTree(session)
 
     async def page(
         self, paging: PageRequest, *, parent: int | None = None, roots_only: bool = False
     ) -> tuple[list[CategoryNode], int]:
-        conditions: list[Any] = []
+        """A page of the category list from the tree snapshot: no query while the snapshot is fresh."""
+        tree = await self.cache.tree(self.session)
+        ids = tree.ordered
         if roots_only:
-            conditions.append(CATEGORY.c.parent_id.is_(None))
+            ids = [i for i in ids if tree.nodes[i].parent_id is None]
         if parent is not None:
-            conditions.append(CATEGORY.c.parent_id == parent)
-        count = await self.session.scalar(select(func.count()).select_from(CATEGORY).where(*conditions)) or 0
-        page = await self.session.execute(
-            select(CATEGORY.c.id)
-            .where(*conditions)
-            .order_by(CATEGORY.c.name, CATEGORY.c.id)
-            .limit(paging.page_size)
-            .offset(paging.offset)
-        )
-        return await self._nodes([row.id for row in page]), count
+            ids = [i for i in ids if tree.nodes[i].parent_id == parent]
+        window = ids[paging.offset : paging.offset + paging.page_size]
+        return [_node(tree, i) for i in window], len(ids)
 
     async def get(self, category_id: int) -> CategoryNode:
-        nodes = await self._nodes([category_id])
-        if not nodes:
-            raise NotFoundException(detail=f"No category with id {category_id}.")
-        return nodes[0]
+        tree = await self._tree_with(category_id)
+        return _node(tree, category_id)
 
-    async def _nodes(self, ids: Sequence[int]) -> list[CategoryNode]:
-        """Each category with its full subtree: two queries whatever the depth or page size."""
-        if not ids:
-            return []
-        rows = await self.tree.subtree_rows(ids)
-        by_id = {row.id: row for row in rows}
-        children: dict[int | None, list[Any]] = {}
-        for row in rows:
-            children.setdefault(row.parent_id, []).append(row)
-        paths = await self.tree.paths(ids)
-
-        def build(row: Any, path: str) -> CategoryNode:
-            return CategoryNode(
-                id=row.id,
-                name=row.name,
-                parent=row.parent_id,
-                children=[build(child, f"{path} > {child.name}") for child in children.get(row.id, [])],
-                full_path=path,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            )
-
-        return [build(by_id[i], paths[i]) for i in ids if i in by_id]
+    async def _tree_with(self, category_id: int) -> TreeSnapshot:
+        """The snapshot, reloaded if a category created elsewhere since is missing from it; 404 if none."""
+        tree = await self.cache.tree(self.session)
+        if category_id not in tree.nodes:
+            if await self.session.get(Category, category_id) is None:
+                raise NotFoundException(detail=f"No category with id {category_id}.")
+            tree = await self.cache.tree(self.session, must_have=[category_id])
+        return tree
 
     async def _require_parent(self, parent_id: int | None) -> None:
         if parent_id is not None and await self.session.get(Category, parent_id) is None:
@@ -104,7 +85,7 @@ class CategoryService:
         self.session.add(category)
         await self.session.flush()
         category_id = category.id
-        await self.session.commit()
+        await self._commit()
         return await self.get(category_id)
 
     async def update(self, category_id: int, data: CategoryWrite | CategoryPatch) -> CategoryNode:
@@ -113,6 +94,7 @@ class CategoryService:
             raise NotFoundException(detail=f"No category with id {category_id}.")
         if data.parent is not msgspec.UNSET and data.parent != category.parent_id:
             await self._require_parent(data.parent)
+            # checked against the database, never the snapshot: a stale tree must not allow a cycle
             if data.parent is not None and await self.tree.is_descendant(data.parent, of_id=category_id):
                 raise ConflictError(
                     "A category cannot be moved under itself or one of its descendants.",
@@ -121,7 +103,7 @@ class CategoryService:
             category.parent_id = data.parent
         if data.name is not msgspec.UNSET:
             category.name = data.name.strip()
-        await self.session.commit()
+        await self._commit()
         return await self.get(category_id)
 
     async def delete(self, category_id: int, *, cascade: bool) -> None:
@@ -143,30 +125,49 @@ class CategoryService:
                 )
         await self.session.execute(delete(product_category).where(product_category.c.category_id.in_(ids)))
         await self.session.execute(delete(CATEGORY).where(CATEGORY.c.id.in_(ids)))
+        await self._commit()
+
+    async def _commit(self) -> None:
         await self.session.commit()
+        self.cache.invalidate()
 
     async def average_price(self, category_id: int) -> AveragePrice:
-        category = await self.session.get(Category, category_id)
-        if category is None:
-            raise NotFoundException(detail=f"No category with id {category_id}.")
-        in_subtree = _products_in_subtree(category_id)
+        """Over the distinct active products of the subtree; cached for the snapshot's time-to-live."""
+        if cached := self.cache.average(category_id):
+            return cached
+        tree = await self._tree_with(category_id)
         average, total = (
             await self.session.execute(
-                select(func.avg(PRODUCT.c.price), func.count()).where(PRODUCT.c.is_active, PRODUCT.c.id.in_(in_subtree))
+                select(func.avg(PRODUCT.c.price), func.count()).where(
+                    PRODUCT.c.is_active, PRODUCT.c.id.in_(_products_in(tree.subtree(category_id)))
+                )
             )
         ).one()
-        path = (await self.tree.paths([category_id]))[category_id]
-        return AveragePrice(
-            category=category.name,
-            category_path=path,
+        result = AveragePrice(
+            category=tree.nodes[category_id].name,
+            category_path=tree.paths[category_id],
             average_price=float(to_money(Decimal(str(average)))) if average is not None else 0.0,
             total_products=int(total),
         )
+        self.cache.remember_average(category_id, result)
+        return result
 
 
-def _products_in_subtree(category_id: int) -> Select[Any]:
-    subtree = CategoryTree.descendants_of([category_id])
-    return select(product_category.c.product_id).where(product_category.c.category_id.in_(select(subtree.c.id)))
+def _node(tree: TreeSnapshot, category_id: int) -> CategoryNode:
+    node = tree.nodes[category_id]
+    return CategoryNode(
+        id=node.id,
+        name=node.name,
+        parent=node.parent_id,
+        children=[_node(tree, child) for child in tree.children.get(category_id, [])],
+        full_path=tree.paths[category_id],
+        created_at=node.created_at,
+        updated_at=node.updated_at,
+    )
+
+
+def _products_in(category_ids: list[int]) -> Select[Any]:
+    return select(product_category.c.product_id).where(product_category.c.category_id.in_(category_ids))
 
 
 @dataclass(frozen=True)
@@ -198,13 +199,13 @@ class StockChange:
 
 
 class ProductService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
         self.session = session
-        self.tree = CategoryTree(session)
+        self.cache = cache or CatalogCache(ttl_seconds=0)
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def _conditions(self, filters: ProductFilters, *, staff: bool) -> list[Any]:
+    def _conditions(self, filters: ProductFilters, tree: TreeSnapshot | None, *, staff: bool) -> list[Any]:
         conditions: list[Any] = []
         if not staff:
             conditions.append(PRODUCT.c.is_active.is_(True))
@@ -217,8 +218,9 @@ class ProductService:
                 | PRODUCT.c.description.icontains(term, autoescape=True)
                 | PRODUCT.c.sku.icontains(term, autoescape=True)
             )
-        if filters.category is not None:
-            conditions.append(PRODUCT.c.id.in_(_products_in_subtree(filters.category)))
+        if filters.category is not None and tree is not None:
+            ids = tree.subtree(filters.category) if filters.category in tree.nodes else []
+            conditions.append(PRODUCT.c.id.in_(_products_in(ids)))
         if filters.min_price is not None:
             conditions.append(PRODUCT.c.price >= filters.min_price)
         if filters.max_price is not None:
@@ -229,20 +231,41 @@ class ProductService:
             conditions.append(PRODUCT.c.stock_quantity == 0)
         return conditions
 
+    def _with_categories(self) -> Select[Any]:
+        """Product columns plus their category ids folded into one text column, so a page is one query."""
+        link = product_category
+        if self.session.get_bind().dialect.name == "postgresql":
+            folded = func.string_agg(sql_cast(link.c.category_id, String), ",")
+        else:
+            folded = func.group_concat(link.c.category_id, ",")
+        category_ids = select(folded).where(link.c.product_id == PRODUCT.c.id).scalar_subquery()
+        return select(PRODUCT, category_ids.label("category_ids"))
+
     async def page(self, filters: ProductFilters, paging: PageRequest, *, staff: bool) -> tuple[list[ProductRead], int]:
-        """A page of products: four queries (count, page, links, paths) whatever the page size."""
+        """A page of products in one statement (the total rides along as a window count)."""
         order = filters.order_by()
-        conditions = self._conditions(filters, staff=staff)
-        count = await self.session.scalar(select(func.count()).select_from(PRODUCT).where(*conditions)) or 0
+        tree = await self.cache.tree(self.session) if filters.category is not None else None
+        conditions = self._conditions(filters, tree, staff=staff)
         rows = list(
             await self.session.execute(
-                select(PRODUCT).where(*conditions).order_by(*order).limit(paging.page_size).offset(paging.offset)
+                self._with_categories()
+                .add_columns(func.count().over().label("total"))
+                .where(*conditions)
+                .order_by(*order)
+                .limit(paging.page_size)
+                .offset(paging.offset)
             )
         )
+        if rows:
+            count = int(rows[0].total)
+        elif paging.page > 1:
+            raise NotFoundException(detail="Invalid page.")
+        else:
+            count = 0
         return await self._render(rows), count
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
-        row = (await self.session.execute(select(PRODUCT).where(PRODUCT.c.id == product_id))).first()
+        row = (await self.session.execute(self._with_categories().where(PRODUCT.c.id == product_id))).first()
         if row is None or (not row.is_active and not staff):
             raise NotFoundException(detail=f"No product with id {product_id}.")
         return (await self._render([row]))[0]
@@ -250,16 +273,10 @@ class ProductService:
     async def _render(self, rows: Sequence[Any]) -> list[ProductRead]:
         if not rows:
             return []
-        links = await self.session.execute(
-            select(product_category.c.product_id, CATEGORY.c.id, CATEGORY.c.name, CATEGORY.c.parent_id)
-            .join(CATEGORY, CATEGORY.c.id == product_category.c.category_id)
-            .where(product_category.c.product_id.in_([row.id for row in rows]))
-            .order_by(CATEGORY.c.id)
-        )
-        by_product: dict[int, list[Any]] = {}
-        for link in links:
-            by_product.setdefault(link.product_id, []).append(link)
-        paths = await self.tree.paths({link.id for group in by_product.values() for link in group})
+        linked = {
+            row.id: sorted(int(i) for i in row.category_ids.split(",")) if row.category_ids else [] for row in rows
+        }
+        tree = await self.cache.tree(self.session, must_have={c for ids in linked.values() for c in ids})
         return [
             ProductRead(
                 id=row.id,
@@ -268,8 +285,9 @@ class ProductService:
                 price=to_money(row.price),
                 sku=row.sku,
                 categories=[
-                    CategoryRef(id=c.id, name=c.name, parent=c.parent_id, full_path=paths[c.id])
-                    for c in by_product.get(row.id, [])
+                    CategoryRef(id=c, name=tree.nodes[c].name, parent=tree.nodes[c].parent_id, full_path=tree.paths[c])
+                    for c in linked[row.id]
+                    if c in tree.nodes
                 ],
                 stock_quantity=row.stock_quantity,
                 is_active=row.is_active,
@@ -377,7 +395,9 @@ class ProductService:
             await self.session.rollback()
             await self.session.execute(update(PRODUCT).where(PRODUCT.c.id == product_id).values(is_active=False))
             await self.session.commit()
+            self.cache.invalidate()
             return "deactivated"
+        self.cache.invalidate()
         return "deleted"
 
     async def _link(self, product_id: int, category_ids: Iterable[int]) -> None:
@@ -393,3 +413,4 @@ class ProductService:
         except IntegrityError as exc:
             await self.session.rollback()
             raise FieldValidationError({"sku": ["A product with this SKU already exists."]}) from exc
+        self.cache.invalidate()

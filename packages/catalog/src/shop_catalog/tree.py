@@ -1,20 +1,22 @@
-"""Reading the category tree with recursive CTEs: portable (SQLite and PostgreSQL), never stale."""
+"""Exact tree questions asked of the database with recursive CTEs (portable to SQLite and PostgreSQL).
+
+Reads of names and paths use the in-memory snapshot (`cache.py`); what must never be stale (a move that
+could create a cycle, the subtree a delete removes) is asked here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CTE, Select, Table, literal, select
+from sqlalchemy import CTE, Select, Table, select
 
 from shop_catalog.models import Category
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("PATH_SEPARATOR", "CategoryTree")
-
-PATH_SEPARATOR = " > "
+__all__ = ("CategoryTree",)
 CATEGORY = cast("Table", Category.__table__)
 
 
@@ -30,45 +32,6 @@ class CategoryTree:
         base = select(category.c.id, category.c.parent_id).where(category.c.id.in_(start))
         cte = base.cte(name, recursive=True)
         return cte.union_all(select(category.c.id, category.c.parent_id).where(category.c.parent_id == cte.c.id))
-
-    async def paths(self, category_ids: Iterable[int]) -> dict[int, str]:
-        """`"Electronics > Smartphones"` for each id, in one query whatever the depth."""
-        ids = set(category_ids)
-        if not ids:
-            return {}
-        category = CATEGORY
-        base = select(
-            category.c.id.label("start_id"),
-            category.c.parent_id,
-            category.c.name,
-            literal(0).label("depth"),
-        ).where(category.c.id.in_(ids))
-        up = base.cte("ancestry", recursive=True)
-        up = up.union_all(
-            select(up.c.start_id, category.c.parent_id, category.c.name, up.c.depth + 1).where(
-                category.c.id == up.c.parent_id
-            )
-        )
-        rows = await self.session.execute(select(up.c.start_id, up.c.name, up.c.depth))
-        names: dict[int, list[tuple[int, str]]] = {}
-        for start_id, category_name, depth in rows:
-            names.setdefault(start_id, []).append((depth, category_name))
-        return {
-            start_id: PATH_SEPARATOR.join(name for _, name in sorted(parts, reverse=True))
-            for start_id, parts in names.items()
-        }
-
-    async def subtree_rows(self, root_ids: Iterable[int]) -> list[Any]:
-        """The given categories and everything below them (all columns), in one query."""
-        ids = list(root_ids)
-        if not ids:
-            return []
-        subtree = self.descendants_of(ids)
-        category = CATEGORY
-        statement = (
-            select(category).where(category.c.id.in_(select(subtree.c.id))).order_by(category.c.name, category.c.id)
-        )
-        return list(await self.session.execute(statement))
 
     async def is_descendant(self, candidate_id: int, of_id: int) -> bool:
         """True when `candidate_id` is `of_id` itself or lies below it."""

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig
-from saq.types import PartialTimersDict
 from redis.asyncio import Redis
+from saq.types import PartialTimersDict
 
 from shop_kernel import install_shared
 from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)

@@ -1,0 +1,107 @@
+"""A per-process snapshot of the category tree and short-lived analytics, for the hot read paths.
+
+The whole tree is small (thousands of rows at most) and read on nearly every catalog request, so each
+app keeps it in memory: one query loads it, category writes in this process drop it at once, and a
+short time-to-live bounds how stale another replica's copy can be. Average prices are cached per
+category for the same time and dropped on any catalog write here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from shop_catalog.models import Category
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shop_catalog.schemas import AveragePrice
+
+__all__ = ("CatalogCache", "CategoryNodeData", "TreeSnapshot")
+
+PATH_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class CategoryNodeData:
+    id: int
+    name: str
+    parent_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class TreeSnapshot:
+    nodes: dict[int, CategoryNodeData]
+    children: dict[int | None, list[int]]
+    """Child ids of each category (None: the roots), ordered by name then id."""
+    ordered: list[int]
+    """Every id ordered by name then id: the order of the category list."""
+    paths: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, rows: Iterable[Any]) -> TreeSnapshot:
+        nodes = {
+            row.id: CategoryNodeData(row.id, row.name, row.parent_id, row.created_at, row.updated_at) for row in rows
+        }
+        ordered = sorted(nodes, key=lambda i: (nodes[i].name, i))
+        children: dict[int | None, list[int]] = {}
+        for node_id in ordered:
+            children.setdefault(nodes[node_id].parent_id, []).append(node_id)
+        snapshot = cls(nodes=nodes, children=children, ordered=ordered)
+        stack: list[tuple[int, str]] = [(root, nodes[root].name) for root in children.get(None, [])]
+        while stack:
+            node_id, path = stack.pop()
+            snapshot.paths[node_id] = path
+            stack.extend((child, f"{path}{PATH_SEPARATOR}{nodes[child].name}") for child in children.get(node_id, []))
+        return snapshot
+
+    def subtree(self, root_id: int) -> list[int]:
+        """The category and all its descendants."""
+        found, stack = [], [root_id]
+        while stack:
+            node_id = stack.pop()
+            found.append(node_id)
+            stack.extend(self.children.get(node_id, []))
+        return found
+
+
+class CatalogCache:
+    def __init__(self, ttl_seconds: float = 2.0) -> None:
+        self.ttl = ttl_seconds
+        self._tree: TreeSnapshot | None = None
+        self._tree_expires = 0.0
+        self._averages: dict[int, tuple[AveragePrice, float]] = {}
+
+    async def tree(self, session: AsyncSession, *, must_have: Iterable[int] = ()) -> TreeSnapshot:
+        """The current snapshot; reloaded when expired, or when it lacks a category the caller knows exists."""
+        now = time.monotonic()
+        tree = self._tree
+        if tree is None or now >= self._tree_expires or any(i not in tree.nodes for i in must_have):
+            rows = await session.execute(
+                select(Category.id, Category.name, Category.parent_id, Category.created_at, Category.updated_at)
+            )
+            tree = TreeSnapshot.build(rows)
+            self._tree, self._tree_expires = tree, now + self.ttl
+        return tree
+
+    def average(self, category_id: int) -> AveragePrice | None:
+        entry = self._averages.get(category_id)
+        if entry is None or time.monotonic() >= entry[1]:
+            return None
+        return entry[0]
+
+    def remember_average(self, category_id: int, value: AveragePrice) -> None:
+        self._averages[category_id] = (value, time.monotonic() + self.ttl)
+
+    def invalidate(self) -> None:
+        """Call after any catalog write in this process."""
+        self._tree = None
+        self._averages.clear()
