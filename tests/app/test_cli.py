@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +10,7 @@ from click.testing import CliRunner
 
 import app.settings as settings_module
 from app.cli import main
+from tests.support.live import live_server
 
 
 @pytest.fixture
@@ -81,40 +77,16 @@ def test_create_staff_user_applies_the_password_policy(env: dict[str, str], monk
     assert "password: This password is entirely numeric." in output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
-    """`shop serve --setup` as a real process: migrates, seeds and serves the demo token."""
-    port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV"}}
-    environ.update({"VAR_DIR": str(tmp_path / "var"), "PORT": str(port)})
-    shop = Path(sys.executable).parent / "shop"
-    process = subprocess.Popen(
-        [str(shop), "serve", "--setup"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/health/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    """`shop serve --setup` as a real process: migrates, seeds, starts Redis and serves the demo token."""
+    env = {"VAR_DIR": str(tmp_path / "var"), "LOG_LEVEL": "INFO"}
+    with live_server(env, "--setup") as (base, log):
         profile = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
         assert profile.status_code == 200
         assert profile.json()["is_staff"] is True
-        assert httpx.get(f"{base}/api/ready/").json()["status"] == "ready"
+        assert httpx.get(f"{base}/api/ready/").json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=15)
+    output = log.read_text()
     assert f"API docs:   {base}/schema" in output
     assert "Demo staff token:    Authorization: Bearer long-lasting-token-999" in output
+    assert not (tmp_path / "var" / "redis.sock").exists()

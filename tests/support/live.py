@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +22,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run `shop serve` with `env` added to the environment; yields its base URL and the process."""
+def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
+    """Run `shop serve` with `env` added to the environment; yields its base URL and its log file.
+
+    Output goes to a file, not a pipe: a chatty server must never block on a full pipe.
+    """
     port = free_port()
+    log = Path(tempfile.mkstemp(prefix="shop-serve-", suffix=".log")[1])
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV", "DEMO_DATA"}}
     environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", **env})
     shop = Path(sys.executable).parent / "shop"
-    process = subprocess.Popen(
-        [str(shop), "serve", *args], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    output = log.open("w")
+    process = subprocess.Popen([str(shop), "serve", *args], env=environ, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -40,14 +44,15 @@ def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, subproce
             except httpx.TransportError:
                 pass
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+                raise RuntimeError(f"server exited: {log.read_text()}")
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in 30 s")
             time.sleep(0.1)
-        yield base, process
+        yield base, log
     finally:
         process.terminate()
         try:
-            process.communicate(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:  # pragma: no cover
             process.kill()
+        output.close()
