@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import app.settings as settings_module
 from app.cli import main
+from tests.support.fakes import eventually
 from tests.support.live import live_server
 
 
@@ -89,4 +90,4 @@ def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
     output = log.read_text()
     assert f"API docs:   {base}/schema" in output
     assert "Demo staff token:    Authorization: Bearer long-lasting-token-999" in output
-    assert not (tmp_path / "var" / "redis.sock").exists()
+    eventually(lambda: not (tmp_path / "var" / "redis.sock").exists(), timeout=10)  # Redis died with the server
