@@ -242,18 +242,22 @@ class ProductService:
         return select(PRODUCT, category_ids.label("category_ids"))
 
     async def page(self, filters: ProductFilters, paging: PageRequest, *, staff: bool) -> tuple[list[ProductRead], int]:
-        """A page of products in one statement (the total rides along as a window count)."""
+        """A page of products with its total and categories, in one statement."""
         order = filters.order_by()
         tree = await self.cache.tree(self.session) if filters.category is not None else None
         conditions = self._conditions(filters, tree, staff=staff)
+        # Page by id first, so per-row work (category ids) is done for the page only, never for every match;
+        # the total is an uncorrelated subquery that the database evaluates once.
+        page_ids = (
+            select(PRODUCT.c.id).where(*conditions).order_by(*order).limit(paging.page_size).offset(paging.offset)
+        ).subquery()
+        total = select(func.count()).select_from(PRODUCT).where(*conditions).correlate(None).scalar_subquery()
         rows = list(
             await self.session.execute(
                 self._with_categories()
-                .add_columns(func.count().over().label("total"))
-                .where(*conditions)
+                .add_columns(total.label("total"))
+                .join(page_ids, page_ids.c.id == PRODUCT.c.id)
                 .order_by(*order)
-                .limit(paging.page_size)
-                .offset(paging.offset)
             )
         )
         if rows:
