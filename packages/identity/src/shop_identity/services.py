@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -207,10 +208,16 @@ class TokenService:
             return False
         token.revoked_at = _now()
         await self.session.commit()
+        _forget(token.token_hash)
         return True
 
     async def resolve(self, raw: str) -> Principal | None:
         """The principal a live token stands for; None for unknown, expired or revoked tokens."""
+        found = await self.resolve_with_expiry(raw)
+        return found[0] if found else None
+
+    async def resolve_with_expiry(self, raw: str) -> tuple[Principal, datetime] | None:
+        """The principal of a live token and when the token expires."""
         row = (
             await self.session.execute(
                 select(AccessToken, Customer)
@@ -225,25 +232,62 @@ class TokenService:
             return None
         scopes = frozenset(token.scope.split())
         if token.customer_id is None:
-            return Principal(client_id=token.client_id, scopes=scopes)
+            return Principal(client_id=token.client_id, scopes=scopes), token.expires_at
         if customer is None or not customer.is_active:
             return None
-        return Principal(
+        principal = Principal(
             user_id=customer.id,
             username=customer.username,
             scopes=scopes,
             is_staff=customer.is_staff,
             client_id=token.client_id,
         )
+        return principal, token.expires_at
 
 
-def make_token_resolver(session_maker: Callable[[], AsyncSession]) -> TokenResolver:
-    """A `TokenResolver` for `BearerTokenMiddleware`, reading identity's token table."""
+_recently_revoked: dict[str, float] = {}
+"""Token hashes revoked in this process, with when: every resolver's cache must forget them at once."""
+
+
+def _forget(token_hash: str) -> None:
+    now = time.monotonic()
+    _recently_revoked[token_hash] = now
+    if len(_recently_revoked) > 10_000:
+        for key, when in list(_recently_revoked.items()):
+            if now - when > 3600:
+                del _recently_revoked[key]
+
+
+def make_token_resolver(session_maker: Callable[[], AsyncSession], *, cache_seconds: float = 5.0) -> TokenResolver:
+    """A `TokenResolver` for `BearerTokenMiddleware`, reading identity's token table.
+
+    A live token's principal is remembered for `cache_seconds` (never past the token's expiry), which
+    spares a query on most authenticated requests. Revocation in this process takes effect at once;
+    another replica's revocation or a deactivated account is honoured within `cache_seconds`.
+    """
+    cache: dict[str, tuple[Principal, float, float]] = {}
 
     async def resolve(raw: str) -> Principal | None:
         if len(raw) > 512:
             return None
+        key = hash_token(raw)
+        now = time.monotonic()
+        hit = cache.get(key)
+        if hit is not None:
+            principal, until, cached_at = hit
+            if now < until and _recently_revoked.get(key, -1.0) < cached_at:
+                return principal
+            del cache[key]
         async with session_maker() as session:
-            return await TokenService(session).resolve(raw)
+            found = await TokenService(session).resolve_with_expiry(raw)
+        if found is None:
+            return None
+        principal, expires_at = found
+        if cache_seconds > 0:
+            if len(cache) >= 10_000:
+                cache.clear()
+            remaining = (expires_at - _now()).total_seconds()
+            cache[key] = (principal, now + min(cache_seconds, remaining), now)
+        return principal
 
     return resolve

@@ -57,8 +57,13 @@ class NotifyRuntime:
             retry_backoff=True,
         )
 
-    async def relay_once(self, queue: Queue, batch: int = 100) -> int:
-        """Dispatch pending order events; returns how many outbox messages were dispatched."""
+    async def relay_once(self, queue: Queue, batch: int = 200) -> int:
+        """Dispatch a batch of pending order events; returns how many outbox messages were dispatched.
+
+        Two commits per batch: the log rows first (so a job never looks for a row that is not there),
+        then, once every job is enqueued, the outbox rows as dispatched. A failure in between leaves the
+        batch pending, and the next pass finds the log rows and re-enqueues under the same job keys.
+        """
         async with self.session_maker() as session:
             pending = list(
                 await session.scalars(
@@ -68,41 +73,46 @@ class NotifyRuntime:
                     .limit(batch)
                 )
             )
+            if not pending:
+                return 0
+            notifications = await self._log_notifications(session, pending)
+            await session.commit()
+            jobs = [self.job_for(n.id) for n in notifications if n.status == "queued"]
+            for job in jobs:
+                await queue.enqueue(job)
+            now = datetime.now(UTC)
             for message in pending:
-                notifications = await self._log_notifications(session, message)
-                await session.commit()  # the log rows exist before any job can look for them
-                for notification in notifications:
-                    if notification.status == "queued":
-                        await queue.enqueue(self.job_for(notification.id))
-                message.dispatched_at = datetime.now(UTC)
+                message.dispatched_at = now
                 message.attempts += 1
-                await session.commit()
+            await session.commit()
             return len(pending)
 
-    async def _log_notifications(self, session: AsyncSession, message: OutboxMessage) -> list[NotificationLog]:
-        """The log rows for one event, created once (a relay that crashed half-way finds them again)."""
+    async def _log_notifications(self, session: AsyncSession, messages: list[OutboxMessage]) -> list[NotificationLog]:
+        """The log rows for these events, created once (a relay that crashed half-way finds them again)."""
         existing = {
-            (row.channel, row.recipient): row
-            for row in await session.scalars(select(NotificationLog).where(NotificationLog.event_key == message.key))
+            (row.event_key, row.channel, row.recipient): row
+            for row in await session.scalars(
+                select(NotificationLog).where(NotificationLog.event_key.in_([m.key for m in messages]))
+            )
         }
-        wanted = self._plan(message)
         rows = []
-        for channel, recipient, status, subject, body, html in wanted:
-            row = existing.get((channel, recipient))
-            if row is None:
-                row = NotificationLog(
-                    event_key=message.key,
-                    topic=message.topic,
-                    order_number=message.payload.get("order_number"),
-                    channel=channel,
-                    recipient=recipient,
-                    status=status,
-                    subject=subject,
-                    body=body,
-                    html=html,
-                )
-                session.add(row)
-            rows.append(row)
+        for message in messages:
+            for channel, recipient, status, subject, body, html in self._plan(message):
+                row = existing.get((message.key, channel, recipient))
+                if row is None:
+                    row = NotificationLog(
+                        event_key=message.key,
+                        topic=message.topic,
+                        order_number=message.payload.get("order_number"),
+                        channel=channel,
+                        recipient=recipient,
+                        status=status,
+                        subject=subject,
+                        body=body,
+                        html=html,
+                    )
+                    session.add(row)
+                rows.append(row)
         await session.flush()
         return rows
 
