@@ -55,3 +55,16 @@ def test_writes_refresh_the_snapshot_at_once(client: TestClient[Litestar], catal
     client.patch(f"/api/products/categories/{root['id']}/", json={"name": "Renamed"}, headers=staff.headers)
     assert client.get(f"/api/products/{product['id']}/").json()["categories"][0]["full_path"] == "Renamed"
     assert client.get("/api/products/categories/").json()["results"][0]["name"] == "Renamed"
+
+
+def test_product_pages_are_cached_per_view_and_refreshed_by_writes(
+    client: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    catalog.product(name="Shown")
+    catalog.product(name="Hidden", is_active=False)
+    assert statements_for(client, "/api/products/?ordering=name") == 1
+    assert statements_for(client, "/api/products/?ordering=name") == 0  # served from the response cache
+    assert client.get("/api/products/?ordering=name").json()["count"] == 1
+    assert client.get("/api/products/?ordering=name", headers=staff.headers).json()["count"] == 2  # own entry
+    catalog.product(name="Newcomer")
+    assert [p["name"] for p in client.get("/api/products/?ordering=name").json()["results"]] == ["Newcomer", "Shown"]

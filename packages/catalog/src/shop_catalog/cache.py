@@ -79,6 +79,8 @@ class CatalogCache:
         self._tree: TreeSnapshot | None = None
         self._tree_expires = 0.0
         self._averages: dict[int, tuple[AveragePrice, float]] = {}
+        self.generation = 0
+        """Bumped by every catalog write in this process; part of the response-cache key of product pages."""
 
     async def tree(self, session: AsyncSession, *, must_have: Iterable[int] = ()) -> TreeSnapshot:
         """The current snapshot; reloaded when expired, or when it lacks a category the caller knows exists."""
@@ -105,3 +107,4 @@ class CatalogCache:
         """Call after any catalog write in this process."""
         self._tree = None
         self._averages.clear()
+        self.generation += 1

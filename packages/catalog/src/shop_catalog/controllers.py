@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import HTTPScope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
@@ -31,6 +33,7 @@ from shop_kernel import (
     bearer_security,
     numbered_page,
     page_request,
+    principal_of,
     publish,
     require_scopes,
     require_staff,
@@ -39,6 +42,7 @@ from shop_kernel import (
 __all__ = ("CategoryController", "ProductController")
 
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
+PAGE_CACHE_SECONDS = 2
 WRITE_SECURITY = bearer_security("write")
 
 Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.")]
@@ -56,6 +60,23 @@ Ordering = Annotated[
     Literal["name", "-name", "price", "-price", "created_at", "-created_at"],
     QueryParameter(description="Sort field, `-` for descending; ties break on id."),
 ]
+
+
+def product_page_cache_key(request: Request[Any, Any, Any]) -> str:
+    """Response-cache key of a product page: path and query, staff or not, and the catalog's write generation.
+
+    Every non-staff caller sees the same page (active products only), so their responses are shared;
+    staff get their own entries. A catalog write in this process changes the generation, so the next
+    request misses; other replicas serve a page at most `cache` seconds old (stock figures included).
+    """
+    cache: CatalogCache = request.app.state.catalog_cache
+    query = sorted(request.query_params.multi_items())
+    staff = "staff" if principal_of(request).is_staff else "public"
+    return f"catalog:{cache.generation}:{staff}:{request.url.path}?{urlencode(query)}"
+
+
+def only_successful_gets(scope: HTTPScope, status_code: int) -> bool:
+    return scope["method"] == "GET" and status_code == 200
 
 
 async def provide_categories(
@@ -223,7 +244,16 @@ class ProductController(Controller):
     tags = ["Products"]
     dependencies = {"products": provide_products}
 
-    @get("/", summary="List products", description="50 a page by default, at most 200.")
+    @get(
+        "/",
+        summary="List products",
+        description=(
+            "50 a page by default, at most 200. Pages are cached for 2 seconds (per staff or public view); "
+            "catalog writes in the serving process refresh them at once."
+        ),
+        cache=PAGE_CACHE_SECONDS,
+        cache_key_builder=product_page_cache_key,
+    )
     async def list_products(
         self,
         request: Request[Any, Any, Any],
