@@ -44,6 +44,7 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
+from shop_kernel.writes import serialized_writes
 
 __all__ = (
     "ANONYMOUS",
@@ -88,5 +89,6 @@ __all__ = (
     "require_customer",
     "require_scopes",
     "require_staff",
+    "serialized_writes",
     "to_money",
 )

@@ -26,6 +26,7 @@ from shop_kernel import (
     UnprocessableError,
     add_to_outbox,
     fetch_keyset_window,
+    serialized_writes,
     to_money,
 )
 from shop_ordering.events import (
@@ -163,6 +164,18 @@ class OrderService:
         if customer is None:  # pragma: no cover - the token's owner was deleted mid-request
             raise NotFoundException(detail="No such customer.")
         contact = _contact(customer)
+        async with serialized_writes(self.session):
+            return await self._reserve_and_write(customer_id, data, quantities, key, fingerprint, contact)
+
+    async def _reserve_and_write(
+        self,
+        customer_id: int,
+        data: PlaceOrder,
+        quantities: dict[int, int],
+        key: str | None,
+        fingerprint: str,
+        contact: CustomerContact,
+    ) -> PlacedOrder:
         try:
             reserved = await StockLedger(self.session).reserve(quantities)
         except UnavailableProducts as exc:
@@ -347,6 +360,11 @@ class OrderService:
 
     async def cancel(self, order_id: int, principal: Principal) -> tuple[OrderRead, OrderCancelled]:
         """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through."""
+        async with serialized_writes(self.session):
+            event = await self._cancel(order_id, principal)
+        return await self.get(order_id, principal), event
+
+    async def _cancel(self, order_id: int, principal: Principal) -> OrderCancelled:
         cancelled = await self.session.execute(
             update(ORDER)
             .where(
@@ -381,7 +399,7 @@ class OrderService:
         )
         add_to_outbox(self.session, ORDER_CANCELLED, f"{ORDER_CANCELLED}:{order_id}", event)
         await self.session.commit()
-        return await self.get(order_id, principal), event
+        return event
 
     async def advance(self, order_id: int, principal: Principal, status: OrderStatus) -> OrderRead:
         """Staff: one step along the lifecycle; anything else is 409."""
