@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
@@ -114,6 +112,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         state=State({"settings": settings, "alchemy": alchemy}),
     )
-
-
-logging.getLogger("shop").setLevel(logging.INFO)

@@ -16,7 +16,7 @@ from litestar_saq import SAQPlugin
 
 from app.main import create_app
 from app.settings import Settings
-from shop_notify import NotifyPlugin, NotifySettings
+from shop_notify import NotifyPlugin, NotifySettings, delivery_job
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, eventually, smtp_server
@@ -242,7 +242,7 @@ def test_a_job_interrupted_mid_send_is_not_sent_again(
 
     api.run(crash_mid_send)
     queue = shop.app.plugins.get(SAQPlugin).get_queue("notify")
-    job = shop.app.plugins.get(NotifyPlugin).runtime().job_for(sent["id"], suffix=":after-crash")
+    job = delivery_job(shop.app.plugins.get(NotifyPlugin).settings, sent["id"], suffix=":after-crash")
     shop.blocking_portal.call(queue.enqueue, job)  # what SAQ does when it finds the dead worker's job
     [failed] = eventually(lambda: log(shop, staff, order=order["order_number"], status="failed"))
     assert failed["id"] == sent["id"]

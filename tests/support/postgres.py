@@ -9,19 +9,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.find_postgres import find_postgres_bindir
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.live import free_port
 
 
 @dataclass
@@ -82,6 +76,6 @@ def start_postgres() -> PostgresServer:
         run_as = "postgres"
         entry = pwd.getpwnam(run_as)
         os.chown(base, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(bindir=bindir, base=base, port=_free_port(), run_as=run_as)
+    server = PostgresServer(bindir=bindir, base=base, port=free_port(), run_as=run_as)
     server.start()
     return server

@@ -4,7 +4,7 @@ Public API for host apps; it consumes `shop_ordering.events` and imports nothing
 """
 
 from shop_notify.channels import AfricasTalkingSms, ConsoleEmail, ConsoleSms, DeliveryError, SmtpEmail
-from shop_notify.delivery import NotifyRuntime, deliver_notification
+from shop_notify.delivery import NotifyRuntime, deliver_notification, delivery_job
 from shop_notify.models import NotificationLog
 from shop_notify.plugin import NotifyPlugin
 from shop_notify.settings import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
@@ -22,4 +22,5 @@ __all__ = (
     "NotifySettings",
     "SmtpEmail",
     "deliver_notification",
+    "delivery_job",
 )

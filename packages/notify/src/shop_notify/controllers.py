@@ -25,6 +25,7 @@ from shop_kernel import (
     require_scopes,
     require_staff,
 )
+from shop_notify.delivery import delivery_job
 from shop_notify.models import NotificationLog
 from shop_notify.settings import NotifySettings
 
@@ -113,7 +114,7 @@ class NotificationController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         task_queues: NamedDependency[Any],
-        notify_runtime_factory: NamedDependency[Any],
+        notify_settings: NamedDependency[NotifySettings],
         notification_id: FromPath[int],
     ) -> NotificationRead:
         row = await db_session.get(NotificationLog, notification_id)
@@ -124,9 +125,8 @@ class NotificationController(Controller):
         row.status = "queued"
         row.last_error = None
         await db_session.commit()
-        runtime = notify_runtime_factory()
-        queue = task_queues.get(runtime.settings.queue_name)
-        await queue.enqueue(runtime.job_for(notification_id, suffix=f":retry:{row.attempts}"))
+        queue = task_queues.get(notify_settings.queue_name)
+        await queue.enqueue(delivery_job(notify_settings, notification_id, suffix=f":retry:{row.attempts}"))
         return _read(row)
 
 

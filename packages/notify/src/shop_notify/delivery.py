@@ -30,10 +30,23 @@ if TYPE_CHECKING:
     from saq.types import Context
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("TOPICS", "NotifyRuntime", "deliver_notification")
+__all__ = ("TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job")
 
 logger = logging.getLogger("shop.notify")
 TOPICS = (ORDER_PLACED, ORDER_CANCELLED)
+
+
+def delivery_job(settings: NotifySettings, notification_id: int, *, suffix: str = "") -> Job:
+    """The SAQ job that sends one logged notification; its key makes enqueueing it twice harmless."""
+    return Job(
+        function="deliver_notification",
+        kwargs={"notification_id": notification_id},
+        key=f"notify:{notification_id}{suffix}",
+        timeout=settings.job_timeout_seconds,
+        retries=settings.job_retries,
+        retry_delay=settings.job_retry_delay_seconds,
+        retry_backoff=True,
+    )
 
 
 @dataclass
@@ -45,17 +58,6 @@ class NotifyRuntime:
     renderer: Renderer
 
     # ---- relay -------------------------------------------------------------------------------
-
-    def job_for(self, notification_id: int, *, suffix: str = "") -> Job:
-        return Job(
-            function="deliver_notification",
-            kwargs={"notification_id": notification_id},
-            key=f"notify:{notification_id}{suffix}",
-            timeout=self.settings.job_timeout_seconds,
-            retries=self.settings.job_retries,
-            retry_delay=self.settings.job_retry_delay_seconds,
-            retry_backoff=True,
-        )
 
     async def relay_once(self, queue: Queue, batch: int = 200) -> int:
         """Dispatch a batch of pending order events; returns how many outbox messages were dispatched.
@@ -77,7 +79,7 @@ class NotifyRuntime:
                 return 0
             notifications = await self._log_notifications(session, pending)
             await session.commit()
-            jobs = [self.job_for(n.id) for n in notifications if n.status == "queued"]
+            jobs = [delivery_job(self.settings, n.id) for n in notifications if n.status == "queued"]
             for job in jobs:
                 await queue.enqueue(job)
             now = datetime.now(UTC)

@@ -82,9 +82,6 @@ class NotifyPlugin(InitPluginProtocol):
         install_shared(app_config)
         settings = self.settings
         app_config.dependencies["notify_settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
-        app_config.dependencies["notify_runtime_factory"] = Provide(
-            lambda: self.runtime, use_cache=True, sync_to_thread=False
-        )
         app_config.route_handlers.extend([NotificationController, DeliveryReportController])
         app_config.signature_namespace.update({"NotifySettings": NotifySettings})
         return app_config
