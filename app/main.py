@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
@@ -18,7 +20,7 @@ from app.health import HealthController
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
 from shop_identity import IdentityPlugin, IdentitySettings
-from shop_kernel import problem_exception_handlers
+from shop_kernel import close_unit_of_work_runner, problem_exception_handlers
 from shop_notify import NotifyPlugin
 from shop_ordering import OrderingPlugin
 
@@ -74,6 +76,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
+    engine = alchemy.get_engine()
     session_maker = alchemy.create_session_maker()
     notify = NotifyPlugin(settings.notify, session_maker=session_maker)
     queues = SAQPlugin(
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         middleware=[build_auth_middleware(settings, session_maker)],
         exception_handlers=problem_exception_handlers(),
+        on_shutdown=[partial(close_unit_of_work_runner, engine)],
         openapi_config=openapi_config(settings) if settings.openapi_enabled else None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=LoggingConfig(

@@ -3,6 +3,8 @@
 #
 #   bash bench/order_load.sh                          # 1 `shop serve` process, in-process notification worker
 #   WORKER_IN_PROCESS=false bash bench/order_load.sh  # same, without the in-process worker (outbox not relayed)
+#   SEPARATE_WORKER=1 bash bench/order_load.sh        # `shop serve` without its worker + a `shop worker` process
+#       (the production shape: notifications relayed and sent while the orders come in, on the same 2 cores)
 #   DURATION=10s WARMUP=3s CONNECTIONS=32 THREADS=2 TARGET=870 bash bench/order_load.sh
 #   RESULTS=/tmp/orders.json bash bench/order_load.sh # also append the figures as JSON lines
 #   KEEP=1 bash bench/order_load.sh                   # keep the temp VAR_DIR (database, serve.log) afterwards
@@ -48,14 +50,27 @@ stop_server() {
   fi
   SERVER_PID=""
 }
+stop_worker() {
+  if [[ -n "$WORKER_PID" ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
+    kill -TERM "$WORKER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$WORKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$WORKER_PID" 2>/dev/null || true
+    wait "$WORKER_PID" 2>/dev/null || true
+  fi
+  WORKER_PID=""
+}
 cleanup() {
+  stop_worker
   stop_server
   if [[ -n "${KEEP:-}" ]]; then echo "kept $VAR_DIR (database, serve.log)" >&2; else rm -rf "$VAR_DIR"; fi
 }
 trap cleanup EXIT INT TERM
 
 export APP_ENV=development VAR_DIR LOG_LEVEL=WARNING
+SEPARATE_WORKER="${SEPARATE_WORKER:-}"
+if [[ -n "$SEPARATE_WORKER" ]]; then WORKER_IN_PROCESS=false; fi
 export WORKER_IN_PROCESS="${WORKER_IN_PROCESS:-true}"
+WORKER_PID=""
 unset DATABASE_URL REDIS_URL  # SQLite in VAR_DIR and the embedded Redis, as `shop serve` does by default
 DB="$VAR_DIR/shop.sqlite3"
 
@@ -72,6 +87,10 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 curl -fs "$BASE/api/health/" >/dev/null || { echo "server did not start" >&2; cat "$VAR_DIR/serve.log" >&2; exit 1; }
+if [[ -n "$SEPARATE_WORKER" ]]; then
+  REDIS_URL="$(sed -n 's/^Embedded Redis on //p' "$VAR_DIR/serve.log")" "$SHOP" worker >"$VAR_DIR/worker.log" 2>&1 &
+  WORKER_PID=$!
+fi
 
 # Enough stock for the whole run, through the API (staff token).
 for id in $(sqlite3 "$DB" "SELECT id FROM catalog_product ORDER BY id"); do
@@ -85,10 +104,13 @@ ORDERS_BEFORE="$(sqlite3 "$DB" "SELECT count(*) FROM ordering_order")"
 cpu_ticks() {  # utime + stime of the server process (clock ticks)
   awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
 }
+worker_ticks() {  # the same for the separate worker process, 0 without one
+  if [[ -n "$WORKER_PID" ]]; then awk '{print $14 + $15}' "/proc/$WORKER_PID/stat"; else echo 0; fi
+}
 CLK_TCK="$(getconf CLK_TCK)"
 
 echo "machine: $(nproc) cores, $(uname -sr), python $("$PY" -c 'import platform; print(platform.python_version())'), sqlite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-echo "server:  $BASE (1 shop serve process, WORKER_IN_PROCESS=$WORKER_IN_PROCESS)  load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after a $WARMUP warm-up"
+echo "server:  $BASE (1 shop serve process, WORKER_IN_PROCESS=$WORKER_IN_PROCESS, separate worker: ${SEPARATE_WORKER:-no})  load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after a $WARMUP warm-up"
 printf '%-8s %9s %8s %8s %8s %7s %6s %8s  %s\n' order "req/s" "p50 ms" "p99 ms" "max ms" "non2xx" "sockerr" "cpu ms/req" statuses
 
 # name | body | units per order
@@ -118,29 +140,31 @@ for entry in "${SCENARIOS[@]}"; do
     SPY_PIDS+=($!)
     sleep 0.5
   fi
-  before="$(cpu_ticks)"
+  before="$(cpu_ticks)"; wbefore="$(worker_ticks)"
   line="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/order_load.lua "$BASE/api/orders/" \
     | sed -n 's/^WRK_JSON //p')"
-  after="$(cpu_ticks)"
+  after="$(cpu_ticks)"; wafter="$(worker_ticks)"
   for pid in "${SPY_PIDS[@]}"; do wait "$pid" || echo "py-spy exited with $?" >&2; done
-  counts="$("$PY" - "$name" "$units" "$TARGET" "$warm" "$line" "$((after - before))" "$CLK_TCK" "$WORKER_IN_PROCESS" "$RESULTS" <<'EOF'
+  counts="$("$PY" - "$name" "$units" "$TARGET" "$warm" "$line" "$((after - before))" "$CLK_TCK" "$WORKER_IN_PROCESS" "$RESULTS" "$((wafter - wbefore))" <<'EOF'
 import json, sys
-name, units, target, warm, line, ticks, clk_tck, in_process, results = sys.argv[1:]
+name, units, target, warm, line, ticks, clk_tck, in_process, results, worker_ticks = sys.argv[1:]
 w, r = json.loads(warm), json.loads(line)
 cpu_ms = int(ticks) / int(clk_tck) * 1000 / max(r["requests"], 1)
+worker_cpu_ms = int(worker_ticks) / int(clk_tck) * 1000 / max(r["requests"], 1)
 statuses = " ".join(f"{code}:{n}" for code, n in r["status"].items())
 warm_non_2xx = w["non_2xx"] + w["socket_errors"]
 verdict = f"target >= {target}: {'MET' if r['rps'] >= int(target) else 'missed'}"
 print(
     f"{name:<8} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['non_2xx']:>7} "
     f"{r['socket_errors']:>6} {cpu_ms:>8.2f}  {statuses}  ({verdict}; warm-up {w['rps']:.1f} req/s, "
-    f"{warm_non_2xx} errors)",
+    f"{warm_non_2xx} errors{f'; separate worker {worker_cpu_ms:.2f} cpu ms/req' if worker_cpu_ms else ''})",
     file=sys.stderr,
 )
 if results:
     with open(results, "a") as out:
         record = {"order": name, "units": int(units), "worker_in_process": in_process, "target_rps": int(target),
-                  "server_cpu_ms_per_request": round(cpu_ms, 3), "warmup": w, **r}
+                  "server_cpu_ms_per_request": round(cpu_ms, 3),
+                  "worker_cpu_ms_per_request": round(worker_cpu_ms, 3), "warmup": w, **r}
         out.write(json.dumps(record) + "\n")
 created = w["status"].get("201", 0) + r["status"].get("201", 0)
 print(created, created * int(units))
@@ -154,6 +178,15 @@ EOF
 done
 
 sleep 1  # requests still in flight when wrk stopped are finished by the server (their answers go unread)
+if [[ -n "$SEPARATE_WORKER" ]]; then  # let the worker finish the notifications of every order (at most 120 s)
+  drain_start=$SECONDS
+  for _ in $(seq 240); do
+    [[ "$(sqlite3 "$DB" "SELECT count(*) FROM kernel_outbox WHERE dispatched_at IS NULL")" == 0 ]] && break
+    sleep 0.5
+  done
+  echo "separate worker: outbox drained $((SECONDS - drain_start)) s after the load"
+  stop_worker
+fi
 stop_server
 
 # Invariant: stock taken from each product == units in the order lines for it (every order is pending).

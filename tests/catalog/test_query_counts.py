@@ -22,7 +22,7 @@ def build_deep_catalog(catalog: Catalog, depth: int, products: int) -> list[dict
 
 
 def statements_for(client: TestClient[Litestar], url: str) -> int:
-    with counted(client) as statements:
+    with counted() as statements:
         assert client.get(url).status_code == 200
     return len(statements)
 

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import TestClient
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 
 @contextmanager
-def counted(client: TestClient[Litestar]) -> Iterator[list[str]]:
-    engine = client.app.state.alchemy.get_engine().sync_engine
+def counted() -> Iterator[list[str]]:
+    """Statements on every engine of this process (the test client runs the app here): the app's, and the
+    SQLite writer's of `run_unit_of_work`."""
+    engine = Engine
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -8,7 +8,14 @@ from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
 from shop_catalog.services import CategoryService, ProductService
-from shop_catalog.stock import InsufficientStock, ReservedProduct, Shortage, StockLedger, UnavailableProducts
+from shop_catalog.stock import (
+    InsufficientStock,
+    ReservedProduct,
+    Shortage,
+    UnavailableProducts,
+    release_stock,
+    reserve_stock,
+)
 
 __all__ = (
     "BulkUpload",
@@ -25,7 +32,8 @@ __all__ = (
     "ProductWrite",
     "ReservedProduct",
     "Shortage",
-    "StockLedger",
     "UnavailableProducts",
     "product_category",
+    "release_stock",
+    "reserve_stock",
 )

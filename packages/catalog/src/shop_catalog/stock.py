@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Integer, Table, Update, bindparam, case, select, update
 
 from shop_catalog.models import Product
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy import Connection
 
-__all__ = ("InsufficientStock", "ReservedProduct", "Shortage", "StockLedger", "UnavailableProducts")
+__all__ = ("InsufficientStock", "ReservedProduct", "Shortage", "UnavailableProducts", "release_stock", "reserve_stock")
 
 PRODUCT = cast("Table", Product.__table__)
 
@@ -55,69 +56,88 @@ class UnavailableProducts(Exception):
         self.product_ids = product_ids
 
 
-class StockLedger:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+def reserve_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[int, ReservedProduct]:
+    """Take `quantities` ({product_id: units}) out of stock, all or none; returns name and price of each.
 
-    async def reserve(self, quantities: Mapping[int, int]) -> dict[int, ReservedProduct]:
-        """Take `quantities` ({product_id: units}) out of stock, all or none; returns name and price of each.
+    Runs in the caller's transaction (see `shop_kernel.run_unit_of_work`). Raises `UnavailableProducts`
+    or `InsufficientStock`; the caller's transaction must then be rolled back.
+    """
+    _lock_in_id_order(connection, quantities)
+    reserved = connection.execute(_reserve_statement(len(quantities)), _parameters(quantities))
+    products = {row.id: ReservedProduct(row.id, row.name, row.price) for row in reserved}
+    if len(products) < len(quantities):
+        _explain_failure(connection, quantities, products)
+    return products
 
-        Raises `UnavailableProducts` or `InsufficientStock`; the caller must then roll back its transaction.
-        """
-        await self._lock_in_id_order(quantities)
-        wanted = case(dict(quantities), value=PRODUCT.c.id)
-        reserved = await self.session.execute(
-            update(PRODUCT)
-            .where(
-                PRODUCT.c.id.in_(list(quantities)), PRODUCT.c.is_active.is_(True), PRODUCT.c.stock_quantity >= wanted
-            )
-            .values(stock_quantity=PRODUCT.c.stock_quantity - wanted, updated_at=datetime.now(UTC))
-            .returning(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price)
+
+@lru_cache(maxsize=128)
+def _reserve_statement(lines: int) -> Update:
+    """`UPDATE … SET stock = stock - CASE id WHEN :id_0 THEN :q_0 … END WHERE id IN (…) AND stock >= CASE … RETURNING`,
+    built once per number of lines: a statement built per call costs more Python than the database work."""
+    wanted = case(*((PRODUCT.c.id == bindparam(f"id_{i}"), bindparam(f"q_{i}", type_=Integer)) for i in range(lines)))
+    return (
+        update(PRODUCT)
+        .where(
+            PRODUCT.c.id.in_([bindparam(f"id_{i}") for i in range(lines)]),
+            PRODUCT.c.is_active.is_(True),
+            PRODUCT.c.stock_quantity >= wanted,
         )
-        products = {row.id: ReservedProduct(row.id, row.name, row.price) for row in reserved}
-        if len(products) < len(quantities):
-            await self._explain_failure(quantities, products)
-        return products
+        .values(stock_quantity=PRODUCT.c.stock_quantity - wanted, updated_at=bindparam("now"))
+        .returning(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price)
+    )
 
-    async def _explain_failure(self, quantities: Mapping[int, int], reserved: Mapping[int, ReservedProduct]) -> None:
-        missing = [product_id for product_id in quantities if product_id not in reserved]
-        rows = {
-            row.id: row
-            for row in await self.session.execute(
-                select(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.stock_quantity, PRODUCT.c.is_active).where(
-                    PRODUCT.c.id.in_(missing)
-                )
+
+def _parameters(quantities: Mapping[int, int]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"now": datetime.now(UTC)}
+    for i, (product_id, units) in enumerate(quantities.items()):
+        parameters[f"id_{i}"] = product_id
+        parameters[f"q_{i}"] = units
+    return parameters
+
+
+def _explain_failure(
+    connection: Connection, quantities: Mapping[int, int], reserved: Mapping[int, ReservedProduct]
+) -> None:
+    missing = [product_id for product_id in quantities if product_id not in reserved]
+    rows = {
+        row.id: row
+        for row in connection.execute(
+            select(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.stock_quantity, PRODUCT.c.is_active).where(
+                PRODUCT.c.id.in_(missing)
             )
-        }
-        unavailable = sorted(pid for pid in missing if pid not in rows or not rows[pid].is_active)
-        if unavailable:
-            raise UnavailableProducts(unavailable)
-        raise InsufficientStock(
-            [Shortage(pid, rows[pid].name, quantities[pid], rows[pid].stock_quantity) for pid in sorted(missing)]
         )
+    }
+    unavailable = sorted(pid for pid in missing if pid not in rows or not rows[pid].is_active)
+    if unavailable:
+        raise UnavailableProducts(unavailable)
+    raise InsufficientStock(
+        [Shortage(pid, rows[pid].name, quantities[pid], rows[pid].stock_quantity) for pid in sorted(missing)]
+    )
 
-    async def release(self, quantities: Mapping[int, int]) -> None:
-        """Put units back (a cancelled order); products deactivated since still get their stock back."""
-        if not quantities:
-            return
-        returned = case(dict(quantities), value=PRODUCT.c.id)
-        await self._lock_in_id_order(quantities)
-        await self.session.execute(
-            update(PRODUCT)
+
+def release_stock(connection: Connection, quantities: Mapping[int, int]) -> None:
+    """Put units back (a cancelled order); products deactivated since still get their stock back."""
+    if not quantities:
+        return
+    returned = case(dict(quantities), value=PRODUCT.c.id)
+    _lock_in_id_order(connection, quantities)
+    connection.execute(
+        update(PRODUCT)
+        .where(PRODUCT.c.id.in_(list(quantities)))
+        .values(stock_quantity=PRODUCT.c.stock_quantity + returned, updated_at=datetime.now(UTC))
+    )
+
+
+def _lock_in_id_order(connection: Connection, quantities: Mapping[int, int]) -> None:
+    """On PostgreSQL, lock the rows in ascending id order first, so two orders sharing products queue
+    instead of deadlocking (a multi-row UPDATE locks in scan order). `NO KEY UPDATE` leaves the key-share
+    locks of foreign-key checks (order lines referencing products) unblocked. SQLite has one writer at a
+    time and needs nothing.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(PRODUCT.c.id)
             .where(PRODUCT.c.id.in_(list(quantities)))
-            .values(stock_quantity=PRODUCT.c.stock_quantity + returned, updated_at=datetime.now(UTC))
+            .order_by(PRODUCT.c.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
         )
-
-    async def _lock_in_id_order(self, quantities: Mapping[int, int]) -> None:
-        """On PostgreSQL, lock the rows in ascending id order first, so two orders sharing products queue
-        instead of deadlocking (a multi-row UPDATE locks in scan order). `NO KEY UPDATE` leaves the key-share
-        locks of foreign-key checks (order lines referencing products) unblocked. SQLite has one writer at a
-        time and needs nothing.
-        """
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                select(PRODUCT.c.id)
-                .where(PRODUCT.c.id.in_(list(quantities)))
-                .order_by(PRODUCT.c.id)
-                .with_for_update(key_share=True)  # FOR NO KEY UPDATE
-            )

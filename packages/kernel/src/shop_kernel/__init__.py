@@ -44,7 +44,7 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
-from shop_kernel.writes import serialized_writes
+from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
     "ANONYMOUS",
@@ -70,6 +70,7 @@ __all__ = (
     "add_to_outbox",
     "bearer_challenge",
     "bearer_security",
+    "close_unit_of_work_runner",
     "cursor_page",
     "decode_cursor",
     "encode_cursor",
@@ -89,6 +90,6 @@ __all__ = (
     "require_customer",
     "require_scopes",
     "require_staff",
-    "serialized_writes",
+    "run_unit_of_work",
     "to_money",
 )

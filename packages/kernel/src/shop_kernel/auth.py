@@ -146,7 +146,15 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal_of(request)
 
 
-def require_authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# Guards are coroutines on purpose: Litestar runs a plain-function guard in a worker thread, a thread hand-off
+# per guard on every request.
+
+
+async def require_authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    _require_authenticated(connection)
+
+
+def _require_authenticated(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     if not principal_of(connection).is_authenticated:
         raise NotAuthorizedException(
             detail="Authentication credentials were not provided.",
@@ -154,25 +162,27 @@ def require_authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
         )
 
 
-def require_customer(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_customer(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A signed-in person (customer or staff); service clients without a user are refused."""
-    require_authenticated(connection, handler)
+    _require_authenticated(connection)
     if not principal_of(connection).is_user:
         raise PermissionDeniedException(detail="This operation needs a user, not a service client.")
 
 
-def require_staff(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    require_authenticated(connection, handler)
+async def require_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    _require_authenticated(connection)
     if not principal_of(connection).is_staff:
         raise PermissionDeniedException(detail="This operation is reserved to staff.")
 
 
-def require_scopes(*required: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+def require_scopes(
+    *required: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard that needs an authenticated principal whose token carries every scope in `required`."""
     needed = " ".join(required)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        require_authenticated(connection, handler)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        _require_authenticated(connection)
         if not principal_of(connection).has_scopes(required):
             raise PermissionDeniedException(
                 detail=f"The access token lacks the required scope: {needed}.",

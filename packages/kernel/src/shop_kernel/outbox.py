@@ -5,16 +5,16 @@ change they describe, and a relay delivers them afterwards (to SAQ jobs, see the
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from advanced_alchemy.base import IdentityBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy import Connection
 
 __all__ = ("OutboxMessage", "add_to_outbox")
 
@@ -39,6 +39,13 @@ class OutboxMessage(IdentityBase):
     __table_args__ = (Index("ix_kernel_outbox_pending", "dispatched_at", "id"),)
 
 
-def add_to_outbox(session: AsyncSession, topic: str, key: str, payload: msgspec.Struct) -> None:
+OUTBOX = cast("Table", OutboxMessage.__table__)
+_INSERT = insert(OUTBOX)
+
+
+def add_to_outbox(connection: Connection, topic: str, key: str, payload: msgspec.Struct) -> None:
     """Stage an event in the caller's transaction; it is delivered only if that transaction commits."""
-    session.add(OutboxMessage(topic=topic, key=key, payload=msgspec.to_builtins(payload)))
+    connection.execute(
+        _INSERT,
+        {"topic": topic, "key": key, "payload": msgspec.to_builtins(payload), "created_at": _now(), "attempts": 0},
+    )

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from saq import Job
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_kernel import OutboxMessage
+from shop_kernel import OutboxMessage, run_unit_of_work
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
 from shop_notify.models import NotificationLog
 from shop_notify.rendering import Renderer
@@ -28,6 +30,7 @@ from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED
 if TYPE_CHECKING:
     from saq import Queue
     from saq.types import Context
+    from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ("TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job")
@@ -62,11 +65,14 @@ class NotifyRuntime:
     async def relay_once(self, queue: Queue, batch: int = 200) -> int:
         """Dispatch a batch of pending order events; returns how many outbox messages were dispatched.
 
-        Two commits per batch: the log rows first (so a job never looks for a row that is not there),
-        then, once every job is enqueued, the outbox rows as dispatched. A failure in between leaves the
-        batch pending, and the next pass finds the log rows and re-enqueues under the same job keys.
+        Templates are rendered before any write. Then two short write transactions per batch (run by
+        `shop_kernel.run_unit_of_work`, so on SQLite they hold the write lock only for their statements):
+        the log rows first (so a job never looks for a row that is not there), then, once every job is
+        enqueued, the outbox rows as dispatched. A failure in between leaves the batch pending, and the
+        next pass finds the log rows and re-enqueues under the same job keys.
         """
         async with self.session_maker() as session:
+            engine = _engine_of(session)
             pending = list(
                 await session.scalars(
                     select(OutboxMessage)
@@ -75,48 +81,15 @@ class NotifyRuntime:
                     .limit(batch)
                 )
             )
-            if not pending:
-                return 0
-            notifications = await self._log_notifications(session, pending)
-            await session.commit()
-            jobs = [delivery_job(self.settings, n.id) for n in notifications if n.status == "queued"]
-            for job in jobs:
-                await queue.enqueue(job)
-            now = datetime.now(UTC)
-            for message in pending:
-                message.dispatched_at = now
-                message.attempts += 1
-            await session.commit()
-            return len(pending)
-
-    async def _log_notifications(self, session: AsyncSession, messages: list[OutboxMessage]) -> list[NotificationLog]:
-        """The log rows for these events, created once (a relay that crashed half-way finds them again)."""
-        existing = {
-            (row.event_key, row.channel, row.recipient): row
-            for row in await session.scalars(
-                select(NotificationLog).where(NotificationLog.event_key.in_([m.key for m in messages]))
-            )
-        }
-        rows = []
-        for message in messages:
-            for channel, recipient, status, subject, body, html in self._plan(message):
-                row = existing.get((message.key, channel, recipient))
-                if row is None:
-                    row = NotificationLog(
-                        event_key=message.key,
-                        topic=message.topic,
-                        order_number=message.payload.get("order_number"),
-                        channel=channel,
-                        recipient=recipient,
-                        status=status,
-                        subject=subject,
-                        body=body,
-                        html=html,
-                    )
-                    session.add(row)
-                rows.append(row)
-        await session.flush()
-        return rows
+        if not pending:
+            return 0
+        planned = [(message.key, message.topic, message.payload.get("order_number"), self._plan(message))
+                   for message in pending]  # fmt: skip
+        queued = await run_unit_of_work(engine, partial(_log_notifications, planned=planned))
+        for notification_id in queued:
+            await queue.enqueue(delivery_job(self.settings, notification_id))
+        await run_unit_of_work(engine, partial(_mark_dispatched, message_ids=[message.id for message in pending]))
+        return len(pending)
 
     def _plan(self, message: OutboxMessage) -> list[tuple[str, str, str, str | None, str, str | None]]:
         context = self._context(message)
@@ -169,39 +142,133 @@ class NotifyRuntime:
         and retry. Provider refusals (`DeliveryError`) are known failures and are retried.
         """
         async with self.session_maker() as session:
-            notification = await session.get(NotificationLog, notification_id)
-            if notification is None:
-                return "missing"
-            if notification.status == "sending":
-                notification.status = "failed"
-                notification.last_error = "Interrupted while sending: it may have been delivered; check, then retry."
-                await session.commit()
+            engine = _engine_of(session)
+        claimed = await run_unit_of_work(engine, partial(_claim, notification_id=notification_id))
+        if isinstance(claimed, str):
+            return claimed
+        try:
+            if claimed.channel == "sms":
+                provider_id = await self.sms.send(claimed.recipient, claimed.body)
+            else:
+                provider_id = await self.email.send(claimed.recipient, claimed.subject or "", claimed.body,
+                                                    claimed.html or "")  # fmt: skip
+        except DeliveryError as exc:
+            status = "failed" if final_attempt else "queued"
+            await run_unit_of_work(
+                engine, partial(_finish, notification_id=notification_id, status=status, last_error=str(exc)[:2000])
+            )
+            if final_attempt:
+                logger.warning("notification %s failed for good: %s", notification_id, exc)
                 return "failed"
-            if notification.status != "queued":
-                return notification.status
-            notification.status = "sending"
-            notification.attempts += 1
-            await session.commit()
-            try:
-                if notification.channel == "sms":
-                    provider_id = await self.sms.send(notification.recipient, notification.body)
-                else:
-                    provider_id = await self.email.send(
-                        notification.recipient, notification.subject or "", notification.body, notification.html or ""
-                    )
-            except DeliveryError as exc:
-                notification.last_error = str(exc)[:2000]
-                notification.status = "failed" if final_attempt else "queued"
-                await session.commit()
-                if final_attempt:
-                    logger.warning("notification %s failed for good: %s", notification_id, exc)
-                    return "failed"
-                raise
-            notification.status = "sent"
-            notification.provider_message_id = provider_id
-            notification.last_error = None
-            await session.commit()
-            return "sent"
+            raise
+        await run_unit_of_work(
+            engine, partial(_finish, notification_id=notification_id, status="sent", provider_message_id=provider_id)
+        )
+        return "sent"
+
+
+# ---- units of work (synchronous Core, run by `run_unit_of_work`) ---------------------------------------
+
+LOG = cast("Table", NotificationLog.__table__)
+OUTBOX = cast("Table", OutboxMessage.__table__)
+
+Plan = list[tuple[str, str, str, str | None, str, str | None]]
+"""(channel, recipient, status, subject, body, html) for each notification an event causes."""
+
+
+def _engine_of(session: AsyncSession) -> AsyncEngine:
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):  # pragma: no cover - the session maker is bound to an engine
+        raise TypeError("the notify session maker must be bound to an AsyncEngine")
+    return bind
+
+
+def _log_notifications(connection: Connection, planned: list[tuple[str, str, str | None, Plan]]) -> list[int]:
+    """Create the log rows of these events once (a relay that crashed half-way finds them again); returns the
+    ids of those still `queued`, the ones that need a job."""
+    existing = {
+        (row.event_key, row.channel, row.recipient): (row.id, row.status)
+        for row in connection.execute(
+            select(LOG.c.id, LOG.c.event_key, LOG.c.channel, LOG.c.recipient, LOG.c.status).where(
+                LOG.c.event_key.in_([event_key for event_key, *_ in planned])
+            )
+        )
+    }
+    now = datetime.now(UTC)
+    new_rows = [
+        {
+            "event_key": event_key,
+            "topic": topic,
+            "order_number": order_number,
+            "channel": channel,
+            "recipient": recipient,
+            "status": status,
+            "subject": subject,
+            "body": body,
+            "html": html,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for event_key, topic, order_number, plan in planned
+        for channel, recipient, status, subject, body, html in plan
+        if (event_key, channel, recipient) not in existing
+    ]
+    rows = list(existing.values())
+    if new_rows:
+        rows += [(row.id, row.status) for row in connection.execute(insert(LOG).returning(LOG.c.id, LOG.c.status),
+                                                                    new_rows)]  # fmt: skip
+    return sorted(notification_id for notification_id, status in rows if status == "queued")
+
+
+def _mark_dispatched(connection: Connection, message_ids: list[int]) -> None:
+    connection.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(message_ids))
+        .values(dispatched_at=datetime.now(UTC), attempts=OUTBOX.c.attempts + 1)
+    )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    channel: str
+    recipient: str
+    subject: str | None
+    body: str
+    html: str | None
+
+
+def _claim(connection: Connection, notification_id: int) -> _Claimed | str:
+    """Mark a `queued` row `sending` and return what to send, or the row's outcome when there is nothing to send."""
+    row = connection.execute(select(LOG).where(LOG.c.id == notification_id)).first()
+    if row is None:
+        return "missing"
+    if row.status == "sending":
+        _finish(connection, notification_id, "failed",
+                last_error="Interrupted while sending: it may have been delivered; check, then retry.")  # fmt: skip
+        return "failed"
+    if row.status != "queued":
+        return str(row.status)
+    connection.execute(
+        update(LOG)
+        .where(LOG.c.id == notification_id)
+        .values(status="sending", attempts=LOG.c.attempts + 1, updated_at=datetime.now(UTC))
+    )
+    return _Claimed(row.channel, row.recipient, row.subject, row.body, row.html)
+
+
+def _finish(
+    connection: Connection,
+    notification_id: int,
+    status: str,
+    *,
+    last_error: str | None = None,
+    provider_message_id: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": datetime.now(UTC)}
+    if provider_message_id is not None:
+        values["provider_message_id"] = provider_message_id
+    connection.execute(update(LOG).where(LOG.c.id == notification_id).values(**values))
 
 
 async def deliver_notification(ctx: Context, *, notification_id: int) -> str:

@@ -11,7 +11,7 @@ from litestar.plugins import InitPluginProtocol
 
 from shop_kernel import install_shared
 from shop_ordering import models as _models  # noqa: F401  (tables join the shared metadata)
-from shop_ordering.controllers import OrderController
+from shop_ordering.controllers import OrderController, orders_provider
 from shop_ordering.services import OrderingRules
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ class OrderingPlugin(InitPluginProtocol):
             max_quantity_per_line=self.settings.max_quantity_per_line,
             idempotency_window=self.settings.idempotency_window,
         )
-        app_config.dependencies["ordering_rules"] = Provide(lambda: rules, use_cache=True, sync_to_thread=False)
+        app_config.dependencies["orders"] = Provide(orders_provider(rules))
         app_config.route_handlers.append(OrderController)
-        app_config.signature_namespace.update({"OrderingRules": OrderingRules})
         return app_config

@@ -9,14 +9,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import msgspec
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_catalog import InsufficientStock, Product, StockLedger, UnavailableProducts
+from shop_catalog import (
+    InsufficientStock,
+    Product,
+    ReservedProduct,
+    UnavailableProducts,
+    release_stock,
+    reserve_stock,
+)
 from shop_identity import Customer
 from shop_kernel import (
     ConflictError,
@@ -26,7 +35,7 @@ from shop_kernel import (
     UnprocessableError,
     add_to_outbox,
     fetch_keyset_window,
-    serialized_writes,
+    run_unit_of_work,
     to_money,
 )
 from shop_ordering.events import (
@@ -41,6 +50,7 @@ from shop_ordering.models import Order, OrderItem
 from shop_ordering.schemas import OrderItemRead, OrderProduct, OrderRead, OrderStatus, PlaceOrder
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ("ORDER_NUMBER_ALPHABET", "OrderService", "OrderingRules", "PlacedOrder", "new_order_number")
@@ -88,22 +98,47 @@ class PlacedOrder:
     event: OrderPlaced | None = field(default=None)
 
 
-class _OrderNumberTaken(Exception):
-    pass
+@dataclass(frozen=True)
+class _NewOrder:
+    """What the placing unit of work needs; built on the event loop, consumed in `_place_in`."""
+
+    customer_id: int
+    quantities: dict[int, int]
+    notes: str
+    key: str | None
+    fingerprint: str
+    idempotency_window: timedelta
 
 
 class OrderService:
+    """Reads run on the request's async session; writes are synchronous Core units of work run by
+    `shop_kernel.run_unit_of_work` (one hand-off to the SQLite writer thread, or `run_sync` on PostgreSQL).
+    """
+
     def __init__(self, session: AsyncSession, rules: OrderingRules | None = None) -> None:
         self.session = session
         self.rules = rules or OrderingRules()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        bind = self.session.bind
+        if not isinstance(bind, AsyncEngine):  # pragma: no cover - sessions are made by the SQLAlchemy plugin
+            raise TypeError("OrderService needs a session bound to an AsyncEngine")
+        return bind
+
     # ---- placing ------------------------------------------------------------------------------
 
     async def place(self, customer_id: int, data: PlaceOrder, idempotency_key: str | None = None) -> PlacedOrder:
-        quantities = self._merge_lines(data)
-        fingerprint = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+        new_order = _NewOrder(
+            customer_id=customer_id,
+            quantities=self._merge_lines(data),
+            notes=data.notes,
+            key=idempotency_key,
+            fingerprint=hashlib.sha256(msgspec.json.encode(data)).hexdigest(),
+            idempotency_window=self.rules.idempotency_window,
+        )
         if idempotency_key is None:
-            return await self._place_with_retries(customer_id, data, quantities, None, fingerprint)
+            return await self._place_with_retries(new_order)
         claim = (customer_id, idempotency_key)
         if claim in _in_flight:
             raise ConflictError(
@@ -112,9 +147,7 @@ class OrderService:
             )
         _in_flight.add(claim)
         try:
-            if replay := await self._replay(customer_id, idempotency_key, fingerprint):
-                return replay
-            return await self._place_with_retries(customer_id, data, quantities, idempotency_key, fingerprint)
+            return await self._place_with_retries(new_order)
         finally:
             _in_flight.discard(claim)
 
@@ -129,166 +162,27 @@ class OrderService:
             )
         return dict(quantities)
 
-    async def _replay(self, customer_id: int, key: str, fingerprint: str) -> PlacedOrder | None:
-        """The earlier answer for this key, 422 if the body differs; a key older than the window is freed."""
-        existing = await self.session.scalar(
-            select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key)
-        )
-        if existing is None:
-            return None
-        if existing.created_at < _now() - self.rules.idempotency_window:
-            existing.idempotency_key = None
-            await self.session.commit()
-            return None
-        if existing.request_fingerprint != fingerprint:
-            raise UnprocessableError(
-                "This Idempotency-Key was already used with a different request body.",
-                problem_type="/problems/idempotency-mismatch",
-            )
-        return PlacedOrder(order=(await self._render([existing]))[0], replayed=True)
-
-    async def _place_with_retries(
-        self, customer_id: int, data: PlaceOrder, quantities: dict[int, int], key: str | None, fingerprint: str
-    ) -> PlacedOrder:
+    async def _place_with_retries(self, new_order: _NewOrder) -> PlacedOrder:
         for _ in range(5):
             try:
-                return await self._place_once(customer_id, data, quantities, key, fingerprint)
-            except _OrderNumberTaken:
-                continue
+                placed = await run_unit_of_work(self.engine, partial(_place_in, new_order=new_order))
+            except IntegrityError as exc:
+                message = str(exc.orig).lower()
+                if "order_number" in message:
+                    continue  # two orders drew the same number: draw again
+                if "idempotency" in message:
+                    continue  # another process placed this key first: the retry replays its order
+                raise
+            if isinstance(placed, PlacedOrder):
+                return placed
+            return PlacedOrder(order=(await self._render([await self.session.get_one(Order, placed)]))[0],
+                               replayed=True)  # fmt: skip
         raise ConflictError("Could not allocate an order number; please retry.")  # pragma: no cover
-
-    async def _place_once(
-        self, customer_id: int, data: PlaceOrder, quantities: dict[int, int], key: str | None, fingerprint: str
-    ) -> PlacedOrder:
-        customer = await self.session.get(Customer, customer_id)
-        if customer is None:  # pragma: no cover - the token's owner was deleted mid-request
-            raise NotFoundException(detail="No such customer.")
-        contact = _contact(customer)
-        async with serialized_writes(self.session):
-            return await self._reserve_and_write(customer_id, data, quantities, key, fingerprint, contact)
-
-    async def _reserve_and_write(
-        self,
-        customer_id: int,
-        data: PlaceOrder,
-        quantities: dict[int, int],
-        key: str | None,
-        fingerprint: str,
-        contact: CustomerContact,
-    ) -> PlacedOrder:
-        try:
-            reserved = await StockLedger(self.session).reserve(quantities)
-        except UnavailableProducts as exc:
-            await self.session.rollback()
-            listed = ", ".join(map(str, exc.product_ids))
-            raise FieldValidationError({"items": [f"Unknown or unavailable product id(s): {listed}."]}) from exc
-        except InsufficientStock as exc:
-            await self.session.rollback()
-            raise ConflictError(
-                "Not enough stock: "
-                + "; ".join(
-                    f"{s.name} (product {s.product_id}): requested {s.requested}, available {s.available}"
-                    for s in exc.shortages
-                )
-                + ".",
-                problem_type="/problems/insufficient-stock",
-                errors={
-                    "items": [
-                        f"Product {s.product_id}: requested {s.requested}, available {s.available}."
-                        for s in exc.shortages
-                    ]
-                },
-            ) from exc
-
-        lines = [
-            OrderLine(
-                product_id=pid,
-                name=reserved[pid].name,
-                quantity=quantity,
-                unit_price=to_money(reserved[pid].price),
-                subtotal=to_money(reserved[pid].price) * quantity,
-            )
-            for pid, quantity in quantities.items()
-        ]
-        total = sum((line.subtotal for line in lines), Decimal("0.00"))
-        order = Order(
-            order_number=new_order_number(),
-            customer_id=customer_id,
-            status=OrderStatus.PENDING.value,
-            total_amount=total,
-            notes=data.notes,
-            idempotency_key=key,
-            request_fingerprint=fingerprint if key else None,
-        )
-        self.session.add(order)
-        try:
-            await self.session.flush()
-            # Products are unique per order (lines were merged), so the returned ids map back by product;
-            # not asking for parameter order lets SQLite batch the lines into one INSERT.
-            inserted = await self.session.execute(
-                insert(ITEM).returning(ITEM.c.product_id, ITEM.c.id),
-                [
-                    {
-                        "order_id": order.id,
-                        "product_id": line.product_id,
-                        "product_name": line.name,
-                        "quantity": line.quantity,
-                        "unit_price": line.unit_price,
-                        "subtotal": line.subtotal,
-                    }
-                    for line in lines
-                ],
-            )
-            item_ids = {product_id: item_id for product_id, item_id in inserted}  # noqa: C416 - Result has .keys()
-            event = OrderPlaced(
-                order_id=order.id,
-                order_number=order.order_number,
-                customer=contact,
-                items=lines,
-                total_amount=total,
-                notes=order.notes,
-                placed_at=order.created_at,
-            )
-            add_to_outbox(self.session, ORDER_PLACED, f"{ORDER_PLACED}:{order.id}", event)
-            read = OrderRead(
-                id=order.id,
-                order_number=order.order_number,
-                customer=contact.username,
-                status=OrderStatus.PENDING,
-                total_amount=total,
-                notes=order.notes,
-                items=[
-                    OrderItemRead(
-                        id=item_ids[line.product_id],
-                        product=OrderProduct(id=line.product_id, name=line.name, price=line.unit_price),
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        subtotal=line.subtotal,
-                    )
-                    for line in lines
-                ],
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-            )
-            await self.session.commit()
-        except IntegrityError as exc:
-            await self.session.rollback()
-            if "idempotency" in str(exc.orig).lower() or (key and "idempotency_key" in str(exc.orig)):
-                replay = await self._replay(customer_id, key or "", fingerprint)
-                if replay is not None:
-                    return replay
-            if "order_number" in str(exc.orig):
-                raise _OrderNumberTaken from exc
-            raise
-        return PlacedOrder(order=read, event=event)
 
     # ---- reading ------------------------------------------------------------------------------
 
-    def _visible_to(self, principal: Principal) -> list[Any]:
-        return [] if principal.is_staff else [ORDER.c.customer_id == principal.require_user_id()]
-
     async def get(self, order_id: int, principal: Principal) -> OrderRead:
-        order = await self.session.scalar(select(Order).where(Order.id == order_id, *self._visible_to(principal)))
+        order = await self.session.scalar(select(Order).where(Order.id == order_id, *_visible_to(principal)))
         if order is None:
             raise NotFoundException(detail=f"No order with id {order_id}.")
         return (await self._render([order]))[0]
@@ -303,7 +197,7 @@ class OrderService:
         customer: str | None = None,
     ) -> tuple[list[OrderRead], KeysetWindow[Any]]:
         """Newest first, keyset-paginated; customers see their own orders, staff everybody's."""
-        statement = select(Order).where(*self._visible_to(principal))
+        statement = select(Order).where(*_visible_to(principal))
         if status is not None:
             statement = statement.where(Order.status == status.value)
         if customer is not None:
@@ -360,86 +254,231 @@ class OrderService:
 
     async def cancel(self, order_id: int, principal: Principal) -> tuple[OrderRead, OrderCancelled]:
         """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through."""
-        async with serialized_writes(self.session):
-            event = await self._cancel(order_id, principal)
+        event = await run_unit_of_work(self.engine, partial(_cancel_in, order_id=order_id, principal=principal))
         return await self.get(order_id, principal), event
-
-    async def _cancel(self, order_id: int, principal: Principal) -> OrderCancelled:
-        cancelled = await self.session.execute(
-            update(ORDER)
-            .where(
-                ORDER.c.id == order_id, ORDER.c.status.in_([s.value for s in CANCELLABLE]), *self._visible_to(principal)
-            )
-            .values(status=OrderStatus.CANCELLED.value, updated_at=_now())
-            .returning(ORDER.c.id)
-        )
-        if cancelled.first() is None:
-            await self._refuse(order_id, principal, "cancelled", "only pending or confirmed orders can be cancelled")
-        lines = await self.session.execute(
-            select(ITEM.c.product_id, ITEM.c.product_name, ITEM.c.quantity, ITEM.c.unit_price, ITEM.c.subtotal).where(
-                ITEM.c.order_id == order_id
-            )
-        )
-        order_lines = [
-            OrderLine(product_id=r.product_id, name=r.product_name, quantity=r.quantity,
-                      unit_price=to_money(r.unit_price), subtotal=to_money(r.subtotal))
-            for r in lines
-        ]  # fmt: skip
-        await StockLedger(self.session).release({line.product_id: line.quantity for line in order_lines})
-        order = await self.session.get_one(Order, order_id)
-        customer = await self.session.get_one(Customer, order.customer_id)
-        event = OrderCancelled(
-            order_id=order_id,
-            order_number=order.order_number,
-            customer=_contact(customer),
-            items=order_lines,
-            total_amount=to_money(order.total_amount),
-            cancelled_at=_now(),
-            cancelled_by_staff=principal.is_staff and principal.user_id != order.customer_id,
-        )
-        add_to_outbox(self.session, ORDER_CANCELLED, f"{ORDER_CANCELLED}:{order_id}", event)
-        await self.session.commit()
-        return event
 
     async def advance(self, order_id: int, principal: Principal, status: OrderStatus) -> OrderRead:
         """Staff: one step along the lifecycle; anything else is 409."""
         if status == OrderStatus.CANCELLED:
             return (await self.cancel(order_id, principal))[0]
-        previous = PREVIOUS_STATUS.get(status)
-        moved = None
-        if previous is not None:
-            moved = (
-                await self.session.execute(
-                    update(ORDER)
-                    .where(ORDER.c.id == order_id, ORDER.c.status == previous.value)
-                    .values(status=status.value, updated_at=_now())
-                    .returning(ORDER.c.id)
-                )
-            ).first()
-        if moved is None:
-            await self._refuse(order_id, principal, status.value, "orders move pending → confirmed → processing → "
-                               "shipped → delivered, one step at a time")  # fmt: skip
-        await self.session.commit()
+        await run_unit_of_work(self.engine, partial(_advance_in, order_id=order_id, principal=principal, status=status))
         return await self.get(order_id, principal)
 
-    async def _refuse(self, order_id: int, principal: Principal, target: str, rule: str) -> None:
-        await self.session.rollback()
-        current = await self.session.scalar(
-            select(ORDER.c.status).where(ORDER.c.id == order_id, *self._visible_to(principal))
+
+# ---- units of work (synchronous Core, run by `run_unit_of_work`) ---------------------------------------
+
+_INSERT_ORDER = insert(ORDER).returning(ORDER.c.id)
+_INSERT_ITEMS = insert(ITEM).returning(ITEM.c.product_id, ITEM.c.id)
+_CONTACT = select(
+    CUSTOMER.c.id,
+    CUSTOMER.c.username,
+    CUSTOMER.c.first_name,
+    CUSTOMER.c.last_name,
+    CUSTOMER.c.email,
+    CUSTOMER.c.phone_number,
+).where(CUSTOMER.c.id == bindparam("customer_id"))
+_BY_KEY = select(ORDER.c.id, ORDER.c.created_at, ORDER.c.request_fingerprint).where(
+    ORDER.c.customer_id == bindparam("customer_id"), ORDER.c.idempotency_key == bindparam("key")
+)
+
+
+def _place_in(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int:
+    """Reserve stock, write the order, its lines and its event; or the id of the order this key placed before."""
+    if new_order.key is not None and (earlier := _earlier_order(connection, new_order)) is not None:
+        return earlier
+    contact = _contact_of(connection, new_order.customer_id)
+    reserved = _reserve(connection, new_order.quantities)
+    lines = [
+        OrderLine(
+            product_id=pid,
+            name=reserved[pid].name,
+            quantity=quantity,
+            unit_price=to_money(reserved[pid].price),
+            subtotal=to_money(reserved[pid].price) * quantity,
         )
-        if current is None:
-            raise NotFoundException(detail=f"No order with id {order_id}.")
+        for pid, quantity in new_order.quantities.items()
+    ]
+    total = sum((line.subtotal for line in lines), Decimal("0.00"))
+    now, number = _now(), new_order_number()
+    order_id: int = connection.execute(
+        _INSERT_ORDER,
+        {
+            "order_number": number,
+            "customer_id": new_order.customer_id,
+            "status": OrderStatus.PENDING.value,
+            "total_amount": total,
+            "notes": new_order.notes,
+            "idempotency_key": new_order.key,
+            "request_fingerprint": new_order.fingerprint if new_order.key else None,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one()
+    # Products are unique per order (lines were merged), so the returned ids map back by product;
+    # not asking for parameter order lets SQLite batch the lines into one INSERT.
+    inserted = connection.execute(
+        _INSERT_ITEMS,
+        [
+            {
+                "order_id": order_id,
+                "product_id": line.product_id,
+                "product_name": line.name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "subtotal": line.subtotal,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for line in lines
+        ],
+    )
+    item_ids = {product_id: item_id for product_id, item_id in inserted}  # noqa: C416 - Result has .keys()
+    event = OrderPlaced(
+        order_id=order_id,
+        order_number=number,
+        customer=contact,
+        items=lines,
+        total_amount=total,
+        notes=new_order.notes,
+        placed_at=now,
+    )
+    add_to_outbox(connection, ORDER_PLACED, f"{ORDER_PLACED}:{order_id}", event)
+    read = OrderRead(
+        id=order_id,
+        order_number=number,
+        customer=contact.username,
+        status=OrderStatus.PENDING,
+        total_amount=total,
+        notes=new_order.notes,
+        items=[
+            OrderItemRead(
+                id=item_ids[line.product_id],
+                product=OrderProduct(id=line.product_id, name=line.name, price=line.unit_price),
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                subtotal=line.subtotal,
+            )
+            for line in lines
+        ],
+        created_at=now,
+        updated_at=now,
+    )
+    return PlacedOrder(order=read, event=event)
+
+
+def _earlier_order(connection: Connection, new_order: _NewOrder) -> int | None:
+    """The order placed earlier with this key (422 if the body differs); a key older than the window is freed."""
+    existing = connection.execute(_BY_KEY, {"customer_id": new_order.customer_id, "key": new_order.key}).first()
+    if existing is None:
+        return None
+    created_at = existing.created_at if existing.created_at.tzinfo else existing.created_at.replace(tzinfo=UTC)
+    if created_at < _now() - new_order.idempotency_window:
+        connection.execute(update(ORDER).where(ORDER.c.id == existing.id).values(idempotency_key=None))
+        return None
+    if existing.request_fingerprint != new_order.fingerprint:
+        raise UnprocessableError(
+            "This Idempotency-Key was already used with a different request body.",
+            problem_type="/problems/idempotency-mismatch",
+        )
+    return int(existing.id)
+
+
+def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, ReservedProduct]:
+    try:
+        return reserve_stock(connection, quantities)
+    except UnavailableProducts as exc:
+        listed = ", ".join(map(str, exc.product_ids))
+        raise FieldValidationError({"items": [f"Unknown or unavailable product id(s): {listed}."]}) from exc
+    except InsufficientStock as exc:
         raise ConflictError(
-            f"The order is {current} and cannot be {target}: {rule}.", problem_type="/problems/order-status"
-        )
+            "Not enough stock: "
+            + "; ".join(
+                f"{s.name} (product {s.product_id}): requested {s.requested}, available {s.available}"
+                for s in exc.shortages
+            )
+            + ".",
+            problem_type="/problems/insufficient-stock",
+            errors={
+                "items": [
+                    f"Product {s.product_id}: requested {s.requested}, available {s.available}." for s in exc.shortages
+                ]
+            },
+        ) from exc
 
 
-def _contact(customer: Customer) -> CustomerContact:
+def _contact_of(connection: Connection, customer_id: int) -> CustomerContact:
+    row = connection.execute(_CONTACT, {"customer_id": customer_id}).first()
+    if row is None:  # pragma: no cover - the token's owner was deleted mid-request
+        raise NotFoundException(detail="No such customer.")
     return CustomerContact(
-        id=customer.id,
-        username=customer.username,
-        first_name=customer.first_name,
-        last_name=customer.last_name,
-        email=customer.email,
-        phone_number=customer.phone_number,
+        id=row.id,
+        username=row.username,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        phone_number=row.phone_number,
+    )
+
+
+def _visible_to(principal: Principal) -> list[Any]:
+    return [] if principal.is_staff else [ORDER.c.customer_id == principal.require_user_id()]
+
+
+def _cancel_in(connection: Connection, order_id: int, principal: Principal) -> OrderCancelled:
+    cancelled = connection.execute(
+        update(ORDER)
+        .where(ORDER.c.id == order_id, ORDER.c.status.in_([s.value for s in CANCELLABLE]), *_visible_to(principal))
+        .values(status=OrderStatus.CANCELLED.value, updated_at=_now())
+        .returning(ORDER.c.order_number, ORDER.c.customer_id, ORDER.c.total_amount)
+    ).first()
+    if cancelled is None:
+        _refuse(connection, order_id, principal, "cancelled", "only pending or confirmed orders can be cancelled")
+    lines = connection.execute(
+        select(ITEM.c.product_id, ITEM.c.product_name, ITEM.c.quantity, ITEM.c.unit_price, ITEM.c.subtotal).where(
+            ITEM.c.order_id == order_id
+        )
+    )
+    order_lines = [
+        OrderLine(product_id=r.product_id, name=r.product_name, quantity=r.quantity,
+                  unit_price=to_money(r.unit_price), subtotal=to_money(r.subtotal))
+        for r in lines
+    ]  # fmt: skip
+    release_stock(connection, {line.product_id: line.quantity for line in order_lines})
+    event = OrderCancelled(
+        order_id=order_id,
+        order_number=cancelled.order_number,
+        customer=_contact_of(connection, cancelled.customer_id),
+        items=order_lines,
+        total_amount=to_money(cancelled.total_amount),
+        cancelled_at=_now(),
+        cancelled_by_staff=principal.is_staff and principal.user_id != cancelled.customer_id,
+    )
+    add_to_outbox(connection, ORDER_CANCELLED, f"{ORDER_CANCELLED}:{order_id}", event)
+    return event
+
+
+def _advance_in(connection: Connection, order_id: int, principal: Principal, status: OrderStatus) -> None:
+    previous = PREVIOUS_STATUS.get(status)
+    moved = None
+    if previous is not None:
+        moved = connection.execute(
+            update(ORDER)
+            .where(ORDER.c.id == order_id, ORDER.c.status == previous.value)
+            .values(status=status.value, updated_at=_now())
+            .returning(ORDER.c.id)
+        ).first()
+    if moved is None:
+        _refuse(connection, order_id, principal, status.value, "orders move pending → confirmed → processing → "
+                "shipped → delivered, one step at a time")  # fmt: skip
+
+
+def _refuse(connection: Connection, order_id: int, principal: Principal, target: str, rule: str) -> NoReturn:
+    """404 for an order the caller cannot see, else 409 naming its current status (the unit then rolls back)."""
+    current = connection.execute(
+        select(ORDER.c.status).where(ORDER.c.id == order_id, *_visible_to(principal))
+    ).scalar_one_or_none()
+    if current is None:
+        raise NotFoundException(detail=f"No order with id {order_id}.")
+    raise ConflictError(
+        f"The order is {current} and cannot be {target}: {rule}.", problem_type="/problems/order-status"
     )
