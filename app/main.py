@@ -7,8 +7,8 @@ from functools import partial
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
@@ -17,10 +17,17 @@ from litestar_saq import SAQConfig, SAQPlugin
 from app.auth import build_auth_middleware
 from app.db import make_alchemy_config
 from app.health import HealthController
+from app.limits import MemoryCounter, RedisCounter, WindowCounter, rate_limit_middleware
+from app.observability import MetricsController, logging_config, metrics_config
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
 from shop_identity import IdentityPlugin, IdentitySettings
-from shop_kernel import close_unit_of_work_runner, problem_exception_handlers
+from shop_kernel import (
+    RequestIdMiddleware,
+    close_unit_of_work_runner,
+    problem_exception_handlers,
+    request_id_on_every_response,
+)
 from shop_notify import NotifyPlugin
 from shop_ordering import OrderingPlugin
 
@@ -89,8 +96,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ]
         )
     )
+    counter: WindowCounter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
+    metrics = metrics_config()
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, *([MetricsController] if settings.metrics_enabled else [])],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             IdentityPlugin(
@@ -103,16 +112,39 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notify,
             queues,
         ],
-        middleware=[build_auth_middleware(settings, session_maker)],
+        # Outermost first: the request id, then metrics (they time everything below, rate-limited answers
+        # included), then who is calling, then how often they may.
+        middleware=[
+            RequestIdMiddleware(),
+            *([metrics.middleware] if settings.metrics_enabled else []),
+            build_auth_middleware(settings, session_maker),
+            *rate_limit_middleware(settings.rate_limits, counter),
+        ],
         exception_handlers=problem_exception_handlers(),
-        on_shutdown=[partial(close_unit_of_work_runner, engine)],
+        before_send=[request_id_on_every_response],
+        on_shutdown=[partial(close_unit_of_work_runner, engine), counter.close],
+        cors_config=CORSConfig(
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=[
+                "Location",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "RateLimit-Policy",
+                "Retry-After",
+            ],
+            allow_credentials=False,
+            max_age=600,
+        )
+        if settings.cors_allow_origins
+        else None,
         openapi_config=openapi_config(settings) if settings.openapi_enabled else None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
-        logging_config=LoggingConfig(
-            root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            log_exceptions="debug",
-            disable_stack_trace={404, 401, 403, 405},
-        ),
+        logging_config=logging_config(settings),
         debug=False,
         state=State({"settings": settings, "alchemy": alchemy}),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -11,7 +12,7 @@ from typing import Literal, cast
 
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
-__all__ = ("Settings", "SettingsError", "get_settings")
+__all__ = ("RateLimits", "Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
@@ -45,6 +46,18 @@ def normalize_database_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Requests per minute, per client (its user when signed in, else its address), shared by all replicas
+    through Redis. `auth`: registration and the sign-in and token endpoints, per address. `orders`: placing
+    and cancelling orders (each sends an SMS), per customer."""
+
+    enabled: bool = True
+    general_per_minute: int = 1200
+    auth_per_minute: int = 10
+    orders_per_minute: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     env: Environment = "development"
     database_url: str = ""
@@ -61,6 +74,11 @@ class Settings:
     worker_in_process: bool = True
     """Run the background worker inside the web process (development); production runs `shop worker`."""
     notify: NotifySettings = field(default_factory=NotifySettings)
+    log_format: Literal["json", "console"] = "json"
+    cors_allow_origins: tuple[str, ...] = ()
+    """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    metrics_enabled: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -91,6 +109,12 @@ class Settings:
             port = int(env.get("PORT", "8000"))
             ttl = int(env.get("ACCESS_TOKEN_EXPIRE_SECONDS", "3600"))
             refresh_ttl = int(env.get("REFRESH_TOKEN_EXPIRE_SECONDS", str(7 * 24 * 3600)))
+            rate_limits = RateLimits(
+                enabled=_flag(env.get("RATE_LIMITS_ENABLED"), default=True),
+                general_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "1200")),
+                auth_per_minute=int(env.get("RATE_LIMIT_AUTH_PER_MINUTE", "10")),
+                orders_per_minute=int(env.get("RATE_LIMIT_ORDERS_PER_MINUTE", "60")),
+            )
         except ValueError as exc:
             raise SettingsError(f"expected an integer: {exc}") from exc
         redis_url = env.get("REDIS_URL") or None
@@ -111,7 +135,26 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             worker_in_process=_flag(env.get("WORKER_IN_PROCESS"), default=app_env == "development"),
             notify=_notify_settings(env, production=app_env == "production"),
+            log_format=_log_format(env.get("LOG_FORMAT", "json")),
+            cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
+            rate_limits=rate_limits,
+            metrics_enabled=_flag(env.get("METRICS_ENABLED"), default=True),
         )
+
+
+def _log_format(value: str) -> Literal["json", "console"]:
+    if value not in ("json", "console"):
+        raise SettingsError(f"LOG_FORMAT is json or console, not {value!r}")
+    return cast("Literal['json', 'console']", value)
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """`CORS_ALLOW_ORIGINS=https://shop.example,https://admin.shop.example`; `*` is refused (credentials)."""
+    origins = tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        if origin == "*" or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise SettingsError(f"CORS_ALLOW_ORIGINS: {origin!r} is not an origin like https://shop.example")
+    return origins
 
 
 def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySettings:

@@ -41,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export APP_ENV=development VAR_DIR LOG_LEVEL=WARNING
+export APP_ENV=development VAR_DIR LOG_LEVEL=WARNING RATE_LIMITS_ENABLED=false  # throughput, not limits
 unset DATABASE_URL  # this benchmark is about the embedded SQLite default
 DB_URL="sqlite:///$VAR_DIR/shop.sqlite3"
 

@@ -66,7 +66,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export APP_ENV=development VAR_DIR LOG_LEVEL=WARNING
+export APP_ENV=development VAR_DIR LOG_LEVEL=WARNING RATE_LIMITS_ENABLED=false  # throughput, not limits
 SEPARATE_WORKER="${SEPARATE_WORKER:-}"
 if [[ -n "$SEPARATE_WORKER" ]]; then WORKER_IN_PROCESS=false; fi
 export WORKER_IN_PROCESS="${WORKER_IN_PROCESS:-true}"

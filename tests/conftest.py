@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from app.cli import migrate
 from app.main import create_app
-from app.settings import Settings
+from app.settings import RateLimits, Settings
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 
@@ -73,6 +73,7 @@ def settings(
         demo_data=False,
         var_dir=tmp_path_factory.mktemp("var"),
         worker_in_process=False,
+        rate_limits=RateLimits(enabled=False),  # tests/app/test_rate_limits.py builds apps with limits on
     )
     migrate(settings)
     return settings

@@ -30,7 +30,7 @@ def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="shop-serve-", suffix=".log")[1])
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV", "DEMO_DATA"}}
-    environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", **env})
+    environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false", **env})
     shop = Path(sys.executable).parent / "shop"
     output = log.open("w")
     process = subprocess.Popen([str(shop), "serve", *args], env=environ, stdout=output, stderr=subprocess.STDOUT)

@@ -14,6 +14,13 @@ from shop_kernel.auth import (
     require_scopes,
     require_staff,
 )
+from shop_kernel.context import (
+    REQUEST_ID_HEADER,
+    RequestIdMiddleware,
+    bind_request_id,
+    current_request_id,
+    request_id_on_every_response,
+)
 from shop_kernel.events import DomainEvent, publish
 from shop_kernel.money import format_money, money_problem, to_money
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
@@ -50,6 +57,7 @@ __all__ = (
     "ANONYMOUS",
     "DB_SESSION_KEY",
     "PROBLEM_JSON",
+    "REQUEST_ID_HEADER",
     "BearerTokenMiddleware",
     "ConflictError",
     "CursorPage",
@@ -63,6 +71,7 @@ __all__ = (
     "Principal",
     "ProblemDetail",
     "ProblemError",
+    "RequestIdMiddleware",
     "RowError",
     "RowsValidationError",
     "TokenResolver",
@@ -70,7 +79,9 @@ __all__ = (
     "add_to_outbox",
     "bearer_challenge",
     "bearer_security",
+    "bind_request_id",
     "close_unit_of_work_runner",
+    "current_request_id",
     "cursor_page",
     "decode_cursor",
     "encode_cursor",
@@ -86,6 +97,7 @@ __all__ = (
     "problem_response",
     "provide_principal",
     "publish",
+    "request_id_on_every_response",
     "require_authenticated",
     "require_customer",
     "require_scopes",

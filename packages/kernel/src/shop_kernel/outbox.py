@@ -13,6 +13,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, Index, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shop_kernel.context import current_request_id
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
@@ -35,6 +37,8 @@ class OutboxMessage(IdentityBase):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The HTTP request that caused the event: the jobs handling it log under the same id."""
 
     __table_args__ = (Index("ix_kernel_outbox_pending", "dispatched_at", "id"),)
 
@@ -47,5 +51,12 @@ def add_to_outbox(connection: Connection, topic: str, key: str, payload: msgspec
     """Stage an event in the caller's transaction; it is delivered only if that transaction commits."""
     connection.execute(
         _INSERT,
-        {"topic": topic, "key": key, "payload": msgspec.to_builtins(payload), "created_at": _now(), "attempts": 0},
+        {
+            "topic": topic,
+            "key": key,
+            "payload": msgspec.to_builtins(payload),
+            "created_at": _now(),
+            "attempts": 0,
+            "request_id": current_request_id(),
+        },
     )

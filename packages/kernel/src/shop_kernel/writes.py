@@ -21,6 +21,7 @@ transaction:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 import threading
 import time
@@ -56,7 +57,9 @@ class _SqliteWriter:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        return await asyncio.wrap_future(self.executor.submit(self._in_transaction, work))
+        # The caller's context variables (the request id) go with the work, as they would in the event loop.
+        context = contextvars.copy_context()
+        return await asyncio.wrap_future(self.executor.submit(context.run, self._in_transaction, work))
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         with self.engine.begin() as connection:

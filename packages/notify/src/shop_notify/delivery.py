@@ -20,8 +20,9 @@ from saq import Job
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_kernel import OutboxMessage, run_unit_of_work
+from shop_kernel import OutboxMessage, bind_request_id, run_unit_of_work
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
+from shop_notify.metrics import JOBS
 from shop_notify.models import NotificationLog
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
@@ -39,11 +40,16 @@ logger = logging.getLogger("shop.notify")
 TOPICS = (ORDER_PLACED, ORDER_CANCELLED)
 
 
-def delivery_job(settings: NotifySettings, notification_id: int, *, suffix: str = "") -> Job:
-    """The SAQ job that sends one logged notification; its key makes enqueueing it twice harmless."""
+def delivery_job(
+    settings: NotifySettings, notification_id: int, *, suffix: str = "", request_id: str | None = None
+) -> Job:
+    """The SAQ job that sends one logged notification; its key makes enqueueing it twice harmless.
+
+    `request_id` is the id of the HTTP request that caused it: the job logs under it.
+    """
     return Job(
         function="deliver_notification",
-        kwargs={"notification_id": notification_id},
+        kwargs={"notification_id": notification_id, "request_id": request_id},
         key=f"notify:{notification_id}{suffix}",
         timeout=settings.job_timeout_seconds,
         retries=settings.job_retries,
@@ -86,8 +92,9 @@ class NotifyRuntime:
         planned = [(message.key, message.topic, message.payload.get("order_number"), self._plan(message))
                    for message in pending]  # fmt: skip
         queued = await run_unit_of_work(engine, partial(_log_notifications, planned=planned))
-        for notification_id in queued:
-            await queue.enqueue(delivery_job(self.settings, notification_id))
+        request_ids = {message.key: message.request_id for message in pending}
+        for notification_id, event_key in queued:
+            await queue.enqueue(delivery_job(self.settings, notification_id, request_id=request_ids.get(event_key)))
         await run_unit_of_work(engine, partial(_mark_dispatched, message_ids=[message.id for message in pending]))
         return len(pending)
 
@@ -183,11 +190,13 @@ def _engine_of(session: AsyncSession) -> AsyncEngine:
     return bind
 
 
-def _log_notifications(connection: Connection, planned: list[tuple[str, str, str | None, Plan]]) -> list[int]:
-    """Create the log rows of these events once (a relay that crashed half-way finds them again); returns the
-    ids of those still `queued`, the ones that need a job."""
+def _log_notifications(
+    connection: Connection, planned: list[tuple[str, str, str | None, Plan]]
+) -> list[tuple[int, str]]:
+    """Create the log rows of these events once (a relay that crashed half-way finds them again); returns
+    (id, event key) of those still `queued`, the ones that need a job."""
     existing = {
-        (row.event_key, row.channel, row.recipient): (row.id, row.status)
+        (row.event_key, row.channel, row.recipient): (row.id, row.status, row.event_key)
         for row in connection.execute(
             select(LOG.c.id, LOG.c.event_key, LOG.c.channel, LOG.c.recipient, LOG.c.status).where(
                 LOG.c.event_key.in_([event_key for event_key, *_ in planned])
@@ -216,9 +225,9 @@ def _log_notifications(connection: Connection, planned: list[tuple[str, str, str
     ]
     rows = list(existing.values())
     if new_rows:
-        rows += [(row.id, row.status) for row in connection.execute(insert(LOG).returning(LOG.c.id, LOG.c.status),
-                                                                    new_rows)]  # fmt: skip
-    return sorted(notification_id for notification_id, status in rows if status == "queued")
+        inserted = connection.execute(insert(LOG).returning(LOG.c.id, LOG.c.status, LOG.c.event_key), new_rows)
+        rows += [(row.id, row.status, row.event_key) for row in inserted]
+    return sorted((notification_id, key) for notification_id, status, key in rows if status == "queued")
 
 
 def _mark_dispatched(connection: Connection, message_ids: list[int]) -> None:
@@ -271,8 +280,20 @@ def _finish(
     connection.execute(update(LOG).where(LOG.c.id == notification_id).values(**values))
 
 
-async def deliver_notification(ctx: Context, *, notification_id: int) -> str:
-    """SAQ task (queue `notify`): send one logged notification; raising makes SAQ retry with backoff."""
+async def deliver_notification(ctx: Context, *, notification_id: int, request_id: str | None = None) -> str:
+    """SAQ task (queue `notify`): send one logged notification; raising makes SAQ retry with backoff.
+
+    Logs under the id of the request that caused the notification.
+    """
     runtime = cast("NotifyRuntime", cast("dict[str, Any]", ctx)["notify"])
     job = ctx["job"]
-    return await runtime.deliver(notification_id, final_attempt=job.attempts >= job.retries)
+    with bind_request_id(request_id):
+        try:
+            outcome = await runtime.deliver(notification_id, final_attempt=job.attempts >= job.retries)
+        except Exception:
+            JOBS.labels("retry").inc()
+            logger.info("notification %s: will retry (attempt %s)", notification_id, job.attempts)
+            raise
+        JOBS.labels(outcome).inc()
+        logger.info("notification %s: %s", notification_id, outcome)
+        return outcome

@@ -46,6 +46,7 @@ from shop_ordering.events import (
     OrderLine,
     OrderPlaced,
 )
+from shop_ordering.metrics import ORDERS_PLACED, STOCK_OUT_REJECTIONS
 from shop_ordering.models import Order, OrderItem
 from shop_ordering.schemas import OrderItemRead, OrderProduct, OrderRead, OrderStatus, PlaceOrder
 
@@ -174,6 +175,7 @@ class OrderService:
                     continue  # another process placed this key first: the retry replays its order
                 raise
             if isinstance(placed, PlacedOrder):
+                ORDERS_PLACED.inc()
                 return placed
             return PlacedOrder(order=(await self._render([await self.session.get_one(Order, placed)]))[0],
                                replayed=True)  # fmt: skip
@@ -390,6 +392,7 @@ def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, Re
         listed = ", ".join(map(str, exc.product_ids))
         raise FieldValidationError({"items": [f"Unknown or unavailable product id(s): {listed}."]}) from exc
     except InsufficientStock as exc:
+        STOCK_OUT_REJECTIONS.inc()
         raise ConflictError(
             "Not enough stock: "
             + "; ".join(

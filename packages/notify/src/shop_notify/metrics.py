@@ -1,0 +1,13 @@
+"""Prometheus metrics of the notify context (exposed by whatever serves `/metrics` in the process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+__all__ = ("JOBS",)
+
+JOBS = Counter(
+    "shop_notify_jobs",
+    "Notification delivery jobs by outcome (sent, failed, skipped, missing, retry: a provider refusal SAQ retries).",
+    ["outcome"],
+)
