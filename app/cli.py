@@ -150,7 +150,16 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         click.echo(f"  Demo staff token:    Authorization: Bearer {DEMO_STAFF_TOKEN}")
         click.echo(f"  Demo customer token: Authorization: Bearer {DEMO_CUSTOMER_TOKEN}")
     sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level=settings.log_level.lower())
+    # log_config=None: uvicorn's loggers propagate to the app's JSON logging instead of printing their own format
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+    )
 
 
 @main.command("worker")
@@ -167,8 +176,10 @@ async def _run_worker(settings: Settings) -> None:
     from saq import Worker
     from saq.queue.redis import RedisQueue
 
+    from app.observability import configure_logging
     from shop_notify import NotifyPlugin
 
+    configure_logging(settings)
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
     config = notify.queue_config(settings.redis_url or "", in_process=False)

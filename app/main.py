@@ -10,12 +10,13 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
+from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar_saq import SAQConfig, SAQPlugin
 
 from app.auth import build_auth_middleware
 from app.db import make_alchemy_config
+from app.docs_ui import docs_assets_router, docs_render_plugins
 from app.health import HealthController
 from app.limits import MemoryCounter, RedisCounter, WindowCounter, rate_limit_middleware
 from app.observability import MetricsController, logging_config, metrics_config
@@ -52,7 +53,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             "customers, OAuth2. Errors are RFC 9457 `application/problem+json` documents."
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        render_plugins=docs_render_plugins(),
         tags=[
             Tag(name="Customers", description="Registration and profiles"),
             Tag(name="Operations", description="Health and readiness probes"),
@@ -99,7 +100,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     counter: WindowCounter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
     metrics = metrics_config()
     return Litestar(
-        route_handlers=[HealthController, *([MetricsController] if settings.metrics_enabled else [])],
+        route_handlers=[
+            HealthController,
+            *([MetricsController] if settings.metrics_enabled else []),
+            *([docs_assets_router()] if settings.openapi_enabled else []),
+        ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             IdentityPlugin(
@@ -111,6 +116,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrderingPlugin(),
             notify,
             queues,
+            StructlogPlugin(
+                StructlogConfig(structlog_logging_config=logging_config(settings), enable_middleware_logging=False)
+            ),
         ],
         # Outermost first: the request id, then metrics (they time everything below, rate-limited answers
         # included), then who is calling, then how often they may.
@@ -144,7 +152,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else None,
         openapi_config=openapi_config(settings) if settings.openapi_enabled else None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
-        logging_config=logging_config(settings),
+        logging_config=None,  # the structlog plugin sets it
         debug=False,
         state=State({"settings": settings, "alchemy": alchemy}),
     )

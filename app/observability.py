@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from app.settings import Settings
 
-__all__ = ("MetricsController", "RequestIdFilter", "logging_config", "metrics_config")
+__all__ = ("MetricsController", "RequestIdFilter", "configure_logging", "logging_config", "metrics_config")
 
 OUTBOX_PENDING = Gauge("shop_outbox_pending", "Outbox events not yet handed to the job queue.")
 OUTBOX_LAG = Gauge(
@@ -112,6 +112,14 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
         disable_stack_trace={404, 401, 403, 405, 429},
         pretty_print_tty=False,
     )
+
+
+def configure_logging(settings: Settings) -> None:
+    """The same logging outside a Litestar app (the `shop worker` process)."""
+    config = logging_config(settings)
+    config.configure()
+    if config.standard_lib_logging_config is not None:
+        config.standard_lib_logging_config.configure()
 
 
 def metrics_config() -> PrometheusConfig:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -74,3 +77,18 @@ def test_catalog_is_documented_with_parameters_and_examples(client: TestClient[L
     assert product["price"]["examples"] == ["999.99"]
     assert paths["/api/products"]["post"]["security"] == [{"BearerToken": []}, {"OAuth2": ["write"]}]
     assert "security" not in paths["/api/products"]["get"]
+
+
+@pytest.mark.parametrize("page", ["/schema", "/schema/swagger", "/schema/redoc"])
+def test_docs_pages_load_everything_from_this_server(client: TestClient[Litestar], page: str) -> None:
+    """No CDN, no web fonts: the docs work on a machine without internet access."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "https://" not in html.text
+    assert "http://" not in html.text
+    assets = re.findall(r"""(?:src|href)=['"](/schema/assets/[^'"]+)['"]""", html.text)
+    assert assets
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 500, asset

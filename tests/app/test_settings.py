@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import DEV_SECRET_KEY, Settings, SettingsError, get_settings, normalize_database_url
+from app.settings import DEV_SECRET_KEY, RateLimits, Settings, SettingsError, get_settings, normalize_database_url
 
 PRODUCTION = {
     "APP_ENV": "production",
@@ -63,6 +63,10 @@ def test_production_refuses_unsafe_configuration(change: dict[str, str], message
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"PORT": "eighty"}, "integer"),
         ({"DEMO_DATA": "maybe"}, "boolean"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"CORS_ALLOW_ORIGINS": "*"}, "CORS_ALLOW_ORIGINS"),
+        ({"CORS_ALLOW_ORIGINS": "https://ok.example, javascript:alert(1)"}, "CORS_ALLOW_ORIGINS"),
+        ({"RATE_LIMIT_ORDERS_PER_MINUTE": "lots"}, "integer"),
     ],
 )
 def test_invalid_values_are_reported(environ: dict[str, str], message: str) -> None:
@@ -99,3 +103,18 @@ def test_settings_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORT", "8124")
     assert get_settings() is first
     assert first.port == 8123
+
+
+def test_cors_origins_and_rate_limits_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CORS_ALLOW_ORIGINS": "https://shop.example/, http://localhost:3000",
+            "RATE_LIMIT_PER_MINUTE": "100",
+            "RATE_LIMIT_AUTH_PER_MINUTE": "3",
+            "RATE_LIMIT_ORDERS_PER_MINUTE": "7",
+        }
+    )
+    assert settings.cors_allow_origins == ("https://shop.example", "http://localhost:3000")
+    assert settings.rate_limits == RateLimits(general_per_minute=100, auth_per_minute=3, orders_per_minute=7)
+    assert Settings.from_env({}).cors_allow_origins == ()
+    assert not Settings.from_env({"RATE_LIMITS_ENABLED": "off"}).rate_limits.enabled
