@@ -12,7 +12,10 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from litestar_saq import SAQConfig, SAQPlugin
+from redis.asyncio import Redis
 
 from app.auth import build_auth_middleware
 from app.db import make_alchemy_config
@@ -98,6 +101,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     )
     counter: WindowCounter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
+    # Cached public catalog pages live in Redis when there is one: every replica serves them, and a catalog
+    # write in any replica empties them for all.
+    stores: dict[str, Store] = (
+        {
+            "response_cache": RedisStore(
+                Redis.from_url(settings.redis_url), namespace="shop:response-cache", handle_client_shutdown=True
+            )
+        }
+        if settings.redis_url
+        else {}
+    )
     metrics = metrics_config()
     return Litestar(
         route_handlers=[
@@ -154,5 +168,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=None,  # the structlog plugin sets it
         debug=False,
+        stores=stores,
         state=State({"settings": settings, "alchemy": alchemy}),
     )

@@ -11,10 +11,11 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import structlog
 from litestar import Response, get
 from litestar.di import NamedDependency
-from litestar.logging.config import LoggingConfig, StructLoggingConfig, default_json_serializer
+from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from prometheus_client import Gauge
 from sqlalchemy import func, select
@@ -57,10 +58,21 @@ def _drop_empty_request_id(_logger: WrappedLogger, _method: str, event: EventDic
     return event
 
 
+_encoder = msgspec.json.Encoder(enc_hook=repr)  # a value JSON cannot hold is logged as its repr, never lost
+
+
+def _json_bytes(value: Any, **_: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+def _json_text(value: Any, **_: Any) -> str:
+    return _encoder.encode(value).decode()
+
+
 def logging_config(settings: Settings) -> StructLoggingConfig:
     as_json = settings.log_format == "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=lambda value, **_: default_json_serializer(value).decode())
+        structlog.processors.JSONRenderer(serializer=_json_text)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -75,7 +87,11 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
                     structlog.stdlib.ExtraAdder(),
                     _drop_empty_request_id,
                 ],
-                "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    renderer,
+                ],
             }
         },
         filters={"request_id": {"()": RequestIdFilter}},
@@ -102,7 +118,7 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
             structlog.processors.add_log_level,
             structlog.processors.format_exc_info,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(serializer=default_json_serializer)
+            structlog.processors.JSONRenderer(serializer=_json_bytes)
             if as_json
             else structlog.dev.ConsoleRenderer(colors=False),
         ],

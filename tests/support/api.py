@@ -64,8 +64,10 @@ class Api:
             await session.commit()
 
         self.run(empty)
-        # the catalog's in-memory snapshot would otherwise outlive the rows it describes
+        # the catalog's in-memory snapshot and the cached pages (Redis) would otherwise outlive the rows they describe
         self.client.app.plugins.get(CatalogPlugin).cache.invalidate()
+        app = self.client.app
+        self.run(lambda _session: app.response_cache_config.get_store_from_app(app).delete_all())
 
     def issue_token(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -9,9 +10,11 @@ from urllib.parse import urlencode
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.types import HTTPScope
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
@@ -63,20 +66,49 @@ Ordering = Annotated[
 
 
 def product_page_cache_key(request: Request[Any, Any, Any]) -> str:
-    """Response-cache key of a product page: path and query, staff or not, and the catalog's write generation.
+    """Response-cache key of a product page: its path and query, the same for every caller but staff.
 
-    Every non-staff caller sees the same page (active products only), so their responses are shared;
-    staff get their own entries. A catalog write in this process changes the generation, so the next
-    request misses; other replicas serve a page at most `cache` seconds old (stock figures included).
+    Everyone but staff sees the same page (active products only), so one entry serves them all, in
+    every replica when the app's response-cache store is shared (Redis). Staff pages include inactive
+    products and are never cached: their key is unique, and `only_successful_gets` does not store them.
+    Catalog writes empty the store (`PurgePagesOnWrite`); stock figures changed by orders lag by at
+    most the cache time.
     """
-    cache: CatalogCache = request.app.state.catalog_cache
+    if principal_of(request).is_staff:
+        return f"catalog:staff:{uuid.uuid4().hex}"
     query = sorted(request.query_params.multi_items())
-    staff = "staff" if principal_of(request).is_staff else "public"
-    return f"catalog:{cache.generation}:{staff}:{request.url.path}?{urlencode(query)}"
+    # A stored response carries the CORS headers of the request that filled it: one entry per allowed origin
+    # (and one for every other request, which gets none).
+    origin = request.headers.get("origin", "")
+    cors = request.app.cors_config
+    if not (origin and cors is not None and cors.is_origin_allowed(origin)):
+        origin = "-"
+    return f"catalog:public:{origin}:{request.url.path}?{urlencode(query)}"
+
+
+class PurgePagesOnWrite(ASGIMiddleware):
+    """On the catalog's controllers: a successful write empties the response cache before its answer is
+    sent, so the writer, and any replica sharing the store, reads the new catalog next."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await next_app(scope, receive, send)
+            return
+        app = scope["litestar_app"]
+
+        async def purge_then_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                await app.response_cache_config.get_store_from_app(app).delete_all()
+            await send(message)
+
+        await next_app(scope, receive, purge_then_send)
 
 
 def only_successful_gets(scope: HTTPScope, status_code: int) -> bool:
-    return scope["method"] == "GET" and status_code == 200
+    user = scope.get("user")
+    return scope["method"] == "GET" and status_code == 200 and not (isinstance(user, Principal) and user.is_staff)
 
 
 async def provide_categories(
@@ -114,6 +146,7 @@ def _filters(
 class CategoryController(Controller):
     path = "/api/products/categories"
     tags = ["Categories"]
+    middleware = [PurgePagesOnWrite()]
     dependencies = {"categories": provide_categories, "products": provide_products}
 
     @get(
@@ -242,14 +275,15 @@ class BulkUploadOperation(Operation):
 class ProductController(Controller):
     path = "/api/products"
     tags = ["Products"]
+    middleware = [PurgePagesOnWrite()]
     dependencies = {"products": provide_products}
 
     @get(
         "/",
         summary="List products",
         description=(
-            "50 a page by default, at most 200. Pages are cached for 2 seconds (per staff or public view); "
-            "catalog writes in the serving process refresh them at once."
+            "50 a page by default, at most 200. Public pages are cached for 2 seconds (shared by all replicas "
+            "through Redis); catalog writes empty the cache at once. Staff pages are never cached."
         ),
         cache=PAGE_CACHE_SECONDS,
         cache_key_builder=product_page_cache_key,
