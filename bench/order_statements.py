@@ -5,9 +5,10 @@
 
 Throwaway SQLite database (`shop migrate`, `shop seed-demo`, 10 more products so there are 20), the composed
 app in a Litestar TestClient without Redis (so no worker: the outbox is written but not relayed), the demo
-customer's bearer token. Statements are counted with a `before_cursor_execute` listener on every engine of the
-process (the app's and the SQLite writer thread's of `run_unit_of_work`), for the whole request
-(authentication included; `BEGIN IMMEDIATE`/`COMMIT` go to the driver directly and are not counted). Time is the median wall clock of sequential requests.
+customer's bearer token. Statements are counted with a `before_cursor_execute` listener on every engine of
+the process (the app's and the SQLite writer thread's of `run_unit_of_work`), for the whole request
+(authentication included; `BEGIN IMMEDIATE`/`COMMIT` go to the driver directly and are not counted).
+Time is the median wall clock of sequential requests.
 """
 
 from __future__ import annotations

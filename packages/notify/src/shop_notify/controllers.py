@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import Body, FromPath, QueryParameter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,10 +113,12 @@ class NotificationController(Controller):
     async def retry(
         self,
         db_session: NamedDependency[AsyncSession],
-        task_queues: NamedDependency[Any],
         notify_settings: NamedDependency[NotifySettings],
         notification_id: FromPath[int],
+        task_queues: NamedDependency[Any] = None,
     ) -> NotificationRead:
+        if task_queues is None:  # mounted without litestar-saq's plugin: nothing could send it
+            raise ServiceUnavailableException(detail="No job queue is configured to send notifications.")
         row = await db_session.get(NotificationLog, notification_id)
         if row is None:
             raise NotFoundException(detail=f"No notification with id {notification_id}.")
