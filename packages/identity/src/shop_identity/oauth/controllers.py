@@ -536,5 +536,7 @@ class ClientAdminController(Controller):
         security=bearer_security("write"),
         status_code=200,
     )
-    async def disable_client(self, clients: NamedDependency[OAuthClientService], client_id: FromPath[str]) -> ClientInfo:
+    async def disable_client(
+        self, clients: NamedDependency[OAuthClientService], client_id: FromPath[str]
+    ) -> ClientInfo:
         return await clients.disable(client_id)

@@ -37,12 +37,11 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.grants import OpenIDCode
 
+from shop_identity.oauth.keys import SigningKeys
 from shop_identity.oauth.store import ClientView, CodeView, OAuthStore, TokenView, UserView
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Mapping
-
-    from shop_identity.oauth.keys import SigningKeys
 
 __all__ = (
     "SCOPES",
