@@ -34,7 +34,8 @@ def test_code_with_pkce_gives_tokens_that_work_on_the_api(oauth: OAuthHarness, a
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
-    assert "Sign in" in page.text and "Test app" in page.text
+    assert "Sign in" in page.text
+    assert "Test app" in page.text
 
     answer = sign_in_and_consent(oauth.client, url, user)
     assert answer.status_code == 302

@@ -125,7 +125,7 @@ class OAuthClientService:
             raise FieldValidationError(errors)
         secret = None if data.public else secrets.token_urlsafe(32)
         client = OAuthClient(
-            client_id=secrets.token_urlsafe(18),
+            client_id=secrets.token_hex(12),
             client_secret_hash=hash_token(secret) if secret else None,
             name=data.name.strip(),
             redirect_uris="\n".join(dict.fromkeys(data.redirect_uris)),
