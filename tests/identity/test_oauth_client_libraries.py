@@ -50,7 +50,7 @@ def test_authlib_client_runs_code_pkce_refresh_revoke_and_oidc(live_shop: LiveSh
         code_challenge_method="S256",
     )
     verifier, nonce = generate_token(48), generate_token(20)
-    url, state = client.create_authorization_url(
+    url, _state = client.create_authorization_url(
         discovery["authorization_endpoint"], code_verifier=verifier, nonce=nonce
     )
     with httpx.Client() as browser:
@@ -123,17 +123,24 @@ def test_requests_oauthlib_runs_code_pkce_refresh_revoke_and_introspect(
     assert session.get(f"{base}/api/auth/profile/").json()["id"] == live_shop.user.id
 
     auth = (live_shop.confidential_client_id, live_shop.confidential_client_secret)
-    refreshed = session.refresh_token(f"{base}/oauth/token", auth=auth)
+    refreshed = session.refresh_token(f"{base}/oauth/token", auth=auth, timeout=10)
     assert refreshed["access_token"] != token["access_token"]
     assert session.get(f"{base}/api/auth/profile/").status_code == 200
 
-    introspected = requests.post(f"{base}/oauth/introspect", data={"token": refreshed["access_token"]}, auth=auth)
+    introspected = requests.post(
+        f"{base}/oauth/introspect", data={"token": refreshed["access_token"]}, auth=auth, timeout=10
+    )
     assert introspected.json()["active"] is True
     assert (
-        requests.post(f"{base}/oauth/revoke", data={"token": refreshed["access_token"]}, auth=auth).status_code == 200
+        requests.post(
+            f"{base}/oauth/revoke", data={"token": refreshed["access_token"]}, auth=auth, timeout=10
+        ).status_code
+        == 200
     )
     assert session.get(f"{base}/api/auth/profile/").status_code == 401
-    introspected = requests.post(f"{base}/oauth/introspect", data={"token": refreshed["access_token"]}, auth=auth)
+    introspected = requests.post(
+        f"{base}/oauth/introspect", data={"token": refreshed["access_token"]}, auth=auth, timeout=10
+    )
     assert introspected.json() == {"active": False}
 
 
@@ -151,7 +158,9 @@ def test_requests_oauthlib_public_client(live_shop: LiveShop, monkeypatch: pytes
     refreshed = session.refresh_token(f"{base}/oauth/token", client_id=live_shop.public_client_id)
     assert session.get(f"{base}/api/auth/profile/").status_code == 200
     revoke = requests.post(
-        f"{base}/oauth/revoke", data={"token": refreshed["refresh_token"], "client_id": live_shop.public_client_id}
+        f"{base}/oauth/revoke",
+        data={"token": refreshed["refresh_token"], "client_id": live_shop.public_client_id},
+        timeout=10,
     )
     assert revoke.status_code == 200
     assert session.get(f"{base}/api/auth/profile/").status_code == 401
