@@ -15,9 +15,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from tests.conftest import BACKENDS
 from tests.factories import RegisterCustomerFactory
 from tests.identity.oauth import OAuthHarness, over_https
-from tests.support.api import Caller
+from tests.support.api import Api, Caller
 from tests.support.live import free_port, live_server
 
 
@@ -28,8 +29,15 @@ def https(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
 
 
 @pytest.fixture
-def oauth(https: TestClient[Litestar], staff: Caller) -> OAuthHarness:
-    return OAuthHarness(https, staff)
+def oauth(https: TestClient[Litestar], api: Api) -> OAuthHarness:
+    return OAuthHarness(https, api)
+
+
+@pytest.fixture
+def one_backend(backend: str) -> None:
+    """For behaviour that does not depend on the database (pages, throttling, parameter checks)."""
+    if backend != BACKENDS[0]:
+        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
 
 
 @dataclass(frozen=True)

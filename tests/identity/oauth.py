@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
+import msgspec
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_identity import IdentityPlugin
-from tests.support.api import Caller
+from shop_identity import ClientRegistration, IdentityPlugin, OAuthClientService
+from tests.support.api import Api, Caller
 
 REDIRECT_URI = "https://app.example/callback"
 HTTPS_BASE = "https://testserver.local"
@@ -98,7 +100,7 @@ class OAuthHarness:
     """Drives the authorization server through the test client, over https."""
 
     client: TestClient[Litestar]
-    staff: Caller
+    api: Api
 
     def register(
         self,
@@ -110,20 +112,20 @@ class OAuthHarness:
         may_introspect: bool = False,
         name: str = "Test app",
     ) -> dict[str, Any]:
-        response = self.client.post(
-            "/api/oauth/clients/",
-            json={
-                "name": name,
-                "public": public,
-                "grant_types": list(grant_types),
-                "redirect_uris": list(redirect_uris),
-                "scopes": list(scopes),
-                "may_introspect": may_introspect,
-            },
-            headers=self.staff.headers,
+        """Register a client through the app's service (the staff API has its own tests)."""
+        registration = ClientRegistration(
+            name=name,
+            public=public,
+            grant_types=list(grant_types),
+            redirect_uris=list(redirect_uris),
+            scopes=list(scopes),
+            may_introspect=may_introspect,
         )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+
+        async def create(session: AsyncSession) -> dict[str, Any]:
+            return dict(msgspec.to_builtins(await OAuthClientService(session).create(registration)))
+
+        return self.api.run(create)
 
     def authorize_url(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from base64 import urlsafe_b64encode
 
+import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt
@@ -14,6 +15,7 @@ from tests.identity.oauth import HTTPS_BASE, OAuthHarness
 from tests.support.api import Api
 
 
+@pytest.mark.usefixtures("one_backend")
 def test_discovery_documents_are_valid_metadata(oauth: OAuthHarness) -> None:
     for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
         response = oauth.client.get(path)
@@ -102,6 +104,7 @@ def test_userinfo_needs_an_openid_token_of_a_user(oauth: OAuthHarness, api: Api)
     assert oauth.client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {service}"}).status_code == 403
 
 
+@pytest.mark.usefixtures("one_backend")
 def test_the_jwks_is_cacheable_and_public(oauth: OAuthHarness) -> None:
     response = oauth.client.get("/oauth/jwks")
     assert response.status_code == 200

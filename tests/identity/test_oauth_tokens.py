@@ -156,6 +156,7 @@ def test_public_clients_cannot_introspect(oauth: OAuthHarness, api: Api) -> None
     assert response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.usefixtures("one_backend")
 @pytest.mark.parametrize(
     ("form", "error"),
     [
@@ -177,6 +178,7 @@ def test_bad_token_requests_get_rfc6749_errors(oauth: OAuthHarness, form: dict[s
     assert response.json()["error"] == error
 
 
+@pytest.mark.usefixtures("one_backend")
 def test_repeated_parameters_and_non_form_bodies_are_refused(oauth: OAuthHarness) -> None:
     app = oauth.register()
     repeated = oauth.client.post(
@@ -194,6 +196,7 @@ def test_repeated_parameters_and_non_form_bodies_are_refused(oauth: OAuthHarness
     assert unknown_client.json()["error"] == "invalid_client"
 
 
+@pytest.mark.usefixtures("one_backend")
 def test_bad_authorize_parameters_never_cause_a_server_error(oauth: OAuthHarness) -> None:
     app = oauth.register()
     for params in (
