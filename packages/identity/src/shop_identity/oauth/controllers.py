@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,7 +74,6 @@ class AuthorizeController(Controller):
             "`state` when the client and redirect URI are valid, and show an error page otherwise."
         ),
         media_type="text/html",
-        include_in_schema=True,
     )
     async def show(
         self,
@@ -427,8 +427,6 @@ class OAuthController(Controller):
 
 
 async def _userinfo(session: AsyncSession, principal: Principal) -> Response[dict[str, Any]]:
-    from litestar.exceptions import NotAuthorizedException
-
     user = await OAuthStore(session).get_user(principal.require_user_id())
     if user is None:  # pragma: no cover - the token resolver already refuses deactivated accounts
         raise NotAuthorizedException(detail="The account is not active.")

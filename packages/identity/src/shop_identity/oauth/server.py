@@ -39,6 +39,7 @@ from authlib.oidc.core.grants import OpenIDCode
 
 from shop_identity.oauth.keys import SigningKeys
 from shop_identity.oauth.store import ClientView, CodeView, OAuthStore, TokenView, UserView
+from shop_identity.services import hash_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -157,8 +158,6 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return redirect_uri in self.view.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        from shop_identity.services import hash_token
-
         stored = self.view.secret_hash
         return stored is not None and secrets.compare_digest(stored, hash_token(client_secret))
 
