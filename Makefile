@@ -9,7 +9,7 @@ export UV_PYTHON ?= $(PYTHON)
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --no-sync
 
-.PHONY: help bootstrap sync run serve migrate seed test lint format typecheck contracts pytest postgres-binaries clean
+.PHONY: help bootstrap sync run serve migrate seed test lint format typecheck contracts pytest postgres-binaries chromium clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:$${PORT:-8000}"
@@ -33,7 +33,7 @@ migrate: sync
 seed: sync
 	$(RUN) shop seed-demo
 
-test: sync lint typecheck contracts postgres-binaries pytest
+test: sync lint typecheck contracts postgres-binaries chromium pytest
 
 lint:
 	$(RUN) ruff check .
@@ -55,6 +55,13 @@ postgres-binaries:
 		echo "PostgreSQL server binaries not found: installing them with apt-get"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# The OAuth browser test drives Debian's chromium through Playwright (which never downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "chromium not found: installing it with apt-get"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 pytest:
 	$(RUN) pytest

@@ -11,6 +11,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -110,6 +111,62 @@ def create_staff_user_command(username: str, email: str, password: str, token: b
     click.echo(f"staff user {username!r} created")
     if raw:
         click.echo(f"access token (shown once): {raw}")
+
+
+async def _create_oauth_client(settings: Settings, registration: Any) -> Any:
+    from shop_identity import OAuthClientService
+
+    config = make_alchemy_config(settings)
+    try:
+        async with config.create_session_maker()() as session:
+            return await OAuthClientService(session).create(registration)
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command("create-oauth-client")
+@click.option("--name", required=True, help="Shown to users on the consent screen.")
+@click.option(
+    "--public/--confidential",
+    default=False,
+    help="Public clients (browser, mobile) get no secret and must use PKCE; confidential clients get a secret.",
+)
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    help="Repeat for several; default authorization_code and refresh_token.",
+)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat for several.")
+@click.option("--scope", "scopes", default="", help="Space-separated scopes the client may ask for; default all.")
+@click.option("--introspect/--no-introspect", default=False, help="May introspect any token (a resource server).")
+def create_oauth_client_command(
+    name: str, public: bool, grants: tuple[str, ...], redirect_uris: tuple[str, ...], scopes: str, introspect: bool
+) -> None:
+    """Register an OAuth2 client; a confidential client's secret is printed once and never again."""
+    from shop_identity import SCOPES, ClientRegistration
+    from shop_kernel import FieldValidationError
+
+    registration = ClientRegistration(
+        name=name,
+        public=public,
+        grant_types=list(grants or ("authorization_code", "refresh_token")),
+        redirect_uris=list(redirect_uris),
+        scopes=scopes.split() or list(SCOPES),
+        may_introspect=introspect,
+    )
+    try:
+        created = asyncio.run(_create_oauth_client(_settings(), registration))
+    except FieldValidationError as exc:
+        errors = exc.errors if isinstance(exc.errors, dict) else {}
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+        raise click.ClickException(problems) from exc
+    click.echo(f"client_id: {created.client_id}")
+    if created.client_secret:
+        click.echo(f"client_secret (shown once): {created.client_secret}")
+    click.echo(f"type: {'public' if created.public else 'confidential'}; grants: {' '.join(created.grant_types)}")
+    click.echo(f"scopes: {' '.join(created.scopes)}")
 
 
 @main.command("serve")

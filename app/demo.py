@@ -10,7 +10,14 @@ from sqlalchemy import select
 from app.auth import DEMO_CUSTOMER_TOKEN, DEMO_STAFF_TOKEN
 from app.settings import SettingsError
 from shop_catalog import BulkUpload, CategoryService, CategoryWrite
-from shop_identity import Customer, CustomerService, RegisterCustomer, TokenService
+from shop_identity import (
+    ClientRegistration,
+    Customer,
+    CustomerService,
+    OAuthClientService,
+    RegisterCustomer,
+    TokenService,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +31,8 @@ __all__ = ("DEMO_ADMIN_PASSWORD", "DEMO_CUSTOMER_PASSWORD", "seed_demo")
 DEMO_ADMIN_PASSWORD = "demo-staff-7Hq2"  # noqa: S105 - development only
 DEMO_CUSTOMER_PASSWORD = "demo-cust-9Kp4"  # noqa: S105
 DEMO_TOKEN_TTL = timedelta(days=3650)
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+"""Of the public demo OAuth client (find its client_id with GET /api/oauth/clients/ as staff)."""
 
 
 async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession]) -> bool:
@@ -62,6 +71,9 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
         )
         await tokens.issue(
             customer_id=customer.id, scopes=("read", "write"), ttl=DEMO_TOKEN_TTL, raw_token=DEMO_CUSTOMER_TOKEN
+        )
+        await OAuthClientService(session).create(
+            ClientRegistration(name="Shop demo app", public=True, redirect_uris=[DEMO_REDIRECT_URI])
         )
         await _seed_catalog(session)
     return True

@@ -25,7 +25,7 @@ from app.limits import MemoryCounter, RedisCounter, WindowCounter, rate_limit_mi
 from app.observability import MetricsController, logging_config, metrics_config
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
-from shop_identity import IdentityPlugin, IdentitySettings
+from shop_identity import SCOPES, IdentityPlugin, IdentitySettings
 from shop_kernel import (
     RequestIdMiddleware,
     close_unit_of_work_runner,
@@ -40,11 +40,6 @@ __all__ = ("create_app",)
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 """Used only when no REDIS_URL is configured and `shop serve` did not start the embedded one."""
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
-SCOPES = {
-    "read": "Read the catalog, your profile and your orders",
-    "write": "Place and cancel orders, update your profile; staff: manage the catalog",
-    "openid": "Sign in with OpenID Connect",
-}
 
 
 def openapi_config(settings: Settings) -> OpenAPIConfig:
@@ -61,6 +56,14 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             Tag(name="Customers", description="Registration and profiles"),
             Tag(name="Operations", description="Health and readiness probes"),
             Tag(name="Notifications", description="SMS and e-mail log, retries, delivery reports"),
+            Tag(
+                name="OAuth2",
+                description=(
+                    "OAuth2 authorization server and OpenID Connect provider: authorization code with PKCE (S256), "
+                    "refresh token rotation, client credentials, revocation, introspection, discovery "
+                    "(see docs/oauth.md)."
+                ),
+            ),
         ],
         components=Components(
             security_schemes={
@@ -73,14 +76,26 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                         authorization_code=OAuthFlow(
                             authorization_url="/oauth/authorize",
                             token_url=TOKEN_URL,
-                            scopes=SCOPES,
+                            scopes=dict(SCOPES),
                         ),
-                        client_credentials=OAuthFlow(token_url=TOKEN_URL, scopes=SCOPES),
+                        client_credentials=OAuthFlow(token_url=TOKEN_URL, scopes=dict(SCOPES)),
                     ),
                 ),
             }
         ),
         enabled_endpoints=None if settings.openapi_enabled else set(),
+    )
+
+
+def identity_settings(settings: Settings) -> IdentitySettings:
+    return IdentitySettings(
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        issuer=settings.oauth_issuer,
+        signing_key_pem=settings.signing_key_pem(),
+        retired_signing_key_pems=settings.oauth_retired_signing_key_pems,
+        session_secret=f"oauth-session:{settings.secret_key}".encode(),
+        secure_cookies=settings.secure_cookies,
     )
 
 
@@ -121,11 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
-            IdentityPlugin(
-                IdentitySettings(
-                    access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
-                )
-            ),
+            IdentityPlugin(identity_settings(settings)),
             CatalogPlugin(),
             OrderingPlugin(),
             notify,

@@ -10,12 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast
 
+from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
 __all__ = ("RateLimits", "Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
+DEV_SIGNING_KEY_FILE = "oauth-signing-key.pem"
+"""Generated into VAR_DIR outside production when no signing key is configured."""
 
 
 class SettingsError(ValueError):
@@ -79,10 +82,24 @@ class Settings:
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
     metrics_enabled: bool = True
+    oauth_issuer: str | None = None
+    """The OAuth2/OIDC issuer URL; None (development) takes it from each request's URL."""
+    oauth_signing_key_pem: str | None = None
+    oauth_retired_signing_key_pems: tuple[str, ...] = ()
+    secure_cookies: bool = False
+    """The sign-in cookie of the authorize pages is sent over https only (on in production)."""
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def signing_key_pem(self) -> str:
+        """The id_token signing key: configured, or (outside production) generated once into VAR_DIR."""
+        if self.oauth_signing_key_pem:
+            return self.oauth_signing_key_pem
+        if self.is_production:
+            raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
+        return load_or_create_private_key_pem(self.var_dir / DEV_SIGNING_KEY_FILE)
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,6 +137,17 @@ class Settings:
         redis_url = env.get("REDIS_URL") or None
         if app_env == "production" and not redis_url:
             raise SettingsError("REDIS_URL is required in production")
+        issuer = env.get("OAUTH_ISSUER", "").strip().rstrip("/") or None
+        if app_env == "production" and not (issuer and issuer.startswith("https://")):
+            raise SettingsError("OAUTH_ISSUER (an https URL) is required in production")
+        signing_key = _read_key(env.get("OAUTH_SIGNING_KEY"), env.get("OAUTH_SIGNING_KEY_FILE"))
+        if app_env == "production" and not signing_key:
+            raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
+        retired = tuple(
+            _read_key(None, path.strip()) or ""
+            for path in env.get("OAUTH_RETIRED_SIGNING_KEY_FILES", "").split(",")
+            if path.strip()
+        )
         return cls(
             env=cast("Environment", app_env),
             database_url=database_url,
@@ -139,6 +167,10 @@ class Settings:
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             rate_limits=rate_limits,
             metrics_enabled=_flag(env.get("METRICS_ENABLED"), default=True),
+            oauth_issuer=issuer,
+            oauth_signing_key_pem=signing_key,
+            oauth_retired_signing_key_pems=retired,
+            secure_cookies=_flag(env.get("SESSION_COOKIE_SECURE"), default=app_env == "production"),
         )
 
 
@@ -155,6 +187,16 @@ def _origins(value: str) -> tuple[str, ...]:
         if origin == "*" or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
             raise SettingsError(f"CORS_ALLOW_ORIGINS: {origin!r} is not an origin like https://shop.example")
     return origins
+
+
+def _read_key(value: str | None, path: str | None) -> str | None:
+    """A PEM given inline or as a file path (the file wins)."""
+    if path:
+        try:
+            return Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"cannot read the signing key file {path!r}: {exc}") from exc
+    return value.strip() or None if value else None
 
 
 def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySettings:

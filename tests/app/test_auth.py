@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import DEMO_STAFF_TOKEN
 from app.main import create_app
 from app.settings import Settings
-from shop_identity import AccessToken, Customer, TokenService, hash_token
+from shop_identity import AccessToken, Customer, TokenService, generate_private_key_pem, hash_token
 from tests.support.api import Api
 
 PROTECTED = "/api/auth/profile/"
@@ -98,7 +98,13 @@ def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) ->
             customer_id=staff.id, scopes=("read",), ttl=timedelta(days=1), raw_token=DEMO_STAFF_TOKEN
         )
     )
-    production = Settings(env="production", database_url=settings.database_url, secret_key="s" * 40, demo_data=False)
+    production = Settings(
+        env="production",
+        database_url=settings.database_url,
+        secret_key="s" * 40,
+        demo_data=False,
+        oauth_signing_key_pem=generate_private_key_pem(),
+    )
     with TestClient(create_app(production)) as prod_client:
         assert_unauthorized(prod_client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)), "invalid_token")
         # an ordinary token still works in production

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import app.settings as settings_module
 from app.cli import main
+from shop_identity import generate_private_key_pem
 from tests.support.fakes import eventually
 from tests.support.live import live_server
 
@@ -42,6 +43,8 @@ def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: py
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{env['VAR_DIR']}/prod.sqlite3")
     monkeypatch.setenv("SECRET_KEY", "p" * 40)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("OAUTH_ISSUER", "https://shop.example")
+    monkeypatch.setenv("OAUTH_SIGNING_KEY", generate_private_key_pem())
     code, output = invoke("seed-demo")
     assert code == 1
     assert "never created in production" in output

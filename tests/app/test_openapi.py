@@ -25,8 +25,27 @@ def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar
     }
     flows = schemes["OAuth2"]["flows"]
     assert flows["authorizationCode"]["tokenUrl"] == "/oauth/token"
-    assert set(flows["authorizationCode"]["scopes"]) == {"read", "write", "openid"}
+    assert set(flows["authorizationCode"]["scopes"]) == {"read", "write", "openid", "profile", "email"}
+    assert flows["authorizationCode"]["authorizationUrl"] == "/oauth/authorize"
     assert "clientCredentials" in flows
+
+
+def test_schema_documents_the_oauth_endpoints(client: TestClient[Litestar]) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for path in (
+        "/oauth/authorize",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/oauth/userinfo",
+        "/oauth/jwks",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/api/oauth/clients",
+    ):
+        assert path in paths, path
+    assert "PKCE" in paths["/oauth/authorize"]["get"]["description"]
+    assert paths["/oauth/userinfo"]["get"]["security"] == [{"BearerToken": []}, {"OAuth2": ["openid"]}]
 
 
 def test_schema_documents_the_contract_paths(client: TestClient[Litestar]) -> None:

@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from app.settings import DEV_SECRET_KEY, RateLimits, Settings, SettingsError, get_settings, normalize_database_url
+from shop_identity import SigningKeys, generate_private_key_pem
 
+SIGNING_KEY = generate_private_key_pem()
 PRODUCTION = {
     "APP_ENV": "production",
     "REDIS_URL": "redis://redis:6379/0",
     "DATABASE_URL": "postgresql://shop:pw@db/shop",
     "SECRET_KEY": "k" * 48,
+    "OAUTH_ISSUER": "https://shop.example/",
+    "OAUTH_SIGNING_KEY": SIGNING_KEY,
 }
 
 
@@ -36,6 +40,37 @@ def test_production_settings() -> None:
     assert settings.port == 9000
     assert settings.access_token_ttl == timedelta(minutes=10)
     assert not settings.is_sqlite
+    assert settings.oauth_issuer == "https://shop.example"
+    assert settings.signing_key_pem() == SIGNING_KEY.strip()
+    assert settings.secure_cookies is True
+
+
+def test_signing_keys_from_files_with_a_retired_key_published(tmp_path: Path) -> None:
+    current, retired = tmp_path / "current.pem", tmp_path / "retired.pem"
+    current.write_text(SIGNING_KEY)
+    retired.write_text(generate_private_key_pem())
+    environ = {k: v for k, v in PRODUCTION.items() if k != "OAUTH_SIGNING_KEY"}
+    settings = Settings.from_env(
+        {**environ, "OAUTH_SIGNING_KEY_FILE": str(current), "OAUTH_RETIRED_SIGNING_KEY_FILES": f"{retired}, "}
+    )
+    keys = SigningKeys.from_pems(settings.signing_key_pem(), settings.oauth_retired_signing_key_pems)
+    published = [key["kid"] for key in keys.jwks()["keys"]]
+    assert published[0] == keys.kid
+    assert len(published) == 2
+    assert all("d" not in key for key in keys.jwks()["keys"])  # public parts only
+
+
+def test_development_generates_its_signing_key_once(tmp_path: Path) -> None:
+    settings = Settings.from_env({"VAR_DIR": str(tmp_path)})
+    first = settings.signing_key_pem()
+    assert (tmp_path / "oauth-signing-key.pem").stat().st_mode & 0o777 == 0o600
+    assert Settings.from_env({"VAR_DIR": str(tmp_path)}).signing_key_pem() == first
+    assert settings.secure_cookies is False
+
+
+def test_production_settings_built_in_code_still_need_a_signing_key() -> None:
+    with pytest.raises(SettingsError, match="OAUTH_SIGNING_KEY"):
+        Settings(env="production").signing_key_pem()
 
 
 @pytest.mark.parametrize(
@@ -50,6 +85,10 @@ def test_production_settings() -> None:
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
         ({"DEMO_DATA": "true"}, "DEMO_DATA cannot be enabled in production"),
+        ({"OAUTH_ISSUER": ""}, "OAUTH_ISSUER"),
+        ({"OAUTH_ISSUER": "http://shop.example"}, "OAUTH_ISSUER"),
+        ({"OAUTH_SIGNING_KEY": ""}, "OAUTH_SIGNING_KEY"),
+        ({"OAUTH_SIGNING_KEY_FILE": "/nonexistent/key.pem"}, "cannot read the signing key file"),
     ],
 )
 def test_production_refuses_unsafe_configuration(change: dict[str, str], message: str) -> None:

@@ -1,23 +1,36 @@
-"""shop_identity: customers, registration, profiles, access tokens (and later the OAuth2 server).
+"""shop_identity: customers, registration, profiles, access tokens and the OAuth2/OpenID Connect server.
 
 Public API for other contexts and host apps; everything else in this package is internal.
 """
 
-from shop_identity.models import AccessToken, Customer
+from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuthClient
+from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
+from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load_or_create_private_key_pem
+from shop_identity.oauth.server import SCOPES
 from shop_identity.plugin import IdentityPlugin, IdentitySettings
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService, TokenService, hash_token, make_token_resolver
 
 __all__ = (
+    "SCOPES",
     "AccessToken",
+    "AuthorizationCode",
+    "ClientCreated",
+    "ClientInfo",
+    "ClientRegistration",
     "Customer",
     "CustomerProfile",
     "CustomerService",
     "IdentityPlugin",
     "IdentitySettings",
+    "OAuthClient",
+    "OAuthClientService",
     "ProfileUpdate",
     "RegisterCustomer",
+    "SigningKeys",
     "TokenService",
+    "generate_private_key_pem",
     "hash_token",
+    "load_or_create_private_key_pem",
     "make_token_resolver",
 )

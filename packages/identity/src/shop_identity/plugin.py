@@ -1,15 +1,31 @@
-"""`IdentityPlugin`: mounts the identity context into any Litestar app."""
+"""`IdentityPlugin`: mounts the identity context (customers and the OAuth2/OIDC server) into any Litestar app."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from litestar import Router
+from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_identity import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_identity.controllers import AuthController
+from shop_identity.oauth.clients import OAuthClientService
+from shop_identity.oauth.controllers import (
+    AuthorizeController,
+    ClientAdminController,
+    OAuthController,
+    WellKnownController,
+)
+from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem
+from shop_identity.oauth.server import OAuthConfig
+from shop_identity.oauth.throttle import SignInThrottle
+from shop_identity.oauth.web import OAuthRuntime, SignInCookie
 from shop_identity.services import CustomerService, TokenService
 from shop_kernel import Principal, install_shared
 
@@ -18,23 +34,87 @@ if TYPE_CHECKING:
 
 __all__ = ("IdentityPlugin", "IdentitySettings")
 
+log = logging.getLogger("shop_identity")
+
 
 @dataclass(frozen=True)
 class IdentitySettings:
     access_token_ttl: timedelta = timedelta(hours=1)
     refresh_token_ttl: timedelta = timedelta(days=7)
+    authorization_code_ttl: timedelta = timedelta(minutes=5)
+    id_token_ttl: timedelta = timedelta(hours=1)
+    issuer: str | None = None
+    """The issuer URL (`https://shop.example`); None takes it from each request's URL (development)."""
+    signing_key_pem: str | None = None
+    """RSA private key (PEM) signing id_tokens; None generates one per process (tests, a single dev process)."""
+    retired_signing_key_pems: tuple[str, ...] = ()
+    """Keys still published in the JWKS after a rotation, so id_tokens they signed still verify."""
+    session_secret: bytes | None = None
+    """Encrypts the sign-in cookie of the authorize pages; None makes one per process."""
+    secure_cookies: bool = True
+    """Sign-in cookie only over https; off only for plain-http development."""
+    sign_in_session_ttl: timedelta = timedelta(hours=1)
+    max_failed_sign_ins_per_account: int = 5
+    max_failed_sign_ins_per_address: int = 20
+    failed_sign_in_window: timedelta = timedelta(minutes=15)
+    shop_name: str = "Shop"
 
 
 class IdentityPlugin(InitPluginProtocol):
-    """Registers customers, registration and profile endpoints; the host app provides `db_session`."""
+    """Registers customers, registration, profiles and the OAuth2/OIDC server; the host app provides
+    `db_session` and a `BearerTokenMiddleware` backed by `make_token_resolver`."""
 
     def __init__(self, settings: IdentitySettings | None = None) -> None:
-        self.settings = settings or IdentitySettings()
+        self.settings = settings = settings or IdentitySettings()
+        if settings.signing_key_pem is None:
+            log.warning("no OAuth signing key configured: id_tokens are signed with a key made for this process")
+        keys = SigningKeys.from_pems(
+            settings.signing_key_pem or generate_private_key_pem(), settings.retired_signing_key_pems
+        )
+        self.throttle = SignInThrottle(
+            max_failures_per_account=settings.max_failed_sign_ins_per_account,
+            max_failures_per_address=settings.max_failed_sign_ins_per_address,
+            window_seconds=settings.failed_sign_in_window.total_seconds(),
+        )
+        self.oauth = OAuthRuntime(
+            config=OAuthConfig(
+                access_token_ttl=settings.access_token_ttl,
+                refresh_token_ttl=settings.refresh_token_ttl,
+                authorization_code_ttl=settings.authorization_code_ttl,
+                id_token_ttl=settings.id_token_ttl,
+                keys=keys,
+            ),
+            issuer=settings.issuer.rstrip("/") if settings.issuer else None,
+            throttle=self.throttle,
+            shop_name=settings.shop_name,
+            sign_in_session_seconds=int(settings.sign_in_session_ttl.total_seconds()),
+            cookie=SignInCookie(
+                secret=hashlib.sha256(settings.session_secret or os.urandom(32)).digest(),
+                secure=settings.secure_cookies,
+                max_age=int(settings.sign_in_session_ttl.total_seconds()),
+            ),
+        )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
-        app_config.route_handlers.append(AuthController)
+        oauth = self.oauth
+        app_config.route_handlers.extend(
+            [
+                AuthController,
+                Router(
+                    path="/",
+                    route_handlers=[AuthorizeController, OAuthController, WellKnownController, ClientAdminController],
+                    dependencies={"oauth": Provide(lambda: oauth, sync_to_thread=False)},
+                ),
+            ]
+        )
         app_config.signature_namespace.update(
-            {"CustomerService": CustomerService, "TokenService": TokenService, "Principal": Principal}
+            {
+                "CustomerService": CustomerService,
+                "TokenService": TokenService,
+                "OAuthClientService": OAuthClientService,
+                "OAuthRuntime": OAuthRuntime,
+                "Principal": Principal,
+            }
         )
         return app_config

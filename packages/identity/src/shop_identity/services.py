@@ -35,6 +35,7 @@ __all__ = (
     "CustomerRepository",
     "CustomerService",
     "TokenService",
+    "forget_revoked",
     "hash_token",
     "make_token_resolver",
     "normalize_email",
@@ -208,7 +209,7 @@ class TokenService:
             return False
         token.revoked_at = _now()
         await self.session.commit()
-        _forget(token.token_hash)
+        forget_revoked(token.token_hash)
         return True
 
     async def resolve(self, raw: str) -> Principal | None:
@@ -249,7 +250,8 @@ _recently_revoked: dict[str, float] = {}
 """Token hashes revoked in this process, with when: every resolver's cache must forget them at once."""
 
 
-def _forget(token_hash: str) -> None:
+def forget_revoked(token_hash: str) -> None:
+    """Make every resolver in this process drop its cached principal for `token_hash` at once."""
     now = time.monotonic()
     _recently_revoked[token_hash] = now
     if len(_recently_revoked) > 10_000:

@@ -102,6 +102,9 @@ class BearerTokenMiddleware(ASGIMiddleware):
     """
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+    exclude_opt_key = "skip_bearer_auth"
+    """Handlers with this key in their `opt` are left alone: OAuth2 endpoints where clients authenticate with
+    HTTP Basic or form fields, and pages for browsers."""
 
     def __init__(self, resolve: TokenResolver) -> None:
         self.resolve = resolve

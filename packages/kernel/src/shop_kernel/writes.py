@@ -124,6 +124,12 @@ async def run_unit_of_work(engine: AsyncEngine, work: Callable[[Connection], T])
     writer = _writer_for(engine)
     if writer is not None:
         return await writer.run(work)
+    # Shielded like the writer thread, which finishes a unit it has started: a caller cancelled mid-unit
+    # (client gone, worker stopping) must not leave the connection "idle in transaction" holding its locks.
+    return await asyncio.shield(_on_async_connection(engine, work))
+
+
+async def _on_async_connection(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     async with engine.begin() as connection:
         return await connection.run_sync(work)
 

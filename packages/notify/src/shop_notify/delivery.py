@@ -77,16 +77,9 @@ class NotifyRuntime:
         enqueued, the outbox rows as dispatched. A failure in between leaves the batch pending, and the
         next pass finds the log rows and re-enqueues under the same job keys.
         """
-        async with self.session_maker() as session:
-            engine = _engine_of(session)
-            pending = list(
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.topic.in_(TOPICS))
-                    .order_by(OutboxMessage.id)
-                    .limit(batch)
-                )
-            )
+        # Shielded: a worker stopping mid-read must still close the session, or a pooled connection stays
+        # "idle in transaction" holding locks (PostgreSQL) until the process exits.
+        engine, pending = await asyncio.shield(self._pending(batch))
         if not pending:
             return 0
         planned = [(message.key, message.topic, message.payload.get("order_number"), self._plan(message))
@@ -97,6 +90,16 @@ class NotifyRuntime:
             await queue.enqueue(delivery_job(self.settings, notification_id, request_id=request_ids.get(event_key)))
         await run_unit_of_work(engine, partial(_mark_dispatched, message_ids=[message.id for message in pending]))
         return len(pending)
+
+    async def _pending(self, batch: int) -> tuple[AsyncEngine, list[OutboxMessage]]:
+        async with self.session_maker() as session:
+            pending = await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.topic.in_(TOPICS))
+                .order_by(OutboxMessage.id)
+                .limit(batch)
+            )
+            return _engine_of(session), list(pending)
 
     def _plan(self, message: OutboxMessage) -> list[tuple[str, str, str, str | None, str, str | None]]:
         context = self._context(message)

@@ -1,0 +1,1 @@
+"""The OAuth2 authorization server and OpenID Connect provider (authlib, bridged into Litestar)."""

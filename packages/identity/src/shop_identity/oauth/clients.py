@@ -1,0 +1,158 @@
+"""Registering, listing and disabling OAuth2 clients (used by the staff API and the `shop` CLI)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar.exceptions import NotFoundException
+from sqlalchemy import select, update
+
+from shop_identity.models import AccessToken, OAuthClient
+from shop_identity.oauth.server import SCOPES
+from shop_identity.oauth.store import ClientView
+from shop_identity.services import forget_revoked, hash_token
+from shop_kernel import FieldValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("ClientCreated", "ClientInfo", "ClientRegistration", "OAuthClientService")
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+LOOPBACK_HOSTS = {"localhost"}
+
+
+class ClientRegistration(msgspec.Struct, forbid_unknown_fields=True):
+    """A new client. Public clients (browser or native apps) get no secret and must use PKCE."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Shop mobile app"])]
+    public: bool = False
+    grant_types: list[str] = msgspec.field(default_factory=lambda: ["authorization_code", "refresh_token"])
+    redirect_uris: list[Annotated[str, msgspec.Meta(max_length=2000)]] = msgspec.field(default_factory=list)
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile", "email", "read", "write"])
+    may_introspect: bool = False
+
+
+class ClientInfo(msgspec.Struct):
+    client_id: str
+    name: str
+    public: bool
+    grant_types: list[str]
+    redirect_uris: list[str]
+    scopes: list[str]
+    may_introspect: bool
+    is_active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: ClientView) -> ClientInfo:
+        return cls(
+            client_id=view.client_id,
+            name=view.name,
+            public=view.is_public,
+            grant_types=[grant for grant in GRANT_TYPES if grant in view.grant_types],
+            redirect_uris=list(view.redirect_uris),
+            scopes=list(view.scopes),
+            may_introspect=view.may_introspect,
+            is_active=view.is_active,
+            created_at=view.created_at,
+        )
+
+
+class ClientCreated(ClientInfo):
+    client_secret: str | None = None
+    """Shown once, at creation; only its SHA-256 is stored."""
+
+
+def _redirect_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be registered: https, or http on a loopback address (RFC 8252), no fragment."""
+    if any(char.isspace() for char in uri) or '"' in uri or "\\" in uri:
+        return f"{uri!r} contains spaces, quotes or backslashes."
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:
+        return f"{uri!r} is not a valid URL."
+    if parts.fragment or "#" in uri:
+        return f"{uri!r} must not contain a fragment."
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host:
+        try:
+            if host in LOOPBACK_HOSTS or ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            pass
+    return f"{uri!r} must be an https URL (http only on localhost or a loopback address)."
+
+
+def validate_registration(data: ClientRegistration) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    grants = set(data.grant_types)
+    if not grants:
+        errors["grant_types"] = ["At least one grant type is required."]
+    if unknown := sorted(grants - set(GRANT_TYPES)):
+        errors.setdefault("grant_types", []).append(
+            f"Unsupported: {', '.join(unknown)}. Choose from {', '.join(GRANT_TYPES)}."
+        )
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        errors.setdefault("grant_types", []).append("refresh_token needs authorization_code.")
+    if "client_credentials" in grants and data.public:
+        errors.setdefault("grant_types", []).append("client_credentials needs a confidential client.")
+    if "authorization_code" in grants and not data.redirect_uris:
+        errors["redirect_uris"] = ["authorization_code needs at least one redirect URI."]
+    for uri in data.redirect_uris:
+        if problem := _redirect_uri_problem(uri):
+            errors.setdefault("redirect_uris", []).append(problem)
+    if not data.scopes:
+        errors["scopes"] = ["At least one scope is required."]
+    if unknown := sorted(set(data.scopes) - set(SCOPES)):
+        errors.setdefault("scopes", []).append(f"Unknown: {', '.join(unknown)}. Choose from {', '.join(SCOPES)}.")
+    return errors
+
+
+class OAuthClientService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, data: ClientRegistration) -> ClientCreated:
+        if errors := validate_registration(data):
+            raise FieldValidationError(errors)
+        secret = None if data.public else secrets.token_urlsafe(32)
+        client = OAuthClient(
+            client_id=secrets.token_hex(12),
+            client_secret_hash=hash_token(secret) if secret else None,
+            name=data.name.strip(),
+            redirect_uris="\n".join(dict.fromkeys(data.redirect_uris)),
+            grant_types=" ".join(grant for grant in GRANT_TYPES if grant in data.grant_types),
+            scope=" ".join(scope for scope in SCOPES if scope in data.scopes),
+            may_introspect=data.may_introspect,
+        )
+        self.session.add(client)
+        await self.session.commit()
+        await self.session.refresh(client)
+        info = ClientInfo.of(ClientView.of(client))
+        return ClientCreated(**msgspec.structs.asdict(info), client_secret=secret)
+
+    async def list(self) -> list[ClientInfo]:
+        clients = await self.session.scalars(select(OAuthClient).order_by(OAuthClient.id))
+        return [ClientInfo.of(ClientView.of(client)) for client in clients]
+
+    async def disable(self, client_id: str) -> ClientInfo:
+        """Disable the client and revoke every token issued to it, effective on the next request."""
+        client = await self.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        if client is None:
+            raise NotFoundException(detail="No such client.")
+        client.is_active = False
+        live = AccessToken.client_id == client_id, AccessToken.revoked_at.is_(None)
+        hashes = (await self.session.scalars(select(AccessToken.token_hash).where(*live))).all()
+        await self.session.execute(update(AccessToken).where(*live).values(revoked_at=datetime.now(UTC)))
+        await self.session.commit()
+        for token_hash in hashes:
+            forget_revoked(token_hash)
+        return ClientInfo.of(ClientView.of(client))

@@ -1,0 +1,185 @@
+"""Glue between Litestar requests and the authlib server: request materialisation, responses, HTML pages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from litestar import Response
+from litestar.datastructures import Cookie
+from litestar.enums import MediaType
+
+from shop_identity.oauth.server import AuthlibResponse, BridgedRequest, OAuthConfig, ShopAuthorizationServer
+from shop_identity.oauth.store import OAuthStore
+from shop_identity.oauth.throttle import SignInThrottle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from litestar import Request
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ("OAuthRuntime", "SignInCookie", "html_page", "oauth_json", "run_authlib")
+
+log = logging.getLogger("shop_identity.oauth")
+T = TypeVar("T")
+
+MAX_PARAMETER_LENGTH = 4096
+STRICT_PARAMETERS = frozenset(
+    {"response_type", "client_id", "redirect_uri", "scope", "grant_type", "code_challenge_method", "prompt"}
+)
+"""Parameters authlib copies into error descriptions, where `"` and `\\` are not allowed (RFC 6749 5.2)."""
+
+HTML_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # no form-action: browsers apply it to the redirect that follows the consent form
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+@dataclass
+class OAuthRuntime:
+    """What the OAuth handlers share: server configuration, issuer, sign-in throttle, templates."""
+
+    config: OAuthConfig
+    issuer: str | None
+    throttle: SignInThrottle
+    shop_name: str
+    sign_in_session_seconds: int
+    cookie: SignInCookie
+    templates: Environment = field(
+        default_factory=lambda: Environment(
+            loader=PackageLoader("shop_identity", "templates"),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        )
+    )
+
+    def issuer_for(self, request: Request[Any, Any, Any]) -> str:
+        """The configured issuer, or (development) the URL this request came to."""
+        return self.issuer or str(request.base_url).rstrip("/")
+
+    def server(self, session: AsyncSession, request: Request[Any, Any, Any]) -> ShopAuthorizationServer:
+        return ShopAuthorizationServer(OAuthStore(session), self.config, self.issuer_for(request))
+
+    def render(
+        self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response[str]:
+        html = self.templates.get_template(f"oauth/{template}").render(shop_name=self.shop_name, **context)
+        return html_page(html, status_code=status_code, headers=headers)
+
+
+def html_page(html: str, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        html, status_code=status_code, media_type=MediaType.HTML, headers={**HTML_HEADERS, **(headers or {})}
+    )
+
+
+def parameter_problem(pairs: Iterable[tuple[str, str]]) -> str | None:
+    """Why the OAuth parameters are malformed (RFC 6749 appendix A: visible ASCII only), or None."""
+    for name, value in pairs:
+        if len(value) > MAX_PARAMETER_LENGTH:
+            return f"The parameter '{name}' is too long."
+        if any(not (0x20 <= ord(char) <= 0x7E) for char in value):
+            return f"The parameter '{name}' contains characters that are not allowed."
+        if name in STRICT_PARAMETERS and ('"' in value or "\\" in value):
+            return f"The parameter '{name}' contains characters that are not allowed."
+    return None
+
+
+def bridged_request(
+    request: Request[Any, Any, Any], *, query: list[tuple[str, str]], form: list[tuple[str, str]] | None = None
+) -> BridgedRequest:
+    return BridgedRequest(request.method, str(request.url), request.headers, query=query, form=form)
+
+
+async def run_authlib(fn: Callable[[], T]) -> T:
+    """Run synchronous authlib code in a worker thread; its storage calls come back to this loop.
+
+    authlib raises ValueError when an error description would carry characters RFC 6749 forbids; the
+    parameters are checked before, and anything that still slips through is a bad request, not a 500.
+    """
+    try:
+        return await anyio.to_thread.run_sync(fn)
+    except ValueError as exc:
+        log.warning("authlib refused a request: %s", exc)
+        raise InvalidRequestError("The request is malformed.") from exc
+
+
+def oauth_json(result: AuthlibResponse) -> Response[Any]:
+    """An authlib JSON answer (token, revocation, introspection, RFC 6749 error) as a Litestar response."""
+    headers = {name: value for name, value in result.headers if name.lower() != "content-type"}
+    return Response(result.body, status_code=result.status, media_type=MediaType.JSON, headers=headers)
+
+
+def oauth_error_json(error: OAuth2Error) -> Response[Any]:
+    status, body, headers = error()
+    return oauth_json(AuthlibResponse(status, dict(body), list(headers)))
+
+
+def with_issuer(location: str, issuer: str) -> str:
+    """RFC 9207: authorization responses name their issuer, against mix-up attacks."""
+    return str(add_params_to_uri(location, [("iss", issuer)]))
+
+
+def now_seconds() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class SignInCookie:
+    """The authorize pages' session: who signed in, when, and the CSRF token of their forms.
+
+    A small HMAC-signed cookie (JSON, base64url) scoped to `/oauth`, HttpOnly, SameSite=Lax and Secure
+    outside plain-http development. It holds no secret: the CSRF token in it is also in the page, and a
+    forged cookie fails the signature check. Litestar's session middleware could not be mounted on
+    one router (it is deep-copied with its cipher at registration), and this is all the pages need.
+    """
+
+    secret: bytes
+    secure: bool
+    max_age: int
+    name: str = "shop_oauth_session"
+    path: str = "/oauth"
+
+    def load(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        raw = request.cookies.get(self.name, "")
+        payload, _, signature = raw.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return {}
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except ValueError:  # pragma: no cover - only a forged cookie with a valid signature gets here
+            return {}
+        if not isinstance(data, dict) or int(data.get("iat", 0)) + self.max_age < time.time():
+            return {}
+        return data
+
+    def cookie(self, data: dict[str, Any]) -> Cookie:
+        payload = base64.urlsafe_b64encode(json.dumps({**data, "iat": int(time.time())}).encode()).decode()
+        return Cookie(
+            key=self.name,
+            value=f"{payload.rstrip('=')}.{self._sign(payload.rstrip('='))}",
+            path=self.path,
+            max_age=self.max_age,
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,210 @@
+"""Refresh rotation, client credentials, revocation, introspection and token endpoint errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.identity.oauth import REDIRECT_URI, OAuthHarness
+from tests.support.api import Api
+
+
+def bearer(token: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register()
+    first = oauth.tokens_for(app, api.customer())
+    second = oauth.token(app, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert second.status_code == 200, second.text
+    rotated = second.json()
+    assert rotated["refresh_token"] != first["refresh_token"]
+    assert rotated["access_token"] != first["access_token"]
+    assert set(rotated["scope"].split()) == {"read", "write"}
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(rotated)).status_code == 200
+
+    reused = oauth.token(app, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
+    # the whole family is gone: the newest access token and refresh token too
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(rotated)).status_code == 401
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(first)).status_code == 401
+    latest = oauth.token(app, grant_type="refresh_token", refresh_token=rotated["refresh_token"])
+    assert latest.json()["error"] == "invalid_grant"
+
+
+def test_refresh_may_narrow_but_not_widen_the_scope(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register()
+    token = oauth.tokens_for(app, api.customer(), scope="read write")
+    narrowed = oauth.token(app, grant_type="refresh_token", refresh_token=token["refresh_token"], scope="read")
+    assert narrowed.json()["scope"] == "read"
+    wider = oauth.token(
+        app, grant_type="refresh_token", refresh_token=narrowed.json()["refresh_token"], scope="read openid"
+    )
+    assert wider.json()["error"] == "invalid_scope"
+
+
+def test_a_refresh_token_belongs_to_its_client(oauth: OAuthHarness, api: Api) -> None:
+    mine, theirs = oauth.register(), oauth.register(name="Other")
+    token = oauth.tokens_for(mine, api.customer())
+    stolen = oauth.token(theirs, grant_type="refresh_token", refresh_token=token["refresh_token"])
+    assert stolen.json()["error"] == "invalid_grant"
+    assert oauth.token(mine, grant_type="refresh_token", refresh_token=token["refresh_token"]).status_code == 200
+
+
+def test_client_credentials_give_a_service_token_without_a_user(oauth: OAuthHarness, api: Api) -> None:
+    service = oauth.register(
+        public=False, grant_types=("client_credentials",), redirect_uris=(), scopes=("read", "write")
+    )
+    response = oauth.token(service, grant_type="client_credentials", scope="read")
+    assert response.status_code == 200, response.text
+    token = response.json()
+    assert token["scope"] == "read"
+    assert "refresh_token" not in token
+    # customer endpoints need a user
+    profile = oauth.client.get("/api/auth/profile/", headers=bearer(token))
+    assert profile.status_code == 403
+    assert oauth.client.get("/api/orders/", headers=bearer(token)).status_code == 403
+    # the public catalog is readable
+    assert oauth.client.get("/api/products/", headers=bearer(token)).status_code == 200
+    # without a scope it gets what it is registered for
+    assert set(oauth.token(service, grant_type="client_credentials").json()["scope"].split()) == {"read", "write"}
+
+
+def test_grants_a_client_is_not_registered_for_are_refused(oauth: OAuthHarness, api: Api) -> None:
+    public = oauth.register(public=True)
+    refused = oauth.token(public, grant_type="client_credentials")
+    assert refused.json()["error"] == "invalid_client"
+    confidential = oauth.register(public=False)
+    assert oauth.token(confidential, grant_type="client_credentials").json()["error"] == "unauthorized_client"
+    for grant in ("password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"):
+        answer = oauth.token(public, grant_type=grant, username="a", password="b")
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "unsupported_grant_type"
+
+
+def test_revoked_access_token_is_refused_on_the_next_request(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register()
+    token = oauth.tokens_for(app, api.customer())
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(token)).status_code == 200  # now cached
+    revoked = oauth.endpoint("/oauth/revoke", app, token=token["access_token"], token_type_hint="access_token")
+    assert revoked.status_code == 200
+    assert revoked.json() == {}
+    refused = oauth.client.get("/api/auth/profile/", headers=bearer(token))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    # the refresh token issued with it is revoked as well; revoking again or something unknown is fine
+    assert oauth.token(app, grant_type="refresh_token", refresh_token=token["refresh_token"]).status_code == 400
+    assert oauth.endpoint("/oauth/revoke", app, token=token["access_token"]).status_code == 200
+    assert oauth.endpoint("/oauth/revoke", app, token="never-issued").status_code == 200
+
+
+def test_revoking_a_refresh_token_revokes_its_family(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register(public=False)
+    token = oauth.tokens_for(app, api.customer())
+    assert oauth.endpoint("/oauth/revoke", app, token=token["refresh_token"]).status_code == 200
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(token)).status_code == 401
+
+
+def test_a_client_cannot_revoke_another_clients_token(oauth: OAuthHarness, api: Api) -> None:
+    mine, theirs = oauth.register(), oauth.register(name="Other")
+    token = oauth.tokens_for(mine, api.customer())
+    assert oauth.endpoint("/oauth/revoke", theirs, token=token["access_token"]).status_code == 400
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(token)).status_code == 200
+
+
+def test_introspection(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register(public=False)
+    user = api.customer()
+    token = oauth.tokens_for(app, user)
+    live = oauth.endpoint("/oauth/introspect", app, token=token["access_token"])
+    assert live.status_code == 200
+    info = live.json()
+    assert info["active"] is True
+    assert info["client_id"] == app["client_id"]
+    assert info["username"] == user.username
+    assert info["sub"] == str(user.id)
+    assert info["token_type"] == "Bearer"
+    assert info["exp"] - info["iat"] == 3600
+    refresh = oauth.endpoint("/oauth/introspect", app, token=token["refresh_token"], token_type_hint="refresh_token")
+    assert refresh.json()["active"] is True
+    assert refresh.json()["exp"] - refresh.json()["iat"] == 7 * 24 * 3600
+
+    # other clients learn nothing, resource servers may ask about any token
+    other = oauth.register(public=False, name="Other")
+    assert oauth.endpoint("/oauth/introspect", other, token=token["access_token"]).json() == {"active": False}
+    resource_server = oauth.register(
+        public=False, grant_types=("client_credentials",), redirect_uris=(), scopes=("read",), may_introspect=True
+    )
+    assert oauth.endpoint("/oauth/introspect", resource_server, token=token["access_token"]).json()["active"]
+    demo_like = api.issue_token(user.id)
+    assert oauth.endpoint("/oauth/introspect", resource_server, token=demo_like).json()["active"]
+
+    oauth.endpoint("/oauth/revoke", app, token=token["access_token"])
+    assert oauth.endpoint("/oauth/introspect", app, token=token["access_token"]).json() == {"active": False}
+    assert oauth.endpoint("/oauth/introspect", app, token="garbage").json() == {"active": False}
+
+
+def test_public_clients_cannot_introspect(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register(public=True)
+    token = oauth.tokens_for(app, api.customer())
+    response = oauth.endpoint("/oauth/introspect", app, token=token["access_token"])
+    assert response.status_code in {400, 401}
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.usefixtures("one_backend")
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({}, "unsupported_grant_type"),
+        ({"grant_type": "authorization_code"}, "invalid_request"),
+        ({"grant_type": "authorization_code", "code": "nope", "redirect_uri": REDIRECT_URI}, "invalid_grant"),
+        ({"grant_type": "refresh_token"}, "invalid_request"),
+        ({"grant_type": "refresh_token", "refresh_token": "nope"}, "invalid_grant"),
+        ({"grant_type": "authorization_code", "code": "x\u00e9"}, "invalid_request"),
+        ({"grant_type": 'refresh"token'}, "invalid_request"),
+        ({"grant_type": "authorization_code", "code": "x" * 5000}, "invalid_request"),
+    ],
+)
+def test_bad_token_requests_get_rfc6749_errors(oauth: OAuthHarness, form: dict[str, str], error: str) -> None:
+    app = oauth.register()
+    response = oauth.token(app, **form)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == error
+
+
+@pytest.mark.usefixtures("one_backend")
+def test_repeated_parameters_and_non_form_bodies_are_refused(oauth: OAuthHarness) -> None:
+    app = oauth.register()
+    repeated = oauth.client.post(
+        "/oauth/token",
+        content=f"grant_type=refresh_token&grant_type=refresh_token&client_id={app['client_id']}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert repeated.json()["error"] == "invalid_request"
+    as_json = oauth.client.post("/oauth/token", json={"grant_type": "client_credentials"})
+    assert as_json.status_code == 400
+    unknown_client = oauth.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=httpx.BasicAuth("nobody", "x")
+    )
+    assert unknown_client.status_code == 401
+    assert unknown_client.json()["error"] == "invalid_client"
+
+
+@pytest.mark.usefixtures("one_backend")
+def test_bad_authorize_parameters_never_cause_a_server_error(oauth: OAuthHarness) -> None:
+    app = oauth.register()
+    for params in (
+        {"response_type": "code", "client_id": app["client_id"], "redirect_uri": 'https://x"y'},
+        {"response_type": 'co"de', "client_id": app["client_id"]},
+        {"response_type": "code", "client_id": app["client_id"], "state": "caf\u00e9"},
+        {"response_type": "code", "client_id": app["client_id"], "client_id ": "x" * 5000},
+    ):
+        page = oauth.client.get("/oauth/authorize", params=params, follow_redirects=False)
+        assert page.status_code == 400, params
+        assert "invalid_request" in page.text
