@@ -9,12 +9,12 @@ export UV_PYTHON ?= $(PYTHON)
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --no-sync
 
-.PHONY: help bootstrap sync run serve migrate seed test lint format typecheck contracts pytest postgres-binaries chromium clean
+.PHONY: help bootstrap sync run serve migrate seed test lint format typecheck contracts deploy-lint pytest postgres-binaries chromium clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test   - ruff, mypy, import-linter and pytest (SQLite + PostgreSQL) with coverage"
-	@echo "make lint | typecheck | contracts | pytest | format | migrate | seed | clean"
+	@echo "make lint | typecheck | contracts | deploy-lint | pytest | format | migrate | seed | clean"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -33,7 +33,7 @@ migrate: sync
 seed: sync
 	$(RUN) shop seed-demo
 
-test: sync lint typecheck contracts postgres-binaries chromium pytest
+test: sync lint typecheck contracts deploy-lint postgres-binaries chromium pytest
 
 lint:
 	$(RUN) ruff check .
@@ -48,6 +48,13 @@ typecheck:
 
 contracts:
 	$(RUN) lint-imports
+
+# Offline checks of the deployment files: hadolint, the compose-spec schema (bundled with
+# check-jsonschema) and the Kubernetes schemas (bundled with kubernetes-validate).
+deploy-lint:
+	$(RUN) hadolint Dockerfile
+	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
+	$(RUN) kubernetes-validate --strict --quiet $$(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 # The suite starts its own PostgreSQL from the server binaries; install them only where missing.
 postgres-binaries:

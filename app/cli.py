@@ -29,9 +29,11 @@ def _settings() -> Settings:
 
 
 def migrate(settings: Settings) -> None:
+    """Upgrade to head without the statement timeout: building an index may take longer than any request may."""
     from advanced_alchemy.alembic.commands import AlembicCommands
 
-    AlembicCommands(sqlalchemy_config=make_alchemy_config(settings)).upgrade("head")
+    unlimited = replace(settings, db_pool=replace(settings.db_pool, statement_timeout_ms=0))
+    AlembicCommands(sqlalchemy_config=make_alchemy_config(unlimited)).upgrade("head")
 
 
 @click.group()

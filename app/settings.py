@@ -13,7 +13,7 @@ from typing import Literal, cast
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
-__all__ = ("RateLimits", "Settings", "SettingsError", "get_settings")
+__all__ = ("DatabasePool", "RateLimits", "Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
@@ -61,9 +61,44 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class DatabasePool:
+    """PostgreSQL connection pool per process, and the server-side limit on any one statement.
+
+    Each API replica and worker holds up to `size + max_overflow` connections: keep
+    replicas x that below the server's `max_connections` (or put PgBouncer in front).
+    """
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout_seconds: float = 30.0
+    """How long a request waits for a free connection before failing."""
+    statement_timeout_ms: int = 30_000
+    """PostgreSQL `statement_timeout` set on every connection; 0 turns it off (migrations do)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DatabasePool:
+        try:
+            pool = cls(
+                size=int(env.get("DB_POOL_SIZE", "10")),
+                max_overflow=int(env.get("DB_MAX_OVERFLOW", "10")),
+                timeout_seconds=float(env.get("DB_POOL_TIMEOUT", "30")),
+                statement_timeout_ms=int(env.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"expected a number: {exc}") from exc
+        if pool.size < 1 or pool.max_overflow < 0 or pool.timeout_seconds <= 0 or pool.statement_timeout_ms < 0:
+            raise SettingsError(
+                "DB_POOL_SIZE must be at least 1, DB_MAX_OVERFLOW and DB_STATEMENT_TIMEOUT_MS at least 0, "
+                "DB_POOL_TIMEOUT positive"
+            )
+        return pool
+
+
+@dataclass(frozen=True)
 class Settings:
     env: Environment = "development"
     database_url: str = ""
+    db_pool: DatabasePool = field(default_factory=DatabasePool)
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     host: str = "127.0.0.1"
@@ -151,6 +186,7 @@ class Settings:
         return cls(
             env=cast("Environment", app_env),
             database_url=database_url,
+            db_pool=DatabasePool.from_env(env),
             redis_url=redis_url,
             secret_key=secret_key or DEV_SECRET_KEY,
             host=env.get("HOST", "127.0.0.1"),

@@ -12,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.uv import uv_command
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 PACKAGES = ("kernel", "catalog", "identity", "ordering", "notify")
-
-
-def _uv() -> list[str]:
-    """uv from PATH, else the copy `make bootstrap` installs for the system Python (`python3 -m uv`)."""
-    found = shutil.which("uv")
-    return [found] if found else [shutil.which("python3") or "python3", "-m", "uv"]
 
 
 def _run(*command: str | Path, cwd: Path | None = None) -> str:
@@ -34,12 +30,15 @@ def _run(*command: str | Path, cwd: Path | None = None) -> str:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dist = tmp_path_factory.mktemp("dist")
-    _run(*_uv(), "build", "--all-packages", "--wheel", "--out-dir", dist, cwd=ROOT)
+    _run(*uv_command(), "build", "--all-packages", "--wheel", "--out-dir", dist, cwd=ROOT)
     built = {wheel.name.split("-")[0].removeprefix("shop_"): wheel for wheel in dist.glob("shop_*.whl")}
     assert set(PACKAGES) <= set(built)
     constraints = dist / "constraints.txt"  # the locked versions of everything else
     constraints.write_text(
-        _run(*_uv(), "export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace", "--no-dev", cwd=ROOT)
+        _run(
+            *uv_command(), "export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace", "--no-dev",
+            cwd=ROOT,
+        )  # fmt: skip
     )
     built["constraints"] = constraints
     return built
@@ -47,9 +46,9 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _fresh_environment(tmp_path: Path, wheels: dict[str, Path], *packages: str) -> Path:
     venv = tmp_path / "venv"
-    _run(*_uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    _run(*uv_command(), "venv", "--quiet", "--python", sys.executable, venv)
     python = venv / "bin" / "python"
-    _run(*_uv(), "pip", "install", "--quiet", "--python", python, "-c", wheels["constraints"],
+    _run(*uv_command(), "pip", "install", "--quiet", "--python", python, "-c", wheels["constraints"],
          *(wheels[name] for name in packages), "aiosqlite", "httpx")  # fmt: skip
     return python
 

@@ -1,0 +1,119 @@
+"""PostgreSQL in production: the pool and the statement timeout come from the environment and reach the server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.cli import migrate
+from app.db import make_engine
+from app.health import migration_heads
+from app.settings import DatabasePool, Settings, SettingsError
+from shop_identity import generate_private_key_pem
+
+SIGNING_KEY = generate_private_key_pem()
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://shop@db.internal:5432/shop",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "SECRET_KEY": "s" * 40,
+        "OAUTH_ISSUER": "https://shop.example",
+        "OAUTH_SIGNING_KEY": SIGNING_KEY,
+    }
+    return env | overrides
+
+
+def test_pool_defaults_suit_a_replica() -> None:
+    assert Settings.from_env(production_env()).db_pool == DatabasePool(
+        size=10, max_overflow=10, timeout_seconds=30.0, statement_timeout_ms=30_000
+    )
+
+
+def test_pool_and_statement_timeout_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        production_env(DB_POOL_SIZE="4", DB_MAX_OVERFLOW="2", DB_POOL_TIMEOUT="2.5", DB_STATEMENT_TIMEOUT_MS="1500")
+    )
+    assert settings.db_pool == DatabasePool(size=4, max_overflow=2, timeout_seconds=2.5, statement_timeout_ms=1500)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DB_POOL_SIZE", "0"),
+        ("DB_POOL_SIZE", "ten"),
+        ("DB_MAX_OVERFLOW", "-1"),
+        ("DB_POOL_TIMEOUT", "0"),
+        ("DB_STATEMENT_TIMEOUT_MS", "-5"),
+    ],
+)
+def test_impossible_pool_settings_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(production_env(**{name: value}))
+
+
+@pytest.fixture(scope="module")
+def postgres_url(database_factory: Callable[[str], str]) -> str:
+    return database_factory("postgresql")
+
+
+def pool_settings(url: str, **pool: float) -> Settings:
+    return Settings(env="test", database_url=url, db_pool=DatabasePool(**pool))
+
+
+def test_the_server_enforces_the_statement_timeout(postgres_url: str) -> None:
+    async def run() -> tuple[str, DBAPIError]:
+        engine = make_engine(pool_settings(postgres_url, statement_timeout_ms=150))
+        try:
+            async with engine.connect() as connection:
+                shown = (await connection.execute(text("SHOW statement_timeout"))).scalar_one()
+                with pytest.raises(DBAPIError) as cancelled:
+                    await connection.execute(text("SELECT pg_sleep(20)"))
+                return str(shown), cancelled.value
+        finally:
+            await engine.dispose()
+
+    shown, error = asyncio.run(run())
+    assert shown == "150ms"
+    assert "canceling statement due to statement timeout" in str(error.orig)
+
+
+def test_a_request_waits_for_a_free_connection_no_longer_than_the_pool_timeout(postgres_url: str) -> None:
+    async def run() -> None:
+        engine = make_engine(pool_settings(postgres_url, size=1, max_overflow=0, timeout_seconds=0.2))
+        try:
+            async with engine.connect() as held:
+                await held.execute(text("SELECT 1"))
+                with pytest.raises(PoolTimeoutError):
+                    await engine.connect()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_migrations_run_without_the_statement_timeout(postgres_url: str) -> None:
+    """An index build may take minutes on a big table: the one-shot migrate process is not cut off.
+
+    With a 1 ms limit on every statement the migrations could not finish if it applied to them.
+    """
+    settings = pool_settings(postgres_url, statement_timeout_ms=1)
+    migrate(settings)
+
+    async def revisions() -> list[str]:
+        engine = make_engine(replace(settings, db_pool=DatabasePool()))
+        try:
+            async with engine.connect() as connection:
+                return list((await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+        finally:
+            await engine.dispose()
+
+    assert set(asyncio.run(revisions())) == migration_heads()
