@@ -34,12 +34,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built = {wheel.name.split("-")[0].removeprefix("shop_"): wheel for wheel in dist.glob("shop_*.whl")}
     assert set(PACKAGES) <= set(built)
     constraints = dist / "constraints.txt"  # the locked versions of everything else
-    constraints.write_text(
-        _run(
-            *uv_command(), "export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace", "--no-dev",
-            cwd=ROOT,
-        )  # fmt: skip
-    )
+    export = ("export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace", "--no-dev")
+    constraints.write_text(_run(*uv_command(), *export, cwd=ROOT))
     built["constraints"] = constraints
     return built
 
