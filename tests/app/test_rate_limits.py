@@ -111,19 +111,21 @@ def test_orders_which_send_sms_have_a_per_customer_limit(
     assert limited.get("/api/orders/", headers=buyer.headers).status_code == 200
 
 
-def test_two_server_processes_share_one_limit(redis_url: str, tmp_path: Path) -> None:
-    """Two `shop serve` processes on one database and one Redis: the 5th request overall is refused,
-    whichever process it reaches."""
+def test_two_server_processes_share_one_limit(settings: Settings, redis_url: str, tmp_path: Path) -> None:
+    """Two `shop serve` processes on one database (SQLite, then PostgreSQL) and one Redis: the 5th request
+    overall is refused, whichever process it reaches."""
     _forget_counts(redis_url)
     env = {
-        "APP_ENV": "development",
+        "APP_ENV": "test",
+        "DEMO_DATA": "false",
+        "DATABASE_URL": settings.database_url,
         "VAR_DIR": str(tmp_path),
         "REDIS_URL": redis_url,
         "WORKER_IN_PROCESS": "false",
         "RATE_LIMITS_ENABLED": "true",
         "RATE_LIMIT_PER_MINUTE": "4",
     }
-    with live_server(env, "--setup") as (first, _), live_server(env) as (second, _):
+    with live_server(env) as (first, _), live_server(env) as (second, _):
         statuses = [httpx.get(f"{base}/api/products/").status_code for base in (first, second, first, second)]
         assert statuses == [200] * 4
         assert httpx.get(f"{first}/api/products/").status_code == 429
