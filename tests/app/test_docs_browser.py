@@ -8,23 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.live import live_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (make test installs it)")
+pytestmark = needs_chromium
 
 
 def test_swagger_ui_and_redoc_show_the_operations_offline(tmp_path: Path) -> None:

@@ -12,25 +12,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from tests.identity.conftest import LiveShop
 from tests.identity.oauth import pkce_pair
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (make test installs it)")
+pytestmark = needs_chromium
 
 
 def test_a_browser_signs_in_consents_and_the_code_works(live_shop: LiveShop, tmp_path: Path) -> None:
