@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar import Litestar, get, post
 from litestar.testing import TestClient
 
 from shop_kernel import ConflictError, UnprocessableError, install_shared
 from shop_kernel.problems import problem_exception_handlers
-from tests.support.api import Api
+from tests.support.api import Api, Caller
 
 
 def assert_problem(response: object, status: int) -> dict[str, object]:
@@ -88,3 +89,28 @@ def test_install_shared_keeps_the_host_apps_own_handlers() -> None:
     assert config.exception_handlers[HTTPException] is mine
     assert Exception in config.exception_handlers
     assert "principal" in config.dependencies
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/products/{id}/"),
+        ("DELETE", "/api/products/{id}/"),
+        ("GET", "/api/products/categories/{id}/"),
+        ("GET", "/api/products/categories/{id}/products/"),
+        ("GET", "/api/products/categories/{id}/average-price/"),
+        ("GET", "/api/orders/{id}/"),
+        ("POST", "/api/orders/{id}/cancel/"),
+        ("PATCH", "/api/orders/{id}/"),
+        ("POST", "/api/notifications/{id}/retry/"),
+    ],
+)
+@pytest.mark.parametrize("row_id", [2**63, 2**80, -(2**70), 0])
+def test_ids_outside_the_database_range_are_400_not_500(
+    client: TestClient[Litestar], staff: Caller, method: str, path: str, row_id: int
+) -> None:
+    """Found by schemathesis: an id past 64 bits overflowed the database driver (500)."""
+    response = client.request(method, path.format(id=row_id), headers=staff.headers, json={"status": "confirmed"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/api/products/9223372036854775807/").status_code == 404  # the largest id is still an id

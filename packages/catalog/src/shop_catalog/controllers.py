@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ from shop_catalog.services import CategoryService, ProductFilters, ProductServic
 from shop_kernel import (
     NumberedPage,
     Principal,
+    RowId,
     bearer_security,
     numbered_page,
     page_request,
@@ -174,14 +175,12 @@ class CategoryController(Controller):
         return await categories.create(data)
 
     @get("/{category_id:int}/", summary="A category and its subtree")
-    async def get_category(
-        self, categories: NamedDependency[CategoryService], category_id: FromPath[int]
-    ) -> CategoryNode:
+    async def get_category(self, categories: NamedDependency[CategoryService], category_id: RowId) -> CategoryNode:
         return await categories.get(category_id)
 
     @put("/{category_id:int}/", summary="Rename or move a category", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
     async def replace_category(
-        self, categories: NamedDependency[CategoryService], category_id: FromPath[int], data: JSONBody[CategoryWrite]
+        self, categories: NamedDependency[CategoryService], category_id: RowId, data: JSONBody[CategoryWrite]
     ) -> CategoryNode:
         return await categories.update(category_id, data)
 
@@ -193,7 +192,7 @@ class CategoryController(Controller):
         security=WRITE_SECURITY,
     )
     async def update_category(
-        self, categories: NamedDependency[CategoryService], category_id: FromPath[int], data: JSONBody[CategoryPatch]
+        self, categories: NamedDependency[CategoryService], category_id: RowId, data: JSONBody[CategoryPatch]
     ) -> CategoryNode:
         return await categories.update(category_id, data)
 
@@ -210,7 +209,7 @@ class CategoryController(Controller):
     async def delete_category(
         self,
         categories: NamedDependency[CategoryService],
-        category_id: FromPath[int],
+        category_id: RowId,
         cascade: Annotated[bool, QueryParameter(description="Also delete the subtree.")] = False,
     ) -> None:
         await categories.delete(category_id, cascade=cascade)
@@ -222,7 +221,7 @@ class CategoryController(Controller):
         categories: NamedDependency[CategoryService],
         products: NamedDependency[ProductService],
         principal: NamedDependency[Principal],
-        category_id: FromPath[int],
+        category_id: RowId,
         page: Page = None,
         page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 50, at most 200.")] = None,
         search: Search = None,
@@ -243,9 +242,7 @@ class CategoryController(Controller):
         summary="Average price of a category",
         description="Over the distinct active products of the category and all its descendants; 0 when empty.",
     )
-    async def average_price(
-        self, categories: NamedDependency[CategoryService], category_id: FromPath[int]
-    ) -> AveragePrice:
+    async def average_price(self, categories: NamedDependency[CategoryService], category_id: RowId) -> AveragePrice:
         return await categories.average_price(category_id)
 
 
@@ -321,7 +318,7 @@ class ProductController(Controller):
         self,
         products: NamedDependency[ProductService],
         principal: NamedDependency[Principal],
-        product_id: FromPath[int],
+        product_id: RowId,
     ) -> ProductRead:
         return await products.get(product_id, staff=principal.is_staff)
 
@@ -330,7 +327,7 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         products: NamedDependency[ProductService],
-        product_id: FromPath[int],
+        product_id: RowId,
         data: JSONBody[ProductWrite],
     ) -> ProductRead:
         return await self._update(request, products, product_id, data)
@@ -342,7 +339,7 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         products: NamedDependency[ProductService],
-        product_id: FromPath[int],
+        product_id: RowId,
         data: JSONBody[ProductPatch],
     ) -> ProductRead:
         return await self._update(request, products, product_id, data)
@@ -364,7 +361,7 @@ class ProductController(Controller):
         guards=STAFF_WRITE_GUARDS,
         security=WRITE_SECURITY,
     )
-    async def delete_product(self, products: NamedDependency[ProductService], product_id: FromPath[int]) -> None:
+    async def delete_product(self, products: NamedDependency[ProductService], product_id: RowId) -> None:
         await products.delete(product_id)
 
     @post(

@@ -36,6 +36,7 @@ from shop_kernel.pagination import (
     numbered_page,
     page_request,
 )
+from shop_kernel.params import MAX_ROW_ID, RowId
 from shop_kernel.plugin import DB_SESSION_KEY, install_shared
 from shop_kernel.problems import (
     PROBLEM_JSON,
@@ -56,6 +57,7 @@ from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 __all__ = (
     "ANONYMOUS",
     "DB_SESSION_KEY",
+    "MAX_ROW_ID",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
     "BearerTokenMiddleware",
@@ -73,6 +75,7 @@ __all__ = (
     "ProblemError",
     "RequestIdMiddleware",
     "RowError",
+    "RowId",
     "RowsValidationError",
     "TokenResolver",
     "UnprocessableError",

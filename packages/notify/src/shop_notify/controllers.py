@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_kernel import (
     ConflictError,
     NumberedPage,
+    RowId,
     bearer_security,
     numbered_page,
     page_request,
@@ -114,7 +115,7 @@ class NotificationController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         notify_settings: NamedDependency[NotifySettings],
-        notification_id: FromPath[int],
+        notification_id: RowId,
         task_queues: NamedDependency[Any] = None,
     ) -> NotificationRead:
         if task_queues is None:  # mounted without litestar-saq's plugin: nothing could send it

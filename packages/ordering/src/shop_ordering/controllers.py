@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_kernel import (
     CursorPage,
     FieldValidationError,
     Principal,
+    RowId,
     bearer_security,
     cursor_page,
     principal_of,
@@ -112,7 +113,7 @@ class OrderController(Controller):
 
     @get("/{order_id:int}/", summary="An order", guards=READ, security=bearer_security("read"))
     async def get_order(
-        self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: FromPath[int]
+        self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: RowId
     ) -> OrderRead:
         return await orders.get(order_id, principal)
 
@@ -129,7 +130,7 @@ class OrderController(Controller):
         request: Request[Any, Any, Any],
         orders: NamedDependency[OrderService],
         principal: NamedDependency[Principal],
-        order_id: FromPath[int],
+        order_id: RowId,
     ) -> OrderRead:
         order, event = await orders.cancel(order_id, principal)
         publish(request.app, ORDER_CANCELLED, order=event)
@@ -147,7 +148,7 @@ class OrderController(Controller):
         self,
         orders: NamedDependency[OrderService],
         principal: NamedDependency[Principal],
-        order_id: FromPath[int],
+        order_id: RowId,
         data: JSONBody[OrderStatusChange],
     ) -> OrderRead:
         return await orders.advance(order_id, principal, data.status)
@@ -163,7 +164,7 @@ class OrderController(Controller):
         self,
         orders: NamedDependency[OrderService],
         principal: NamedDependency[Principal],
-        order_id: FromPath[int],
+        order_id: RowId,
         data: JSONBody[OrderStatusChange],
     ) -> OrderRead:
         return await orders.advance(order_id, principal, data.status)
