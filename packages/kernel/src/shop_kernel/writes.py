@@ -114,8 +114,9 @@ def _writer_for(engine: AsyncEngine) -> _SqliteWriter | None:
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
+            # Closed by `close_unit_of_work_runner` at application shutdown, never from a garbage-collection
+            # callback: joining a thread and disposing an engine there runs at arbitrary points of other code.
             writer = _writers[key] = _SqliteWriter(engine)
-            weakref.finalize(key, writer.close)
     return writer
 
 
