@@ -23,6 +23,7 @@ from app.docs_ui import docs_assets_router, docs_render_plugins
 from app.health import HealthController
 from app.limits import MemoryCounter, RedisCounter, WindowCounter, rate_limit_middleware
 from app.observability import MetricsController, logging_config, metrics_config
+from app.security import security_headers
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
 from shop_identity import SCOPES, IdentityPlugin, IdentitySettings
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *rate_limit_middleware(settings.rate_limits, counter),
         ],
         exception_handlers=problem_exception_handlers(),
-        before_send=[request_id_on_every_response],
+        before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
         on_shutdown=[partial(close_unit_of_work_runner, engine), counter.close],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_allow_origins),
