@@ -114,3 +114,20 @@ def test_ids_outside_the_database_range_are_400_not_500(
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert client.get("/api/products/9223372036854775807/").status_code == 404  # the largest id is still an id
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/products/categories/", {"name": "Too far", "parent": 2**70}),
+        ("/api/products/", {"name": "X", "price": "1.00", "sku": "X-1", "categories": [2**70]}),
+        ("/api/orders/", {"items": [{"product_id": 2**70, "quantity": 1}]}),
+    ],
+)
+def test_ids_in_bodies_outside_the_database_range_are_400(
+    client: TestClient[Litestar], staff: Caller, path: str, body: dict[str, object]
+) -> None:
+    """Found by schemathesis: `parent: 217392675116263211008` reached the database and answered 500."""
+    response = client.post(path, json=body, headers=staff.headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -300,3 +300,14 @@ def test_delete_of_a_referenced_product_deactivates_it(
         assert client.get(f"{URL}{product['id']}/").status_code == 404
     finally:
         api.run(drop)
+
+
+def test_a_page_number_no_table_can_reach_is_404_not_a_database_overflow(
+    client: TestClient[Litestar], catalog: Catalog
+) -> None:
+    """Found by schemathesis: `?page=58856059091508631374397440` overflowed the OFFSET (500)."""
+    root = catalog.category("Root")
+    for url in ("/api/products/", f"/api/products/categories/{root['id']}/products/"):
+        response = client.get(url, params={"page": 58856059091508631374397440, "ordering": "name"})
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import msgspec
 
+from shop_kernel import RowIdField
+
 __all__ = (
     "AveragePrice",
     "BulkResult",
@@ -37,7 +39,7 @@ Price = Annotated[
     ),
 ]
 Stock = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000, examples=[50])]
-CategoryIds = Annotated[list[int], msgspec.Meta(max_length=100, examples=[[2]])]
+CategoryIds = Annotated[list[RowIdField], msgspec.Meta(max_length=100, examples=[[2]])]
 
 
 class CategoryRef(msgspec.Struct):
@@ -65,12 +67,12 @@ class CategoryWrite(msgspec.Struct):
     """`POST`/`PUT` of a category; `parent` null (or absent) makes a root."""
 
     name: CategoryName
-    parent: int | None = None
+    parent: RowIdField | None = None
 
 
 class CategoryPatch(msgspec.Struct):
     name: CategoryName | msgspec.UnsetType = msgspec.UNSET
-    parent: int | msgspec.UnsetType | None = msgspec.UNSET
+    parent: RowIdField | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ProductRead(msgspec.Struct):

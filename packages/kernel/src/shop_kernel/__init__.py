@@ -36,7 +36,7 @@ from shop_kernel.pagination import (
     numbered_page,
     page_request,
 )
-from shop_kernel.params import MAX_ROW_ID, RowId
+from shop_kernel.params import MAX_ROW_ID, RowId, RowIdField
 from shop_kernel.plugin import DB_SESSION_KEY, install_shared
 from shop_kernel.problems import (
     PROBLEM_JSON,
@@ -76,6 +76,7 @@ __all__ = (
     "RequestIdMiddleware",
     "RowError",
     "RowId",
+    "RowIdField",
     "RowsValidationError",
     "TokenResolver",
     "UnprocessableError",

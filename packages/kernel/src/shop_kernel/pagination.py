@@ -75,12 +75,17 @@ class PageRequest(msgspec.Struct, frozen=True):
         return (self.page - 1) * self.page_size
 
 
+MAX_OFFSET = 2**62
+"""Beyond any real table, and within a signed 64-bit integer whatever the page size."""
+
+
 def page_request(page: int | None, page_size: int | None, *, default_size: int, max_size: int) -> PageRequest:
     """Normalise paging parameters; like DRF, a `page_size` above the maximum is capped, not refused."""
     page = 1 if page is None else page
-    if page < 1:
-        raise NotFoundException(detail="Invalid page.")
     size = default_size if page_size is None or page_size < 1 else min(page_size, max_size)
+    # An offset no table can reach is past the end too, and must not overflow the database's integers.
+    if page < 1 or (page - 1) * size > MAX_OFFSET:
+        raise NotFoundException(detail="Invalid page.")
     return PageRequest(page=page, page_size=size)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import msgspec
 
+from shop_kernel import MAX_ROW_ID
+
 __all__ = (
     "OrderItemRead",
     "OrderLineIn",
@@ -30,7 +32,7 @@ class OrderStatus(StrEnum):
 
 
 class OrderLineIn(msgspec.Struct):
-    product_id: Annotated[int, msgspec.Meta(ge=1, examples=[1])]
+    product_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROW_ID, examples=[1])]
     quantity: Annotated[int, msgspec.Meta(ge=1, examples=[2], description="At least 1; the maximum is configured.")]
 
 
