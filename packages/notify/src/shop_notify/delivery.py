@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -65,6 +65,7 @@ class NotifyRuntime:
     sms: SmsChannel
     email: EmailChannel
     renderer: Renderer
+    _engine: AsyncEngine | None = field(default=None, init=False, repr=False)
 
     # ---- relay -------------------------------------------------------------------------------
 
@@ -90,6 +91,12 @@ class NotifyRuntime:
             await queue.enqueue(delivery_job(self.settings, notification_id, request_id=request_ids.get(event_key)))
         await run_unit_of_work(engine, partial(_mark_dispatched, message_ids=[message.id for message in pending]))
         return len(pending)
+
+    def _bound_engine(self) -> AsyncEngine:
+        """The engine the session maker binds, learned once (a session holds no connection until used)."""
+        if self._engine is None:
+            self._engine = _engine_of(self.session_maker())
+        return self._engine
 
     async def _pending(self, batch: int) -> tuple[AsyncEngine, list[OutboxMessage]]:
         async with self.session_maker() as session:
@@ -151,8 +158,7 @@ class NotifyRuntime:
         the message, so it is not sent again automatically; it is marked failed for a person to check
         and retry. Provider refusals (`DeliveryError`) are known failures and are retried.
         """
-        async with self.session_maker() as session:
-            engine = _engine_of(session)
+        engine = self._bound_engine()
         claimed = await run_unit_of_work(engine, partial(_claim, notification_id=notification_id))
         if isinstance(claimed, str):
             return claimed
