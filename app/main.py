@@ -30,6 +30,7 @@ from shop_identity import SCOPES, IdentityPlugin, IdentitySettings
 from shop_kernel import (
     RequestIdMiddleware,
     close_unit_of_work_runner,
+    document_problems,
     problem_exception_handlers,
     request_id_on_every_response,
 )
@@ -156,6 +157,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         exception_handlers=problem_exception_handlers(),
         before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
+        # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.
+        on_startup=[partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set())],
         on_shutdown=[partial(close_unit_of_work_runner, engine), counter.close],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_allow_origins),

@@ -27,6 +27,8 @@ def test_amounts_round_half_up_to_cents(value: str | int, expected: str) -> None
         ("-1", "greater than 0"),
         ("1.999", "2 decimal places"),
         ("100000000", "10 digits"),
+        ("1E+270", "10 digits"),  # found by fuzzing: quantizing it raised InvalidOperation (a 500)
+        ("1E-300", "2 decimal places"),
         ("NaN", "finite"),
         ("Infinity", "finite"),
     ],

@@ -31,13 +31,17 @@ from shop_catalog.schemas import (
 )
 from shop_catalog.services import CategoryService, ProductFilters, ProductService
 from shop_kernel import (
+    AMOUNT_PATTERN,
+    FieldValidationError,
     NumberedPage,
     Principal,
     RowId,
     bearer_security,
+    money_problem,
     numbered_page,
     page_request,
     principal_of,
+    problems,
     publish,
     require_scopes,
     require_staff,
@@ -54,8 +58,12 @@ Search = Annotated[
     str | None, QueryParameter(max_length=200, description="Case-insensitive match on name, description or SKU.")
 ]
 CategoryFilter = Annotated[int | None, QueryParameter(description="A category id: that category and its descendants.")]
-MinPrice = Annotated[Decimal | None, QueryParameter(description="Lowest price, inclusive.")]
-MaxPrice = Annotated[Decimal | None, QueryParameter(description="Highest price, inclusive.")]
+MinPrice = Annotated[
+    Decimal | None, QueryParameter(description="Lowest price, inclusive.", schema_extra={"pattern": AMOUNT_PATTERN})
+]
+MaxPrice = Annotated[
+    Decimal | None, QueryParameter(description="Highest price, inclusive.", schema_extra={"pattern": AMOUNT_PATTERN})
+]
 InStock = Annotated[bool | None, QueryParameter(description="true: stock above 0; false: out of stock.")]
 IsActive = Annotated[
     bool | None, QueryParameter(description="Staff only; everybody else always sees active products only.")
@@ -133,6 +141,13 @@ def _filters(
     is_active: bool | None,
     ordering: str,
 ) -> ProductFilters:
+    errors = {
+        name: [problem]
+        for name, value in (("min_price", min_price), ("max_price", max_price))
+        if value is not None and (problem := money_problem(value, allow_zero=True))
+    }
+    if errors:
+        raise FieldValidationError(errors)
     return ProductFilters(
         search=search or None,
         category=category,
@@ -178,7 +193,14 @@ class CategoryController(Controller):
     async def get_category(self, categories: NamedDependency[CategoryService], category_id: RowId) -> CategoryNode:
         return await categories.get(category_id)
 
-    @put("/{category_id:int}/", summary="Rename or move a category", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @put(
+        "/{category_id:int}/",
+        summary="Rename or move a category",
+        description="Moving a category under itself or one of its descendants answers 409.",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+        responses=problems(409),
+    )
     async def replace_category(
         self, categories: NamedDependency[CategoryService], category_id: RowId, data: JSONBody[CategoryWrite]
     ) -> CategoryNode:
@@ -190,6 +212,7 @@ class CategoryController(Controller):
         description="Moving a category under itself or one of its descendants answers 409.",
         guards=STAFF_WRITE_GUARDS,
         security=WRITE_SECURITY,
+        responses=problems(409),
     )
     async def update_category(
         self, categories: NamedDependency[CategoryService], category_id: RowId, data: JSONBody[CategoryPatch]
@@ -205,6 +228,7 @@ class CategoryController(Controller):
         ),
         guards=STAFF_WRITE_GUARDS,
         security=WRITE_SECURITY,
+        responses=problems(409),
     )
     async def delete_category(
         self,

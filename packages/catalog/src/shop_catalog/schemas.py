@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Annotated
 
 import msgspec
+from litestar.openapi.spec import OpenAPIType, Schema
 
-from shop_kernel import RowIdField
+from shop_kernel import AMOUNT_PATTERN, MAX_ROW_ID, RowIdField
 
 __all__ = (
     "AveragePrice",
@@ -25,10 +26,18 @@ __all__ = (
 CategoryName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Smartphones"])]
 ProductName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["iPhone 15 Pro"])]
 Description = Annotated[str, msgspec.Meta(max_length=10_000, examples=["Latest iPhone with titanium design"])]
+SKU_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+"""Printable ASCII, no space at either end: a code people type and print on labels. Also what makes
+"compared case-insensitively" mean the same in Python, SQLite (whose `lower()` folds ASCII only) and
+PostgreSQL."""
 Sku = Annotated[
     str,
     msgspec.Meta(
-        min_length=1, max_length=50, examples=["IP15P-001"], description="Unique, compared case-insensitively."
+        min_length=1,
+        max_length=50,
+        pattern=SKU_PATTERN,
+        examples=["IP15P-001"],
+        description="Unique, compared case-insensitively; printable ASCII without leading or trailing spaces.",
     ),
 ]
 Price = Annotated[
@@ -36,10 +45,23 @@ Price = Annotated[
     msgspec.Meta(
         examples=[Decimal("999.99")],
         description="Greater than 0, at most 10 digits with 2 decimal places; sent and returned as a string.",
+        extra_json_schema={"extra": {"pattern": AMOUNT_PATTERN}},
     ),
 ]
-Stock = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000, examples=[50])]
-CategoryIds = Annotated[list[RowIdField], msgspec.Meta(max_length=100, examples=[[2]])]
+Stock = Annotated[
+    int,
+    # Litestar drops a lower bound of 0 from optional fields (PATCH); `extra` states it in the document.
+    msgspec.Meta(ge=0, le=2_000_000_000, examples=[50], extra_json_schema={"extra": {"minimum": 0}}),
+]
+CategoryIds = Annotated[
+    list[RowIdField],
+    msgspec.Meta(
+        max_length=100,
+        examples=[[2]],
+        # Litestar does not carry the bounds of list items into the document; state them here.
+        extra_json_schema={"extra": {"items": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_ROW_ID)}},
+    ),
+]
 
 
 class CategoryRef(msgspec.Struct):

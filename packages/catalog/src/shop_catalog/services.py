@@ -349,7 +349,7 @@ class ProductService:
             is_active=data.is_active,
         )
         self.session.add(product)
-        await self.session.flush()
+        await self._flush_sku()  # a concurrent request may have taken the SKU since `_check`
         product_id = product.id
         await self._link(product_id, data.categories)
         await self._commit_sku()
@@ -380,6 +380,7 @@ class ProductService:
             product.stock_quantity = values["stock_quantity"]
         if "is_active" in values:
             product.is_active = values["is_active"]
+        await self._flush_sku()  # before the link statements, which would flush it outside the SKU handling
         if "categories" in values:
             await self.session.execute(delete(product_category).where(product_category.c.product_id == product_id))
             await self._link(product_id, values["categories"])
@@ -410,6 +411,13 @@ class ProductService:
             await self.session.execute(
                 insert(product_category), [{"product_id": product_id, "category_id": c} for c in unique]
             )
+
+    async def _flush_sku(self) -> None:
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise FieldValidationError({"sku": ["A product with this SKU already exists."]}) from exc
 
     async def _commit_sku(self) -> None:
         try:

@@ -22,7 +22,8 @@ from shop_kernel.context import (
     request_id_on_every_response,
 )
 from shop_kernel.events import DomainEvent, publish
-from shop_kernel.money import format_money, money_problem, to_money
+from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
+from shop_kernel.openapi import document_problems, problems
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
 from shop_kernel.pagination import (
     CursorPage,
@@ -55,6 +56,7 @@ from shop_kernel.problems import (
 from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
+    "AMOUNT_PATTERN",
     "ANONYMOUS",
     "DB_SESSION_KEY",
     "MAX_ROW_ID",
@@ -88,6 +90,7 @@ __all__ = (
     "current_request_id",
     "cursor_page",
     "decode_cursor",
+    "document_problems",
     "encode_cursor",
     "fetch_keyset_window",
     "field_errors_from",
@@ -99,6 +102,7 @@ __all__ = (
     "principal_of",
     "problem_exception_handlers",
     "problem_response",
+    "problems",
     "provide_principal",
     "publish",
     "request_id_on_every_response",

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ("CENTS", "MAX_DIGITS", "format_money", "money_problem", "to_money")
+__all__ = ("AMOUNT_PATTERN", "CENTS", "MAX_DIGITS", "format_money", "money_problem", "to_money")
+
+AMOUNT_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+"""The canonical form of an amount, as the OpenAPI document states it (`"999.99"`). Parsing is more
+lenient, like DRF's DecimalField: a JSON number, a leading `+` or an exponent are read too, then held to
+the same range and two decimal places by `money_problem`."""
 
 CENTS = Decimal("0.01")
 MAX_DIGITS = 10
@@ -29,8 +34,11 @@ def money_problem(value: Decimal, *, allow_zero: bool = False) -> str | None:
         return "Enter a finite number."
     if value < 0 or (value == 0 and not allow_zero):
         return "Ensure this value is greater than 0." if not allow_zero else "Ensure this value is not negative."
+    # The size first: quantizing 1E+270 to cents is past the decimal context's precision (InvalidOperation).
+    if value.adjusted() >= MAX_DIGITS - 2:
+        return f"Ensure that there are no more than {MAX_DIGITS} digits in total."
     if value != value.quantize(CENTS):
         return "Ensure that there are no more than 2 decimal places."
-    if value.quantize(CENTS).adjusted() >= MAX_DIGITS - 2:
+    if value.quantize(CENTS).adjusted() >= MAX_DIGITS - 2:  # 99999999.995 rounds up to 9 digits
         return f"Ensure that there are no more than {MAX_DIGITS} digits in total."
     return None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from litestar.di import Provide
 
 from shop_kernel.auth import provide_principal
+from shop_kernel.openapi import document_problems
 from shop_kernel.problems import problem_exception_handlers
 
 if TYPE_CHECKING:
@@ -19,7 +20,12 @@ DB_SESSION_KEY = "db_session"
 
 
 def install_shared(app_config: AppConfig) -> None:
-    """Problem+json handlers and the `principal` dependency; idempotent, the host app's own win."""
+    """Problem+json handlers, the `principal` dependency and the documented error answers of every operation.
+
+    Idempotent; the host app's own handlers and dependencies win.
+    """
     for exc_type, handler in problem_exception_handlers().items():
         app_config.exception_handlers.setdefault(exc_type, handler)
     app_config.dependencies.setdefault("principal", Provide(provide_principal))
+    if document_problems not in app_config.on_startup:
+        app_config.on_startup.append(document_problems)

@@ -23,6 +23,7 @@ from shop_kernel import (
     bearer_security,
     numbered_page,
     page_request,
+    problems,
     require_scopes,
     require_staff,
 )
@@ -110,6 +111,7 @@ class NotificationController(Controller):
         status_code=202,
         guards=[require_scopes("write")],
         security=bearer_security("write"),
+        responses=problems(409, 503),
     )
     async def retry(
         self,

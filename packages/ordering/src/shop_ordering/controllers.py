@@ -18,6 +18,7 @@ from shop_kernel import (
     bearer_security,
     cursor_page,
     principal_of,
+    problems,
     publish,
     require_customer,
     require_scopes,
@@ -62,6 +63,7 @@ class OrderController(Controller):
         status_code=201,
         guards=WRITE,
         security=bearer_security("write"),
+        responses=problems(409, 422),
     )
     async def place_order(
         self,
@@ -70,7 +72,12 @@ class OrderController(Controller):
         data: JSONBody[PlaceOrder],
         idempotency_key: Annotated[
             str | None,
-            HeaderParameter(name="Idempotency-Key", max_length=255, description="Makes retries safe (24 hours)."),
+            HeaderParameter(
+                name="Idempotency-Key",
+                max_length=255,
+                pattern=r"^[!-~]([ -~]*[!-~])?$",  # visible ASCII (a UUID is typical), no space at either end
+                description="Makes retries safe (24 hours). Visible ASCII, e.g. a UUID.",
+            ),
         ] = None,
     ) -> Response[OrderRead]:
         if idempotency_key is not None and not idempotency_key.strip():
@@ -124,6 +131,7 @@ class OrderController(Controller):
         status_code=200,
         guards=WRITE,
         security=bearer_security("write"),
+        responses=problems(409),
     )
     async def cancel_order(
         self,
@@ -143,6 +151,7 @@ class OrderController(Controller):
         status_code=200,
         guards=STAFF_WRITE,
         security=bearer_security("write"),
+        responses=problems(409),
     )
     async def change_status(
         self,
@@ -159,6 +168,7 @@ class OrderController(Controller):
         description="The same transitions as `POST /api/orders/{id}/status/`; only `status` can change.",
         guards=STAFF_WRITE,
         security=bearer_security("write"),
+        responses=problems(409),
     )
     async def patch_order(
         self,

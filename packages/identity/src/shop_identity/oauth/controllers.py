@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
+import msgspec
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +51,49 @@ __all__ = ("AuthorizeController", "ClientAdminController", "OAuthController", "W
 
 NO_BEARER = {BearerTokenMiddleware.exclude_opt_key: True}
 """Endpoints where clients authenticate themselves (HTTP Basic, form fields), not with a bearer token."""
+
+
+class OAuthErrorBody(msgspec.Struct, omit_defaults=True):
+    """An OAuth 2.0 error answer (RFC 6749 section 5.2), not a problem document: OAuth clients read these fields."""
+
+    error: str
+    error_description: str | None = None
+
+
+OAUTH_ERRORS = {
+    400: ResponseSpec(
+        OAuthErrorBody,
+        description="`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`...",
+        generate_examples=False,
+    ),
+    401: ResponseSpec(
+        OAuthErrorBody,
+        description="`invalid_client`: the client failed to authenticate (`WWW-Authenticate` names the scheme).",
+        generate_examples=False,
+    ),
+}
+AUTHORIZE_ERRORS = {
+    400: ResponseSpec(
+        str,
+        media_type="text/html",
+        description="No valid client or redirect URI, so nothing to redirect to: an HTML error page.",
+        generate_examples=False,
+    ),
+    403: ResponseSpec(
+        str,
+        media_type="text/html",
+        description="The form's CSRF token is missing or expired: an HTML error page.",
+        generate_examples=False,
+    ),
+    429: ResponseSpec(
+        str,
+        media_type="text/html",
+        description="Too many failed sign-ins for this account or from this address: an HTML page.",
+        generate_examples=False,
+    ),
+}
+
+
 FORM_DESCRIPTION = (
     "Form-encoded (`application/x-www-form-urlencoded`) as RFC 6749 requires; clients authenticate with "
     "HTTP Basic (`client_secret_basic`) or form fields (`client_secret_post`); public clients send only "
@@ -74,6 +119,7 @@ class AuthorizeController(Controller):
             "`state` when the client and redirect URI are valid, and show an error page otherwise."
         ),
         media_type="text/html",
+        responses=AUTHORIZE_ERRORS,
     )
     async def show(
         self,
@@ -95,6 +141,7 @@ class AuthorizeController(Controller):
         ),
         media_type="text/html",
         status_code=200,
+        responses=AUTHORIZE_ERRORS,
     )
     async def submit(
         self,
@@ -350,6 +397,7 @@ class OAuthController(Controller):
         ),
         opt=NO_BEARER,
         status_code=200,
+        responses=OAUTH_ERRORS,
     )
     async def token(
         self,
@@ -369,6 +417,7 @@ class OAuthController(Controller):
         ),
         opt=NO_BEARER,
         status_code=200,
+        responses=OAUTH_ERRORS,
     )
     async def revoke(
         self,
@@ -388,6 +437,7 @@ class OAuthController(Controller):
         ),
         opt=NO_BEARER,
         status_code=200,
+        responses=OAUTH_ERRORS,
     )
     async def introspect(
         self,

@@ -1,0 +1,141 @@
+"""The error answers of every operation, documented in the OpenAPI document as problem+json.
+
+Litestar documents a handler's success answer and, for handlers that validate input, a 400 in its own
+error format. Our errors are RFC 9457 problem documents, and most operations can also answer 401, 403,
+404 or 413. Which ones follows from the operation itself: guarded operations (those with a security
+requirement) can answer 401 and 403, operations with a path parameter or a page/cursor 404, operations
+with a body 413. `document_problems` adds those answers once the document is built; a handler that
+declares an answer itself (`responses=problems(409)`, or the OAuth endpoints' RFC 6749 errors) keeps it.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
+
+from shop_kernel.problems import PROBLEM_JSON, ProblemDetail
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.openapi.spec import OpenAPI, Operation
+
+__all__ = ("PROBLEM_DESCRIPTIONS", "add_problem_answers", "document_problems", "problems")
+
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "The request is invalid: a problem document whose `errors` names each invalid field.",
+    401: "No valid access token: missing, malformed, expired or revoked (`WWW-Authenticate: Bearer`).",
+    403: "The token is valid but lacks the role or scope this operation needs.",
+    404: "No such resource, or not yours, or a page past the end.",
+    409: "The request conflicts with the current state (a duplicate, or a resource still in use).",
+    413: "The body, or the number of rows in it, is over the limit.",
+    422: "The request is well-formed but cannot be carried out as asked.",
+    429: "Too many requests: wait `Retry-After` seconds.",
+    503: "A service this operation needs is not available; try again later.",
+}
+_PAGING = {"page", "cursor"}
+_BODY_METHODS = ("post", "put", "patch")
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """`responses=` for a route handler: these statuses answer a problem document."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetail,
+            media_type=PROBLEM_JSON,
+            description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def _problem_response(status: int) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemDetail"))},
+    )
+
+
+def _is_litestar_default_error(response: OpenAPIResponse | Reference) -> bool:
+    """Litestar's own 400 (`{status_code, detail, extra}` as application/json), which we never send."""
+    if isinstance(response, Reference) or not response.content:
+        return False
+    schema = next(iter(response.content.values())).schema
+    return isinstance(schema, Schema) and bool(schema.properties) and "extra" in (schema.properties or {})
+
+
+def add_problem_answers(operation: Operation, statuses: set[int]) -> None:
+    responses = operation.responses if operation.responses is not None else {}
+    for status in sorted(statuses):
+        existing = responses.get(str(status))
+        if existing is None or _is_litestar_default_error(existing):
+            responses[str(status)] = _problem_response(status)
+    operation.responses = responses
+
+
+def _statuses_of(operation: Operation, method: str) -> set[int]:
+    parameters = [p for p in operation.parameters or [] if not isinstance(p, Reference)]
+    statuses: set[int] = set()
+    if operation.security:
+        statuses |= {401, 403}
+    if any(p.param_in == "path" for p in parameters) or any(p.name in _PAGING for p in parameters):
+        statuses.add(404)
+    if parameters or operation.request_body is not None:
+        statuses.add(400)
+    if method in _BODY_METHODS:
+        statuses.add(413)
+    return statuses
+
+
+def _problem_schema() -> Schema:
+    text = Schema(type=OpenAPIType.STRING)
+    messages = Schema(type=OpenAPIType.ARRAY, items=text)
+    field_errors = Schema(type=OpenAPIType.OBJECT, additional_properties=messages)
+    row_errors = Schema(
+        type=OpenAPIType.ARRAY,
+        items=Schema(
+            type=OpenAPIType.OBJECT,
+            required=["index", "errors"],
+            properties={"index": Schema(type=OpenAPIType.INTEGER), "errors": field_errors},
+        ),
+    )
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        title="ProblemDetail",
+        description="An RFC 9457 problem document.",
+        required=["title", "status"],
+        properties={
+            "type": Schema(type=OpenAPIType.STRING, description="A problem type, e.g. `/problems/validation-error`."),
+            "title": text,
+            "status": Schema(type=OpenAPIType.INTEGER),
+            "detail": text,
+            "instance": text,
+            "errors": Schema(
+                one_of=[field_errors, row_errors],
+                description="Field errors keyed by field, or for a batch one entry per invalid row.",
+            ),
+        },
+    )
+
+
+def _register_problem_schema(openapi: OpenAPI) -> None:
+    components = openapi.components
+    schemas = components.schemas if components.schemas is not None else {}
+    schemas.setdefault("ProblemDetail", _problem_schema())
+    components.schemas = schemas
+
+
+def document_problems(app: Litestar, *, everywhere: set[int] | None = None) -> None:
+    """Add the problem answers each operation can give (and `everywhere`, e.g. 429) to the app's document."""
+    if app.openapi_config is None:
+        return
+    openapi = app.openapi_schema
+    _register_problem_schema(openapi)
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(path_item, method, None)
+            if operation is not None:
+                add_problem_answers(operation, _statuses_of(operation, method) | set(everywhere or ()))
