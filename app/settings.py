@@ -13,7 +13,7 @@ from typing import Literal, cast
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
-__all__ = ("DatabasePool", "RateLimits", "Settings", "SettingsError", "get_settings")
+__all__ = ("DatabasePool", "RateLimits", "RequestLimits", "Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
@@ -58,6 +58,32 @@ class RateLimits:
     general_per_minute: int = 1200
     auth_per_minute: int = 10
     orders_per_minute: int = 60
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may cost before a handler sees it (OWASP API4).
+
+    `max_body_bytes` applies to every route that does not declare its own limit (the bulk upload takes
+    more, delivery reports less); `body_timeout_seconds` bounds how long a client may take to send its
+    body once the app starts reading it (408 after that); 0 turns the deadline off.
+    """
+
+    max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RequestLimits:
+        try:
+            limits = cls(
+                max_body_bytes=int(env.get("REQUEST_MAX_BODY_BYTES", str(cls.max_body_bytes))),
+                body_timeout_seconds=float(env.get("REQUEST_BODY_TIMEOUT_SECONDS", str(cls.body_timeout_seconds))),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"expected a number: {exc}") from exc
+        if limits.max_body_bytes < 1024 or limits.body_timeout_seconds < 0:
+            raise SettingsError("REQUEST_MAX_BODY_BYTES must be at least 1024; REQUEST_BODY_TIMEOUT_SECONDS at least 0")
+        return limits
 
 
 @dataclass(frozen=True)
@@ -116,6 +142,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
     metrics_enabled: bool = True
     oauth_issuer: str | None = None
     """The OAuth2/OIDC issuer URL; None (development) takes it from each request's URL."""
@@ -202,6 +229,7 @@ class Settings:
             log_format=_log_format(env.get("LOG_FORMAT", "json")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             rate_limits=rate_limits,
+            request_limits=RequestLimits.from_env(env),
             metrics_enabled=_flag(env.get("METRICS_ENABLED"), default=True),
             oauth_issuer=issuer,
             oauth_signing_key_pem=signing_key,
