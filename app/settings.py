@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
@@ -202,6 +204,8 @@ class Settings:
         issuer = env.get("OAUTH_ISSUER", "").strip().rstrip("/") or None
         if app_env == "production" and not (issuer and issuer.startswith("https://")):
             raise SettingsError("OAUTH_ISSUER (an https URL) is required in production")
+        if issuer:
+            _check_url("OAUTH_ISSUER", issuer, production=app_env == "production")
         signing_key = _read_key(env.get("OAUTH_SIGNING_KEY"), env.get("OAUTH_SIGNING_KEY_FILE"))
         if app_env == "production" and not signing_key:
             raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
@@ -253,6 +257,58 @@ def _origins(value: str) -> tuple[str, ...]:
     return origins
 
 
+def _check_url(name: str, url: str, *, production: bool) -> str:
+    """An address the app calls or publishes (OWASP API7): absolute http(s) with a host, nothing hidden in it.
+
+    No user info (`https://user:pw@host` would send credentials, or disguise the real host), no query or
+    fragment, no spaces or control characters; https only in production. Plain http stays possible
+    outside production for loopback test doubles.
+    """
+    if not url.isprintable() or any(char.isspace() for char in url) or "\\" in url:
+        raise SettingsError(f"{name} must not contain spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(f"{name} must be an absolute https URL, e.g. https://api.example.com")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise SettingsError(f"{name} must not contain a user name or password")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise SettingsError(f"{name} must not contain a query or fragment")
+    if production and parts.scheme != "https":
+        raise SettingsError(f"{name} must be an https URL in production")
+    return url
+
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_smtp(host: str, port: int, *, credentials: bool, starttls: bool, production: bool) -> None:
+    """SMTP_HOST is a bare host name or IP address: no scheme, user info, port or path smuggled in."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            raise SettingsError(
+                f"SMTP_HOST must be a host name or IP address (no scheme, user, port or path), not {host!r}"
+            ) from None
+    if not 1 <= port <= 65535:
+        raise SettingsError("SMTP_PORT must be between 1 and 65535")
+    if production and credentials and not starttls and not _is_loopback(host):
+        raise SettingsError("SMTP_STARTTLS must be on in production when SMTP_USERNAME/SMTP_PASSWORD are set")
+
+
 def _read_key(value: str | None, path: str | None) -> str | None:
     """A PEM given inline or as a file path (the file wins)."""
     if path:
@@ -272,13 +328,27 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
     if sms_backend == "africastalking" and not api_key:
         raise SettingsError("AT_API_KEY is required when SMS_BACKEND=africastalking")
     environment = env.get("AT_ENVIRONMENT", "sandbox")
-    base_url = env.get("AT_BASE_URL") or (AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL)
+    if environment not in ("sandbox", "live"):
+        raise SettingsError(f"AT_ENVIRONMENT is sandbox or live, not {environment!r}")
+    base_url = env.get("AT_BASE_URL", "").strip().rstrip("/") or (
+        AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL
+    )
+    _check_url("AT_BASE_URL", base_url, production=production)
     try:
         smtp_port = int(env.get("SMTP_PORT", "25"))
         job_timeout = int(env.get("NOTIFY_JOB_TIMEOUT_SECONDS", "30"))
         sweep = int(env.get("NOTIFY_SWEEP_SECONDS", "60"))
     except ValueError as exc:
         raise SettingsError(f"expected an integer: {exc}") from exc
+    smtp_host = env.get("SMTP_HOST", "localhost").strip()
+    smtp_starttls = _flag(env.get("SMTP_STARTTLS"), default=False)
+    _check_smtp(
+        smtp_host,
+        smtp_port,
+        credentials=bool(env.get("SMTP_USERNAME") or env.get("SMTP_PASSWORD")),
+        starttls=smtp_starttls,
+        production=production and email_backend == "smtp",
+    )
     if production and (sms_backend == "console" or email_backend == "console"):
         # allowed (a shop may not want SMS) but worth saying at start-up
         import logging
@@ -291,11 +361,11 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         at_sender_id=env.get("AT_SENDER_ID") or None,
         at_base_url=base_url,
         email_backend=cast("Literal['console', 'smtp']", email_backend),
-        smtp_host=env.get("SMTP_HOST", "localhost"),
+        smtp_host=smtp_host,
         smtp_port=smtp_port,
         smtp_username=env.get("SMTP_USERNAME") or None,
         smtp_password=env.get("SMTP_PASSWORD") or None,
-        smtp_starttls=_flag(env.get("SMTP_STARTTLS"), default=False),
+        smtp_starttls=smtp_starttls,
         admin_email=env.get("ADMIN_EMAIL", "admin@shop.example"),
         default_from_email=env.get("DEFAULT_FROM_EMAIL", "shop@shop.example"),
         shop_name=env.get("SHOP_NAME", "our shop"),
