@@ -18,6 +18,7 @@ from litestar_saq import SAQConfig, SAQPlugin
 from redis.asyncio import Redis
 
 from app.auth import build_auth_middleware
+from app.body_limits import RequestBodyMiddleware
 from app.db import make_alchemy_config
 from app.docs_ui import docs_assets_router, docs_render_plugins
 from app.health import HealthController
@@ -148,13 +149,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         # Outermost first: the request id, then metrics (they time everything below, rate-limited answers
-        # included), then who is calling, then how often they may.
+        # included), then the body's size and deadline (an oversized body is refused before any work),
+        # then who is calling, then how often they may.
         middleware=[
             RequestIdMiddleware(),
             *([metrics.middleware] if settings.metrics_enabled else []),
+            RequestBodyMiddleware(settings.request_limits.body_timeout_seconds),
             build_auth_middleware(settings, session_maker),
             *rate_limit_middleware(settings.rate_limits, counter),
         ],
+        # Every route unless it declares its own (the bulk upload takes more, delivery reports less).
+        request_max_body_size=settings.request_limits.max_body_bytes,
         exception_handlers=problem_exception_handlers(),
         before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
         # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.

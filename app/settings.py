@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -9,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
-__all__ = ("DatabasePool", "RateLimits", "Settings", "SettingsError", "get_settings")
+__all__ = ("DatabasePool", "RateLimits", "RequestLimits", "Settings", "SettingsError", "get_settings")
 
 Environment = Literal["development", "test", "production"]
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
@@ -58,6 +60,32 @@ class RateLimits:
     general_per_minute: int = 1200
     auth_per_minute: int = 10
     orders_per_minute: int = 60
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may cost before a handler sees it (OWASP API4).
+
+    `max_body_bytes` applies to every route that does not declare its own limit (the bulk upload takes
+    more, delivery reports less); `body_timeout_seconds` bounds how long a client may take to send its
+    body once the app starts reading it (408 after that); 0 turns the deadline off.
+    """
+
+    max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RequestLimits:
+        try:
+            limits = cls(
+                max_body_bytes=int(env.get("REQUEST_MAX_BODY_BYTES", str(cls.max_body_bytes))),
+                body_timeout_seconds=float(env.get("REQUEST_BODY_TIMEOUT_SECONDS", str(cls.body_timeout_seconds))),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"expected a number: {exc}") from exc
+        if limits.max_body_bytes < 1024 or limits.body_timeout_seconds < 0:
+            raise SettingsError("REQUEST_MAX_BODY_BYTES must be at least 1024; REQUEST_BODY_TIMEOUT_SECONDS at least 0")
+        return limits
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
     metrics_enabled: bool = True
     oauth_issuer: str | None = None
     """The OAuth2/OIDC issuer URL; None (development) takes it from each request's URL."""
@@ -175,6 +204,8 @@ class Settings:
         issuer = env.get("OAUTH_ISSUER", "").strip().rstrip("/") or None
         if app_env == "production" and not (issuer and issuer.startswith("https://")):
             raise SettingsError("OAUTH_ISSUER (an https URL) is required in production")
+        if issuer:
+            _check_url("OAUTH_ISSUER", issuer, production=app_env == "production")
         signing_key = _read_key(env.get("OAUTH_SIGNING_KEY"), env.get("OAUTH_SIGNING_KEY_FILE"))
         if app_env == "production" and not signing_key:
             raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
@@ -202,6 +233,7 @@ class Settings:
             log_format=_log_format(env.get("LOG_FORMAT", "json")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             rate_limits=rate_limits,
+            request_limits=RequestLimits.from_env(env),
             metrics_enabled=_flag(env.get("METRICS_ENABLED"), default=True),
             oauth_issuer=issuer,
             oauth_signing_key_pem=signing_key,
@@ -225,6 +257,58 @@ def _origins(value: str) -> tuple[str, ...]:
     return origins
 
 
+def _check_url(name: str, url: str, *, production: bool) -> str:
+    """An address the app calls or publishes (OWASP API7): absolute http(s) with a host, nothing hidden in it.
+
+    No user info (`https://user:pw@host` would send credentials, or disguise the real host), no query or
+    fragment, no spaces or control characters; https only in production. Plain http stays possible
+    outside production for loopback test doubles.
+    """
+    if not url.isprintable() or any(char.isspace() for char in url) or "\\" in url:
+        raise SettingsError(f"{name} must not contain spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(f"{name} must be an absolute https URL, e.g. https://api.example.com")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise SettingsError(f"{name} must not contain a user name or password")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise SettingsError(f"{name} must not contain a query or fragment")
+    if production and parts.scheme != "https":
+        raise SettingsError(f"{name} must be an https URL in production")
+    return url
+
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_smtp(host: str, port: int, *, credentials: bool, starttls: bool, production: bool) -> None:
+    """SMTP_HOST is a bare host name or IP address: no scheme, user info, port or path smuggled in."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            raise SettingsError(
+                f"SMTP_HOST must be a host name or IP address (no scheme, user, port or path), not {host!r}"
+            ) from None
+    if not 1 <= port <= 65535:
+        raise SettingsError("SMTP_PORT must be between 1 and 65535")
+    if production and credentials and not starttls and not _is_loopback(host):
+        raise SettingsError("SMTP_STARTTLS must be on in production when SMTP_USERNAME/SMTP_PASSWORD are set")
+
+
 def _read_key(value: str | None, path: str | None) -> str | None:
     """A PEM given inline or as a file path (the file wins)."""
     if path:
@@ -244,13 +328,27 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
     if sms_backend == "africastalking" and not api_key:
         raise SettingsError("AT_API_KEY is required when SMS_BACKEND=africastalking")
     environment = env.get("AT_ENVIRONMENT", "sandbox")
-    base_url = env.get("AT_BASE_URL") or (AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL)
+    if environment not in ("sandbox", "live"):
+        raise SettingsError(f"AT_ENVIRONMENT is sandbox or live, not {environment!r}")
+    base_url = env.get("AT_BASE_URL", "").strip().rstrip("/") or (
+        AT_LIVE_URL if environment == "live" else AT_SANDBOX_URL
+    )
+    _check_url("AT_BASE_URL", base_url, production=production)
     try:
         smtp_port = int(env.get("SMTP_PORT", "25"))
         job_timeout = int(env.get("NOTIFY_JOB_TIMEOUT_SECONDS", "30"))
         sweep = int(env.get("NOTIFY_SWEEP_SECONDS", "60"))
     except ValueError as exc:
         raise SettingsError(f"expected an integer: {exc}") from exc
+    smtp_host = env.get("SMTP_HOST", "localhost").strip()
+    smtp_starttls = _flag(env.get("SMTP_STARTTLS"), default=False)
+    _check_smtp(
+        smtp_host,
+        smtp_port,
+        credentials=bool(env.get("SMTP_USERNAME") or env.get("SMTP_PASSWORD")),
+        starttls=smtp_starttls,
+        production=production and email_backend == "smtp",
+    )
     if production and (sms_backend == "console" or email_backend == "console"):
         # allowed (a shop may not want SMS) but worth saying at start-up
         import logging
@@ -263,11 +361,11 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         at_sender_id=env.get("AT_SENDER_ID") or None,
         at_base_url=base_url,
         email_backend=cast("Literal['console', 'smtp']", email_backend),
-        smtp_host=env.get("SMTP_HOST", "localhost"),
+        smtp_host=smtp_host,
         smtp_port=smtp_port,
         smtp_username=env.get("SMTP_USERNAME") or None,
         smtp_password=env.get("SMTP_PASSWORD") or None,
-        smtp_starttls=_flag(env.get("SMTP_STARTTLS"), default=False),
+        smtp_starttls=smtp_starttls,
         admin_email=env.get("ADMIN_EMAIL", "admin@shop.example"),
         default_from_email=env.get("DEFAULT_FROM_EMAIL", "shop@shop.example"),
         shop_name=env.get("SHOP_NAME", "our shop"),

@@ -26,10 +26,22 @@ class SmsRequest:
 
 
 @dataclass
-class FakeAfricasTalking:
-    """`mode`: ok, http500, timeout (answers after `delay`), or a recipient statusCode such as 403."""
+class Canned:
+    """An answer given as is, whatever was asked: for answers Africa's Talking should never give."""
 
-    mode: str | int = "ok"
+    status: int = 201
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    drip: float = 0.0
+    """Seconds between bytes of the body: each read is quick, the whole answer is not."""
+
+
+@dataclass
+class FakeAfricasTalking:
+    """`mode`: ok, http500, timeout (answers after `delay`), a recipient statusCode such as 403, or a
+    `Canned` answer."""
+
+    mode: str | int | Canned = "ok"
     delay: float = 2.0
     received: list[SmsRequest] = field(default_factory=list)
     started: int = 0
@@ -42,6 +54,9 @@ class FakeAfricasTalking:
         if self.mode == "timeout":
             time.sleep(self.delay)
         self.received.append(SmsRequest(form=form, headers={k.lower(): v for k, v in handler.headers.items()}))
+        if isinstance(self.mode, Canned):
+            self._canned(handler, self.mode)
+            return
         if self.mode == "http500":
             handler.send_response(500)
             handler.end_headers()
@@ -69,6 +84,24 @@ class FakeAfricasTalking:
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
+
+    @staticmethod
+    def _canned(handler: BaseHTTPRequestHandler, answer: Canned) -> None:
+        handler.send_response(answer.status)
+        for name, value in answer.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(answer.body)))
+        handler.end_headers()
+        try:
+            if not answer.drip:
+                handler.wfile.write(answer.body)
+                return
+            for byte in answer.body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(answer.drip)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
+            return
 
     def messages(self) -> list[str]:
         return [r.form["message"] for r in self.received]

@@ -51,20 +51,27 @@ def parse_csv(body: bytes) -> list[Any]:
     except UnicodeDecodeError as exc:
         raise FieldValidationError({"non_field_errors": ["CSV must be UTF-8."]}) from exc
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"name", "price", "sku"} <= {f.strip() for f in reader.fieldnames}:
-        raise FieldValidationError({"non_field_errors": ["The CSV header must name at least name, price and sku."]})
-    rows: list[Any] = []
-    for record in reader:
-        row: dict[str, Any] = {}
-        for header, value in record.items():
-            if header is None or value is None or value.strip() == "":
-                continue
-            key = header.strip()
-            row[key] = [part.strip() for part in value.split(";") if part.strip()] if key == "categories" else value
-        rows.append(row)
-        if len(rows) > MAX_ROWS:
-            break
+    try:
+        if not reader.fieldnames or not {"name", "price", "sku"} <= {f.strip() for f in reader.fieldnames}:
+            raise FieldValidationError({"non_field_errors": ["The CSV header must name at least name, price and sku."]})
+        rows: list[Any] = []
+        for record in reader:
+            rows.append(_csv_row(record))
+            if len(rows) > MAX_ROWS:
+                break
+    except csv.Error as exc:  # a field past csv.field_size_limit (128 KiB), a stray quote
+        raise FieldValidationError({"non_field_errors": [f"Invalid CSV at line {reader.line_num}: {exc}"]}) from exc
     return rows
+
+
+def _csv_row(record: dict[Any, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for header, value in record.items():
+        if header is None or value is None or value.strip() == "":
+            continue
+        key = header.strip()
+        row[key] = [part.strip() for part in value.split(";") if part.strip()] if key == "categories" else value
+    return row
 
 
 @dataclass(frozen=True)

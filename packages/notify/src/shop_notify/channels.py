@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from email.message import EmailMessage
@@ -27,10 +28,27 @@ __all__ = (
 logger = logging.getLogger("shop.notify")
 ACCEPTED = {100, 101, 102}
 """Africa's Talking recipient status codes meaning Processed, Sent, Queued."""
+MAX_ANSWER_BYTES = 64 * 1024
+"""A messaging answer for one recipient is a few hundred bytes; anything past this is not read."""
+MAX_MESSAGE_ID = 200
+"""The length of `notify_notification.provider_message_id`."""
 
 
 class DeliveryError(Exception):
-    """The provider did not accept the message; the reason is kept in the notification log."""
+    """The provider did not accept the message; the reason is kept in the notification log.
+
+    `retry`: whether sending again is safe. False when the provider may have the message (it said 2xx
+    but its answer cannot be read): a person checks and retries, as for an interrupted send.
+    """
+
+    def __init__(self, reason: str, *, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Provider text as it may enter our log: control characters (NUL breaks PostgreSQL text) replaced, cut short."""
+    return "".join(char if char.isprintable() else "\ufffd" for char in text[:limit])
 
 
 class SmsChannel(Protocol):
@@ -77,41 +95,80 @@ class _MessagingResponse(msgspec.Struct):
 
 
 class AfricasTalkingSms:
-    """`POST {base}/version1/messaging`; a 201 can still carry per-recipient failures, so each is checked."""
+    """`POST {base}/version1/messaging`; a 201 can still carry per-recipient failures, so each is checked.
+
+    The answer is untrusted input (OWASP API10): the whole exchange has one deadline (httpx's timeouts
+    are per read, so a server dripping bytes would otherwise hold the job until SAQ kills it), at most
+    `MAX_ANSWER_BYTES` are read, redirects are not followed (the API key would go wherever they point),
+    and provider text is cleaned before it reaches the log.
+    """
 
     def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None) -> None:
         self.url = settings.at_base_url.rstrip("/") + "/version1/messaging"
         self.username = settings.at_username
         self.sender_id = settings.at_sender_id
         self._api_key = settings.at_api_key
-        self.client = client or httpx.AsyncClient(timeout=settings.sms_timeout_seconds)
+        self.timeout = settings.sms_timeout_seconds
+        self.client = client or httpx.AsyncClient(timeout=settings.sms_timeout_seconds, follow_redirects=False)
 
     async def send(self, to: str, message: str) -> str | None:
         form = {"username": self.username, "to": to, "message": message}
         if self.sender_id:
             form["from"] = self.sender_id
         try:
-            response = await self.client.post(
-                self.url, data=form, headers={"apiKey": self._api_key, "Accept": "application/json"}
-            )
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(self.timeout):
+                status, body = await self._post(form)
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise DeliveryError("Africa's Talking did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"Africa's Talking unreachable: {type(exc).__name__}") from exc
-        if response.status_code not in (200, 201):
-            raise DeliveryError(f"Africa's Talking answered HTTP {response.status_code}: {response.text[:200]}")
+        if status not in (200, 201):
+            redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
+            raise DeliveryError(f"Africa's Talking answered HTTP {status}{redirect}: {printable(_text(body))}")
+        if body is None:
+            raise DeliveryError(
+                f"Africa's Talking answered HTTP {status} with more than {MAX_ANSWER_BYTES} bytes; "
+                "it may have been sent: check, then retry.",
+                retry=False,
+            )
         try:
-            data = msgspec.json.decode(response.content, type=_MessagingResponse).SMSMessageData
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise DeliveryError(f"Unexpected Africa's Talking response: {response.text[:200]}") from exc
+            data = msgspec.json.decode(body, type=_MessagingResponse).SMSMessageData
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+            raise DeliveryError(
+                f"Unreadable Africa's Talking answer (HTTP {status}, {printable(str(exc), 120)}); "
+                f"it may have been sent: check, then retry. Answer: {printable(_text(body))}",
+                retry=False,
+            ) from exc
         if not data.Recipients:
-            raise DeliveryError(f"No recipient accepted: {data.Message[:200]}")
+            raise DeliveryError(f"No recipient accepted: {printable(data.Message)}")
         recipient = data.Recipients[0]
         if recipient.statusCode not in ACCEPTED:
             raise DeliveryError(
-                f"Recipient {recipient.number or to} refused: {recipient.status} ({recipient.statusCode})"
+                f"Recipient {printable(recipient.number or to, 32)} refused: "
+                f"{printable(recipient.status, 100)} ({recipient.statusCode})"
             )
-        return recipient.messageId
+        message_id = recipient.messageId
+        if message_id is not None and (len(message_id) > MAX_MESSAGE_ID or not message_id.isprintable()):
+            logger.warning("Africa's Talking message id unusable (%d characters); kept none", len(message_id))
+            return None
+        return message_id
+
+    async def _post(self, form: dict[str, str]) -> tuple[int, bytes | None]:
+        """The status and body of the answer; the body is None when it is larger than `MAX_ANSWER_BYTES`."""
+        headers = {"apiKey": self._api_key, "Accept": "application/json", "Accept-Encoding": "identity"}
+        async with self.client.stream("POST", self.url, data=form, headers=headers, follow_redirects=False) as answer:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in answer.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    return answer.status_code, None
+                chunks.append(chunk)
+            return answer.status_code, b"".join(chunks)
+
+
+def _text(body: bytes | None) -> str:
+    return (body or b"")[:400].decode("utf-8", errors="replace")
 
 
 class SmtpEmail:
@@ -128,17 +185,21 @@ class SmtpEmail:
         message.set_content(text)
         message.add_alternative(html, subtype="html")
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                username=self.settings.smtp_username,
-                password=self.settings.smtp_password,
-                start_tls=self.settings.smtp_starttls,
-                timeout=self.settings.smtp_timeout_seconds,
-            )
+            # one deadline for the whole exchange: aiosmtplib's timeout applies to each command alone
+            async with asyncio.timeout(self.settings.smtp_timeout_seconds * 3):
+                await aiosmtplib.send(
+                    message,
+                    hostname=self.settings.smtp_host,
+                    port=self.settings.smtp_port,
+                    username=self.settings.smtp_username,
+                    password=self.settings.smtp_password,
+                    start_tls=self.settings.smtp_starttls,
+                    timeout=self.settings.smtp_timeout_seconds,
+                )
+        except TimeoutError as exc:
+            raise DeliveryError("SMTP delivery failed: the server did not finish in time") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP delivery failed: {exc}") from exc
+            raise DeliveryError(f"SMTP delivery failed: {printable(str(exc), 500)}") from exc
         return message_id
 
 

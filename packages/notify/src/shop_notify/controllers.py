@@ -9,10 +9,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
+from litestar.types import Guard
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +34,7 @@ from shop_notify.delivery import delivery_job
 from shop_notify.models import NotificationLog
 from shop_notify.settings import NotifySettings
 
-__all__ = ("DeliveryReportController", "NotificationController", "NotificationRead")
+__all__ = ("DeliveryReportController", "NotificationController", "NotificationRead", "delivery_report_secret_guard")
 
 logger = logging.getLogger("shop.notify")
 Status = Literal["queued", "sending", "sent", "failed", "skipped", "delivered", "undelivered"]
@@ -146,11 +149,27 @@ class DeliveryReport(msgspec.Struct):
     retryCount: Annotated[str, msgspec.Meta(max_length=10)] = ""
 
 
+DELIVERY_REPORT_MAX_BYTES = 16 * 1024
+"""A report is a form of six short fields (well under 1 KiB)."""
 DELIVERED = {"Success"}
 UNDELIVERED = {"Failed", "Rejected", "AbsentSubscriber", "Expired", "Undelivered"}
 
 
+def delivery_report_secret_guard(settings: NotifySettings) -> Guard:
+    """404 for a wrong (or unset) path secret, checked before the body is read or validated."""
+    expected = settings.delivery_report_secret.encode()
+
+    def check_secret(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        given = str(connection.path_params.get("secret", "")).encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            raise NotFoundException()
+
+    return check_secret
+
+
 class DeliveryReportController(Controller):
+    """Mounted by `NotifyPlugin` behind `delivery_report_secret_guard`."""
+
     path = "/api/notifications/sms/delivery-reports"
     tags = ["Notifications"]
 
@@ -160,17 +179,14 @@ class DeliveryReportController(Controller):
         description="Configure `<base>/api/notifications/sms/delivery-reports/<secret>/` as the callback URL.",
         status_code=200,
         include_in_schema=True,
+        request_max_body_size=DELIVERY_REPORT_MAX_BYTES,
     )
     async def delivery_report(
         self,
         db_session: NamedDependency[AsyncSession],
-        notify_settings: NamedDependency[NotifySettings],
         secret: FromPath[str],
         data: Annotated[DeliveryReport, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> dict[str, str]:
-        expected = notify_settings.delivery_report_secret
-        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-            raise NotFoundException()
         row = await db_session.scalar(select(NotificationLog).where(NotificationLog.provider_message_id == data.id))
         if row is None:
             logger.info("delivery report for unknown message %s ignored", data.id)

@@ -169,14 +169,23 @@ class NotifyRuntime:
                 provider_id = await self.email.send(claimed.recipient, claimed.subject or "", claimed.body,
                                                     claimed.html or "")  # fmt: skip
         except DeliveryError as exc:
-            status = "failed" if final_attempt else "queued"
+            give_up = final_attempt or not exc.retry
+            status = "failed" if give_up else "queued"
+            reason = str(exc)[:2000].replace("\x00", "\ufffd")
             await run_unit_of_work(
-                engine, partial(_finish, notification_id=notification_id, status=status, last_error=str(exc)[:2000])
+                engine, partial(_finish, notification_id=notification_id, status=status, last_error=reason)
             )
-            if final_attempt:
+            if give_up:
                 logger.warning("notification %s failed for good: %s", notification_id, exc)
                 return "failed"
             raise
+        except Exception as exc:  # no channel should raise anything else; if one does, record it, never leave `sending`
+            logger.exception("notification %s: unexpected error from the %s channel", notification_id, claimed.channel)
+            reason = f"Unexpected error while sending ({type(exc).__name__}); it may have been sent: check, then retry."
+            await run_unit_of_work(
+                engine, partial(_finish, notification_id=notification_id, status="failed", last_error=reason)
+            )
+            return "failed"
         await run_unit_of_work(
             engine, partial(_finish, notification_id=notification_id, status="sent", provider_message_id=provider_id)
         )

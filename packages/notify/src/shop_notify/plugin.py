@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from litestar import Router
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig
@@ -15,7 +16,7 @@ from saq.types import PartialTimersDict
 from shop_kernel import install_shared
 from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_notify.channels import EmailChannel, SmsChannel, build_channels
-from shop_notify.controllers import DeliveryReportController, NotificationController
+from shop_notify.controllers import DeliveryReportController, NotificationController, delivery_report_secret_guard
 from shop_notify.delivery import NotifyRuntime, deliver_notification
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
@@ -82,6 +83,9 @@ class NotifyPlugin(InitPluginProtocol):
         install_shared(app_config)
         settings = self.settings
         app_config.dependencies["notify_settings"] = Provide(lambda: settings, use_cache=True, sync_to_thread=False)
-        app_config.route_handlers.extend([NotificationController, DeliveryReportController])
+        reports = Router(
+            path="/", route_handlers=[DeliveryReportController], guards=[delivery_report_secret_guard(settings)]
+        )
+        app_config.route_handlers.extend([NotificationController, reports])
         app_config.signature_namespace.update({"NotifySettings": NotifySettings})
         return app_config

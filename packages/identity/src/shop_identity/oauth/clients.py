@@ -33,7 +33,9 @@ class ClientRegistration(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Shop mobile app"])]
     public: bool = False
     grant_types: list[str] = msgspec.field(default_factory=lambda: ["authorization_code", "refresh_token"])
-    redirect_uris: list[Annotated[str, msgspec.Meta(max_length=2000)]] = msgspec.field(default_factory=list)
+    redirect_uris: Annotated[list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=20)] = (
+        msgspec.field(default_factory=list)
+    )
     scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile", "email", "read", "write"])
     may_introspect: bool = False
 
@@ -70,25 +72,37 @@ class ClientCreated(ClientInfo):
 
 
 def _redirect_uri_problem(uri: str) -> str | None:
-    """Why `uri` cannot be registered: https, or http on a loopback address (RFC 8252), no fragment."""
-    if any(char.isspace() for char in uri) or '"' in uri or "\\" in uri:
-        return f"{uri!r} contains spaces, quotes or backslashes."
+    """Why `uri` cannot be registered (OWASP API7, RFC 6749 3.1.2, RFC 8252 7.3, RFC 9700 4.1.3).
+
+    An absolute https URL, or http on a loopback address for native apps; no fragment, no user info
+    (`https://app.example@evil.example/` reads as one host and goes to another), no wildcards (redirect
+    URIs match exactly), nothing invisible. We never fetch it: it is only compared and redirected to.
+    """
+    if not uri.isprintable() or any(char.isspace() for char in uri) or '"' in uri or "\\" in uri:
+        return f"{uri!r} contains spaces, control characters, quotes or backslashes."
     try:
         parts = urlsplit(uri)
         host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError:
         return f"{uri!r} is not a valid URL."
-    if parts.fragment or "#" in uri:
-        return f"{uri!r} must not contain a fragment."
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host:
-        try:
-            if host in LOOPBACK_HOSTS or ipaddress.ip_address(host).is_loopback:
-                return None
-        except ValueError:
-            pass
-    return f"{uri!r} must be an https URL (http only on localhost or a loopback address)."
+    refusals = (
+        (bool(parts.fragment) or "#" in uri, "must not contain a fragment"),
+        ("@" in parts.netloc, "must not contain a user name or password"),
+        ("*" in uri, "must not contain wildcards: redirect URIs are matched exactly"),
+        (
+            not host or not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))),
+            "must be an https URL (http only on localhost or a loopback address)",
+        ),
+    )
+    return next((f"{uri!r} {why}." for refused, why in refusals if refused), None)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host in LOOPBACK_HOSTS or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def validate_registration(data: ClientRegistration) -> dict[str, list[str]]:

@@ -1,0 +1,42 @@
+"""Fixtures shared by the OWASP API Security Top 10 modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.conftest import BACKENDS
+
+
+@pytest.fixture
+def one_backend(backend: str) -> None:
+    """For behaviour decided before any query (body limits, URL checks): runs on the first backend only."""
+    if backend != BACKENDS[0]:
+        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
+
+
+def operations(client: TestClient[Litestar]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path template, operation) for every operation of the served OpenAPI document."""
+    document = client.get("/schema/openapi.json").json()
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def concrete(path: str, **values: str) -> str:
+    """`/api/products/{product_id}` with every path parameter filled in (1 unless given)."""
+    while "{" in path:
+        start, end = path.index("{"), path.index("}")
+        name = path[start + 1 : end].split(":", maxsplit=1)[0]
+        path = path[:start] + values.get(name, "1") + path[end + 1 :]
+    return path
+
+
+def is_problem(response: Any) -> bool:
+    return str(response.headers.get("content-type", "")).startswith("application/problem+json")
