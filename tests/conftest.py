@@ -6,20 +6,24 @@ from the real migrations, once per backend; tables are emptied before each test.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from redis.asyncio import Redis
 
 from app.cli import migrate
 from app.main import create_app
 from app.settings import RateLimits, Settings
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, smtp_server
 
 BACKENDS = [name.strip() for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name.strip()]
 
@@ -114,3 +118,42 @@ def staff(api: Api) -> Caller:
 @pytest.fixture
 def catalog(client: TestClient[Litestar], staff: Caller) -> Catalog:
     return Catalog(client, staff)
+
+
+LOW_LIMITS = RateLimits(general_per_minute=5, auth_per_minute=2, orders_per_minute=3)
+
+
+def forget_rate_limit_counts(redis_url: str) -> None:
+    async def forget() -> None:
+        client = Redis.from_url(redis_url)
+        try:
+            keys = [key async for key in client.scan_iter("shop:ratelimit:*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+    asyncio.run(forget())
+
+
+@pytest.fixture
+def limited(settings: Settings, client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
+    """The app with low rate limits (`LOW_LIMITS`), over the same (emptied) database and the session's Redis."""
+    assert settings.redis_url
+    forget_rate_limit_counts(settings.redis_url)
+    with TestClient(create_app(replace(settings, rate_limits=LOW_LIMITS)), base_url="http://testserver.local") as app:
+        yield app
+
+
+@pytest.fixture
+def at() -> Iterator[FakeAfricasTalking]:
+    """A local HTTP server that speaks Africa's Talking's SMS API."""
+    with africas_talking() as fake:
+        yield fake
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSmtp]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    with smtp_server() as fake:
+        yield fake

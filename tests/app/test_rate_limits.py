@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from redis.asyncio import Redis
 
-from app.main import create_app
-from app.settings import RateLimits, Settings
+from app.settings import Settings
+from tests.conftest import forget_rate_limit_counts
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Api
-from tests.support.catalog import Catalog
 from tests.support.live import live_server
 
 
 def _registration() -> dict[str, object]:
     return dict(msgspec.to_builtins(RegisterCustomerFactory.build()))
-
-
-LIMITS = RateLimits(general_per_minute=5, auth_per_minute=2, orders_per_minute=3)
-
-
-def _forget_counts(redis_url: str) -> None:
-    async def forget() -> None:
-        client = Redis.from_url(redis_url)
-        try:
-            keys = [key async for key in client.scan_iter("shop:ratelimit:*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
-
-    asyncio.run(forget())
-
-
-@pytest.fixture
-def limited(settings: Settings, client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
-    """The app with low limits, over the same (emptied) database and the session's Redis."""
-    assert settings.redis_url
-    _forget_counts(settings.redis_url)
-    with TestClient(create_app(replace(settings, rate_limits=LIMITS)), base_url="http://testserver.local") as limited:
-        yield limited
 
 
 def test_anonymous_callers_get_the_general_limit_then_429(limited: TestClient[Litestar]) -> None:
@@ -96,25 +65,10 @@ def test_registration_has_a_stricter_limit_per_address(limited: TestClient[Lites
     assert refused.headers["RateLimit-Limit"] == "2"
 
 
-def test_orders_which_send_sms_have_a_per_customer_limit(
-    limited: TestClient[Litestar], api: Api, catalog: Catalog
-) -> None:
-    product = catalog.product(stock_quantity=100, price="1.00")
-    body = {"items": [{"product_id": product["id"], "quantity": 1}]}
-    buyer, other = api.customer(), api.customer()
-    assert [limited.post("/api/orders/", json=body, headers=buyer.headers).status_code for _ in range(3)] == [201] * 3
-    refused = limited.post("/api/orders/", json=body, headers=buyer.headers)
-    assert refused.status_code == 429
-    assert refused.headers["RateLimit-Limit"] == "3"
-    assert limited.post("/api/orders/", json=body, headers=other.headers).status_code == 201
-    # reading orders is not limited by the order tier
-    assert limited.get("/api/orders/", headers=buyer.headers).status_code == 200
-
-
 def test_two_server_processes_share_one_limit(settings: Settings, redis_url: str, tmp_path: Path) -> None:
     """Two `shop serve` processes on one database (SQLite, then PostgreSQL) and one Redis: the 5th request
     overall is refused, whichever process it reaches."""
-    _forget_counts(redis_url)
+    forget_rate_limit_counts(redis_url)
     env = {
         "APP_ENV": "test",
         "DEMO_DATA": "false",

@@ -19,21 +19,9 @@ from app.settings import Settings
 from shop_notify import NotifyPlugin, NotifySettings, delivery_job
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
-from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, eventually, smtp_server
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
 
 SECRET = "dlr-s3cret"
-
-
-@pytest.fixture
-def at() -> Iterator[FakeAfricasTalking]:
-    with africas_talking() as fake:
-        yield fake
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSmtp]:
-    with smtp_server() as fake:
-        yield fake
 
 
 def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:

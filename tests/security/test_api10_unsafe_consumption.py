@@ -30,21 +30,9 @@ from tests.notify.test_notifications import SECRET, log, notify_settings, place
 from tests.security.conftest import is_problem
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
-from tests.support.fakes import Canned, FakeAfricasTalking, FakeSmtp, africas_talking, eventually, smtp_server
+from tests.support.fakes import Canned, FakeAfricasTalking, FakeSmtp, africas_talking, eventually
 
 REPORTS = f"/api/notifications/sms/delivery-reports/{SECRET}/"
-
-
-@pytest.fixture
-def at() -> Iterator[FakeAfricasTalking]:
-    with africas_talking() as fake:
-        yield fake
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSmtp]:
-    with smtp_server() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -420,9 +420,6 @@ class ProductService:
             raise FieldValidationError({"sku": ["A product with this SKU already exists."]}) from exc
 
     async def _commit_sku(self) -> None:
-        try:
-            await self.session.commit()
-        except IntegrityError as exc:
-            await self.session.rollback()
-            raise FieldValidationError({"sku": ["A product with this SKU already exists."]}) from exc
+        await self._flush_sku()  # unique violations surface at flush; the commit then only ends the transaction
+        await self.session.commit()
         self.cache.invalidate()

@@ -1,4 +1,10 @@
-"""The shared bearer-token middleware, exercised through a protected endpoint."""
+"""OWASP API2:2023 Broken authentication: the shared bearer-token middleware, through a protected endpoint.
+
+Missing, malformed, unknown, forged, expired and revoked tokens are 401 with a `Bearer` challenge; tokens
+are stored hashed and accepted only in the Authorization header. Refresh-token reuse (the whole family is
+revoked), code reuse and expired codes are in tests/identity/test_oauth_tokens.py and
+test_oauth_code_flow.py; sign-in throttling in tests/identity/test_oauth_browser.py.
+"""
 
 from __future__ import annotations
 
@@ -111,3 +117,36 @@ def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) ->
         assert prod_client.get(PROTECTED, headers=staff.headers).status_code == 200
     # the same token in the development app (the one under test) is accepted
     assert api.client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)).status_code == 200
+
+
+def test_forged_tokens_are_refused(client: TestClient[Litestar], api: Api) -> None:
+    """Tokens are random and opaque, looked up by their hash: nothing derived from a real one works."""
+    me = api.customer()
+    token = me.token
+    forgeries = [
+        token[:-1] + ("A" if token[-1] != "A" else "B"),  # one character changed
+        token[:-4],  # truncated
+        token + "x",  # extended
+        token.upper() if token.upper() != token else token.lower(),  # other case
+        hash_token(token),  # the stored hash presented as the token
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwic2NvcGUiOiJyZWFkIHdyaXRlIn0.",  # an unsigned JWT (alg none)
+    ]
+    for forged in forgeries:
+        assert_unauthorized(client.get(PROTECTED, headers=bearer(forged)), "invalid_token")
+    assert client.get(PROTECTED, headers=me.headers).status_code == 200
+
+
+def test_tokens_are_read_from_the_authorization_header_only(client: TestClient[Litestar], api: Api) -> None:
+    """A token in a URL ends up in logs and Referer headers; a cookie would make requests forgeable (CSRF)."""
+    me = api.customer()
+    assert_unauthorized(client.get(PROTECTED, params={"access_token": me.token}))
+    assert_unauthorized(client.get(PROTECTED, headers={"Cookie": f"access_token={me.token}; token={me.token}"}))
+    assert_unauthorized(client.get(PROTECTED, headers={"X-Access-Token": me.token, "X-Api-Key": me.token}))
+
+
+def test_a_second_authorization_header_cannot_smuggle_a_token(client: TestClient[Litestar], api: Api) -> None:
+    me = api.customer()
+    response = client.get(
+        PROTECTED, headers=[("Authorization", "Bearer no-such-token"), ("Authorization", f"Bearer {me.token}")]
+    )
+    assert response.status_code == 401

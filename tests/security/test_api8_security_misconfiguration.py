@@ -1,0 +1,82 @@
+"""OWASP API8:2023 Security misconfiguration: security headers, HSTS in production, 405 with Allow, and no
+stack trace or internal detail in any error answer. Strict CORS is in tests/app/test_cors.py; production
+refusing demo data, default secrets and the demo tokens in tests/app/test_settings.py and test_api2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+from app.security import HSTS, security_headers
+from shop_kernel import problem_exception_handlers
+
+
+def test_json_answers_carry_security_headers_and_forbid_rendering(client: TestClient[Litestar]) -> None:
+    for response in (client.get("/api/products/"), client.get("/api/orders/"), client.get("/api/nowhere/")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert "Strict-Transport-Security" not in response.headers  # development and test: no TLS in front
+
+
+def test_the_docs_page_keeps_its_scripts(client: TestClient[Litestar]) -> None:
+    page = client.get("/schema")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Content-Security-Policy" not in page.headers
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_production_adds_hsts() -> None:
+    message = {"type": "http.response.start", "status": 200, "headers": []}
+    asyncio.run(security_headers(production=True)(message, {}))  # type: ignore[arg-type]
+    assert (b"strict-transport-security", HSTS.encode()) in message["headers"]
+
+
+def test_wrong_method_is_405_with_allow(client: TestClient[Litestar]) -> None:
+    response = client.delete("/api/orders/")
+    assert response.status_code == 405
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert {"GET", "POST"} <= {method.strip() for method in response.headers["Allow"].split(",")}
+
+
+def test_an_unexpected_error_answers_a_bare_500_without_internals(caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel's handlers, as every plugin installs them: the traceback goes to the log, the client gets a
+    problem document with nothing of the exception in it (and the app never runs in debug mode)."""
+
+    @get("/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise RuntimeError("database password is hunter2 at /srv/app/secret.py line 12")
+
+    app = Litestar([boom], exception_handlers=problem_exception_handlers())
+    assert app.debug is False
+    errors = logging.getLogger("shop.errors")  # the app's logging setup may stop propagation: listen right here
+    errors.addHandler(caplog.handler)
+    try:
+        with TestClient(app) as client:
+            response = client.get("/boom")
+    finally:
+        errors.removeHandler(caplog.handler)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json() == {
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An unexpected error occurred.",
+        "instance": "/boom",
+    }
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert "hunter2" in caplog.text  # the operators still see it
+
+
+def test_the_composed_app_never_runs_in_debug_mode(client: TestClient[Litestar]) -> None:
+    assert client.app.debug is False
+    unknown = client.get("/api/no-such-thing/")
+    assert unknown.status_code == 404
+    assert "Traceback" not in unknown.text
+    assert unknown.headers["content-type"].startswith("application/problem+json")
