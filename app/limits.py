@@ -77,6 +77,50 @@ class RedisCounter:
             self._client = None
 
 
+_ADD_FAILURE = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+_GET_FAILURES = "return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}"
+
+
+class RedisFailureCounter:
+    """Failed sign-ins counted in Redis, so every replica sees every failure (shop_identity.FailureCounter)."""
+
+    def __init__(self, url: str, namespace: str = "shop:sign-in-failures") -> None:
+        self.url = url
+        self.namespace = namespace
+        self._client: Redis | None = None
+
+    def _redis(self) -> Redis:
+        if self._client is None:  # created on first use, on the loop that serves requests
+            self._client = Redis.from_url(self.url)
+        return self._client
+
+    async def add(self, key: str, window_seconds: int) -> None:
+        await self._redis().eval(_ADD_FAILURE, 1, f"{self.namespace}:{key}", window_seconds)
+
+    async def get(self, key: str) -> tuple[int, int]:
+        count, ttl = await self._redis().eval(_GET_FAILURES, 1, f"{self.namespace}:{key}")
+        return (int(count), int(ttl)) if count is not None and int(ttl) > 0 else (0, 0)
+
+    async def forget(self, key: str) -> None:
+        await self._redis().delete(f"{self.namespace}:{key}")
+
+    async def clear(self) -> None:
+        keys = [key async for key in self._redis().scan_iter(f"{self.namespace}:*")]
+        if keys:
+            await self._redis().delete(*keys)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 class MemoryCounter:
     """Fixed windows in this process only: for a single process without Redis (and for tests)."""
 

@@ -22,7 +22,7 @@ from app.body_limits import RequestBodyMiddleware
 from app.db import make_alchemy_config
 from app.docs_ui import docs_assets_router, docs_render_plugins
 from app.health import HealthController
-from app.limits import MemoryCounter, RedisCounter, WindowCounter, rate_limit_middleware
+from app.limits import MemoryCounter, RedisCounter, RedisFailureCounter, WindowCounter, rate_limit_middleware
 from app.observability import MetricsController, logging_config, metrics_config
 from app.security import security_headers
 from app.settings import Settings, get_settings
@@ -119,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     )
     counter: WindowCounter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
+    # failed sign-ins are counted where every replica sees them (the rate-limit Redis), else in this process
+    sign_in_failures = RedisFailureCounter(settings.redis_url) if settings.redis_url else None
     # Cached public catalog pages live in Redis when there is one: every replica serves them, and a catalog
     # write in any replica empties them for all.
     stores: dict[str, Store] = (
@@ -139,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
-            IdentityPlugin(identity_settings(settings)),
+            IdentityPlugin(identity_settings(settings), sign_in_failures=sign_in_failures),
             CatalogPlugin(),
             OrderingPlugin(),
             notify,
@@ -164,7 +166,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
         # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.
         on_startup=[partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set())],
-        on_shutdown=[partial(close_unit_of_work_runner, engine), counter.close],
+        on_shutdown=[
+            partial(close_unit_of_work_runner, engine),
+            counter.close,
+            *([sign_in_failures.close] if sign_in_failures else []),
+        ],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_allow_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -194,7 +194,7 @@ def over_https(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
     previous = client.base_url
     client.base_url = httpx.URL(HTTPS_BASE)
     client.cookies.clear()
-    client.app.plugins.get(IdentityPlugin).throttle.clear()
+    client.blocking_portal.call(client.app.plugins.get(IdentityPlugin).throttle.clear)
     try:
         yield client
     finally:

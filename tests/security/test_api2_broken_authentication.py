@@ -8,6 +8,8 @@ test_oauth_code_flow.py; sign-in throttling in tests/identity/test_oauth_browser
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,9 +19,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import DEMO_STAFF_TOKEN
+from app.limits import RedisFailureCounter
 from app.main import create_app
 from app.settings import Settings
 from shop_identity import AccessToken, Customer, TokenService, generate_private_key_pem, hash_token
+from shop_identity.oauth.throttle import SignInThrottle
 from tests.support.api import Api
 
 PROTECTED = "/api/auth/profile/"
@@ -150,3 +154,34 @@ def test_a_second_authorization_header_cannot_smuggle_a_token(client: TestClient
         PROTECTED, headers=[("Authorization", "Bearer no-such-token"), ("Authorization", f"Bearer {me.token}")]
     )
     assert response.status_code == 401
+
+
+def test_failed_sign_ins_are_counted_across_replicas(redis_url: str) -> None:
+    """Each replica has its own throttle and Redis client (as `create_app` builds them); the counts are one.
+
+    The sign-in form itself (5 failures, then 429 with Retry-After) is driven in
+    tests/identity/test_oauth_code_flow.py::test_repeated_failed_sign_ins_are_refused_for_a_while.
+    """
+    namespace = f"test-sign-in:{uuid.uuid4().hex}"
+
+    async def scenario() -> None:
+        counters = [RedisFailureCounter(redis_url, namespace=namespace) for _ in range(2)]
+        first, second = (SignInThrottle(max_failures_per_account=5, counter=counter) for counter in counters)
+        try:
+            for _ in range(3):
+                await first.failed("Alice", "192.0.2.1")
+            assert await second.retry_after("alice", "192.0.2.9") is None
+            for _ in range(2):
+                await second.failed("alice", "192.0.2.2")
+            wait = await first.retry_after("alice", "192.0.2.9")
+            assert wait is not None
+            assert 60 < wait <= 15 * 60
+            assert await first.retry_after("bob", "192.0.2.9") is None  # another account is not locked
+            await second.succeeded("alice", "192.0.2.2")  # a success (elsewhere) forgets the account's failures
+            assert await first.retry_after("alice", "192.0.2.9") is None
+        finally:
+            await first.clear()
+            for counter in counters:
+                await counter.close()
+
+    asyncio.run(scenario())

@@ -7,6 +7,7 @@ from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuth
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load_or_create_private_key_pem
 from shop_identity.oauth.server import SCOPES
+from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter
 from shop_identity.plugin import IdentityPlugin, IdentitySettings
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService, TokenService, hash_token, make_token_resolver
@@ -21,8 +22,10 @@ __all__ = (
     "Customer",
     "CustomerProfile",
     "CustomerService",
+    "FailureCounter",
     "IdentityPlugin",
     "IdentitySettings",
+    "MemoryFailureCounter",
     "OAuthClient",
     "OAuthClientService",
     "ProfileUpdate",

@@ -24,7 +24,7 @@ from shop_identity.oauth.controllers import (
 )
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem
 from shop_identity.oauth.server import OAuthConfig
-from shop_identity.oauth.throttle import SignInThrottle
+from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie
 from shop_identity.services import CustomerService, TokenService
 from shop_kernel import Principal, install_shared
@@ -64,7 +64,11 @@ class IdentityPlugin(InitPluginProtocol):
     """Registers customers, registration, profiles and the OAuth2/OIDC server; the host app provides
     `db_session` and a `BearerTokenMiddleware` backed by `make_token_resolver`."""
 
-    def __init__(self, settings: IdentitySettings | None = None) -> None:
+    def __init__(
+        self, settings: IdentitySettings | None = None, *, sign_in_failures: FailureCounter | None = None
+    ) -> None:
+        """`sign_in_failures`: where failed sign-ins are counted; give several replicas a shared one (the
+        default counts in this process)."""
         self.settings = settings = settings or IdentitySettings()
         if settings.signing_key_pem is None:
             log.warning("no OAuth signing key configured: id_tokens are signed with a key made for this process")
@@ -75,6 +79,7 @@ class IdentityPlugin(InitPluginProtocol):
             max_failures_per_account=settings.max_failed_sign_ins_per_account,
             max_failures_per_address=settings.max_failed_sign_ins_per_address,
             window_seconds=settings.failed_sign_in_window.total_seconds(),
+            counter=sign_in_failures or MemoryFailureCounter(),
         )
         self.oauth = OAuthRuntime(
             config=OAuthConfig(

@@ -1,74 +1,96 @@
 """Sign-in throttling: too many failed sign-ins for one account or from one address lock it out a while.
 
-An in-process store: each replica counts on its own, so the effective limit is the limit times the
-number of replicas. Issue 7 moves rate limits to Litestar's middleware on Redis; this one then moves
-to the same store.
+The counts live in a `FailureCounter`. The default keeps them in this process, so each replica counts on
+its own; a host app with several replicas gives the plugin a shared one (the composed app passes one
+backed by its Redis), so the limits hold for the deployment, not per process.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
-__all__ = ("SignInThrottle",)
+__all__ = ("FailureCounter", "MemoryFailureCounter", "SignInThrottle")
+
+
+class FailureCounter(Protocol):
+    """Counts failures per key in fixed windows: the first failure opens a window of `window_seconds`."""
+
+    async def add(self, key: str, window_seconds: int) -> None: ...
+
+    async def get(self, key: str) -> tuple[int, int]:
+        """Failures in the key's current window, and seconds until it ends (0, 0 when there is none)."""
+        ...
+
+    async def forget(self, key: str) -> None: ...
+
+    async def clear(self) -> None: ...
+
+
+@dataclass
+class MemoryFailureCounter:
+    """Fixed windows in this process only."""
+
+    max_keys: int = 100_000
+    _windows: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    async def add(self, key: str, window_seconds: int) -> None:
+        now = time.monotonic()
+        if len(self._windows) >= self.max_keys:
+            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+            if len(self._windows) >= self.max_keys:  # pragma: no cover - a flood of distinct keys
+                self._windows.clear()
+        count, ends = self._windows.get(key, (0, now + window_seconds))
+        if ends <= now:
+            count, ends = 0, now + window_seconds
+        self._windows[key] = (count + 1, ends)
+
+    async def get(self, key: str) -> tuple[int, int]:
+        count, ends = self._windows.get(key, (0, 0.0))
+        left = ends - time.monotonic()
+        return (count, max(1, int(left) + 1)) if left > 0 else (0, 0)
+
+    async def forget(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+    async def clear(self) -> None:
+        self._windows.clear()
 
 
 @dataclass
 class SignInThrottle:
-    """Sliding window of failures per key (`account:<username>` or `address:<ip>`).
+    """Failures per account (`account:<username>`) and per address (`address:<ip>`).
 
-    After `max_failures` failures within `window_seconds`, the key is refused until the oldest of them
-    leaves the window. A successful sign-in forgets the account's failures (not the address's).
+    After `max_failures` failures within a window of `window_seconds`, the key is refused until the window
+    ends. A successful sign-in forgets the account's failures (not the address's).
     """
 
     max_failures_per_account: int = 5
     max_failures_per_address: int = 20
     window_seconds: float = 15 * 60
-    max_keys: int = 100_000
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    counter: FailureCounter = field(default_factory=MemoryFailureCounter)
 
     @staticmethod
     def keys(username: str, address: str) -> tuple[str, str]:
         return f"account:{username.strip().lower()}", f"address:{address}"
 
-    def retry_after(self, username: str, address: str) -> int | None:
+    async def retry_after(self, username: str, address: str) -> int | None:
         """Seconds until a sign-in may be tried again, or None when it may be tried now."""
-        now = time.monotonic()
         waits = []
-        for key, limit in zip(
-            self.keys(username, address), (self.max_failures_per_account, self.max_failures_per_address), strict=True
-        ):
-            failures = self._recent(key, now)
-            if len(failures) >= limit:
-                waits.append(failures[-limit] + self.window_seconds - now)
-        return max(1, int(max(waits)) + 1) if waits else None
+        limits = (self.max_failures_per_account, self.max_failures_per_address)
+        for key, limit in zip(self.keys(username, address), limits, strict=True):
+            count, left = await self.counter.get(key)
+            if count >= limit:
+                waits.append(left)
+        return max(1, *waits) if waits else None
 
-    def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) >= self.max_keys:
-            self._prune(now)
+    async def failed(self, username: str, address: str) -> None:
         for key in self.keys(username, address):
-            self._failures.setdefault(key, deque()).append(now)
+            await self.counter.add(key, int(self.window_seconds))
 
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop(self.keys(username, address)[0], None)
+    async def succeeded(self, username: str, address: str) -> None:
+        await self.counter.forget(self.keys(username, address)[0])
 
-    def clear(self) -> None:
-        self._failures.clear()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key)
-        if failures is None:
-            return deque()
-        while failures and failures[0] <= now - self.window_seconds:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        return failures
-
-    def _prune(self, now: float) -> None:
-        for key in list(self._failures):
-            self._recent(key, now)
-        if len(self._failures) >= self.max_keys:  # pragma: no cover - a flood of distinct keys
-            self._failures.clear()
+    async def clear(self) -> None:
+        await self.counter.clear()
