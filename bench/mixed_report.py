@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mixed_report.py cpu-snapshot FILE
     .venv/bin/python bench/mixed_report.py report --samples S1 [S2] --wrk-json J1 [J2] \
-        --cpu-before F1 --cpu-after F2 --ours PID --ours-match TEXT [TEXT ...] [--label L] [--results FILE]
+        --cpu-before F1 --cpu-after F2 --ours PID --ours-match TEXT [TEXT ...] [--label L] [--json FILE]
 
 `report` reads the sample lines the wrk script wrote (`<kind> <status> <latency_us>`, one per response of
 the measured run; two files when two wrk instances ran side by side) and prints, per request class
@@ -101,6 +101,7 @@ def cpu_split(before: dict[str, Any], after: dict[str, Any], root: int, matches:
         "ours_cpu_s": round(our_ticks / tck, 1),
         "kernel_threads_cpu_s": round(kernel_ticks / tck, 1),
         "others_cpu_s": round(max(busy - our_ticks - kernel_ticks, 0) / tck, 1),
+        "others_share": round(max(busy - our_ticks - kernel_ticks, 0) / max(total, 1), 3),
         "others_top": [f"{d / tck:.1f}s {cmd[:80]}" for d, cmd in others[:3]],
     }
 
@@ -173,12 +174,11 @@ def report(args: argparse.Namespace) -> None:
         print(
             f"CPU during the run: {cpu['cpus_busy_share']:.0%} of the cores busy; ours {cpu['ours_cpu_s']} cpu-s, "
             f"kernel threads {cpu['kernel_threads_cpu_s']} cpu-s, others {cpu['others_cpu_s']} cpu-s "
-            f"{cpu['others_top']}"
+            f"({cpu['others_share']:.0%} of the machine) {cpu['others_top']}"
         )
-    if args.results:
-        with open(args.results, "a") as out:
-            record = {"label": args.label, "seconds": seconds, "classes": rows, "kinds": detail, "wrk": wrk, "cpu": cpu}
-            out.write(json.dumps(record) + "\n")
+    record = {"label": args.label, "seconds": seconds, "classes": rows, "kinds": detail, "wrk": wrk, "cpu": cpu}
+    if args.json:
+        Path(args.json).write_text(json.dumps(record))
 
 
 def main() -> None:
@@ -194,7 +194,7 @@ def main() -> None:
     rep.add_argument("--ours", type=int, default=os.getppid())
     rep.add_argument("--ours-match", nargs="*", default=[])
     rep.add_argument("--label", default="")
-    rep.add_argument("--results")
+    rep.add_argument("--json", help="also write the figures here as one JSON object")
     args = parser.parse_args()
     if args.command == "cpu-snapshot":
         Path(args.file).write_text(json.dumps(cpu_snapshot()))
