@@ -22,7 +22,7 @@ bench_wait_http() {  # URL PID LOG: wait (30 s at most) until URL answers 2xx; s
 bench_stop() {  # PID...: SIGTERM, up to 10 s to exit, then SIGKILL
   local pid
   for pid in "$@"; do
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   for pid in "$@"; do
     [[ -n "$pid" ]] || continue
@@ -35,6 +35,7 @@ bench_stop() {  # PID...: SIGTERM, up to 10 s to exit, then SIGKILL
 bench_cpu_ticks() {  # PID...: utime + stime summed over the processes (clock ticks; gone processes count 0)
   local total=0 pid ticks
   for pid in "$@"; do
+    [[ -n "$pid" ]] || continue
     ticks="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
     total=$((total + ticks))
   done
