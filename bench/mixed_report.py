@@ -42,7 +42,8 @@ def class_of(kind: str) -> str | None:
 
 
 def cpu_snapshot() -> dict[str, Any]:
-    processes: dict[int, tuple[int, str, int]] = {}
+    """pid -> (parent pid, command line, start time, CPU ticks of the process and of its children it waited for)."""
+    processes: dict[int, tuple[int, str, int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -54,7 +55,8 @@ def cpu_snapshot() -> dict[str, Any]:
         comm_end = stat.rindex(")")
         fields = stat[comm_end + 2 :].split()
         name = cmdline.strip() or stat[stat.index("(") + 1 : comm_end]
-        processes[int(entry)] = (int(fields[1]), name[:200], int(fields[11]) + int(fields[12]))
+        ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # utime stime cutime cstime
+        processes[int(entry)] = (int(fields[1]), name[:200], int(fields[19]), ticks)
     cpu = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return {"processes": processes, "total": sum(cpu), "idle": cpu[3] + cpu[4], "clk_tck": os.sysconf("SC_CLK_TCK")}
 
@@ -69,9 +71,9 @@ def percentile(values: list[int], q: float) -> float:
 
 
 def ours(processes: dict[int, list[Any]], root: int, matches: list[str]) -> set[int]:
-    mine = {root} | {pid for pid, (_, cmd, _) in processes.items() if any(m in cmd for m in matches)}
+    mine = {root} | {pid for pid, (_, cmd, _, _) in processes.items() if any(m in cmd for m in matches)}
     children: dict[int, list[int]] = defaultdict(list)
-    for pid, (ppid, _, _) in processes.items():
+    for pid, (ppid, *_) in processes.items():
         children[ppid].append(pid)
     stack = list(mine)
     while stack:
@@ -89,9 +91,10 @@ def cpu_split(before: dict[str, Any], after: dict[str, Any], root: int, matches:
     busy = (after["total"] - after["idle"]) - (before["total"] - before["idle"])
     total = after["total"] - before["total"]
     mine = ours(pa, root, matches)
-    delta = {pid: pa[pid][2] - (pb[pid][2] if pid in pb and pb[pid][1] == pa[pid][1] else 0) for pid in pa}
+    # the same process in both snapshots: same pid and start time (PostgreSQL backends change their command line)
+    delta = {pid: pa[pid][3] - (pb[pid][3] if pid in pb and pb[pid][2] == pa[pid][2] else 0) for pid in pa}
     our_ticks = sum(delta[pid] for pid in mine if pid in delta)
-    kernel = {pid for pid, (ppid, _, _) in pa.items() if ppid == 2 or pid == 2}  # kthreadd's: writeback, ...
+    kernel = {pid for pid, (ppid, *_) in pa.items() if ppid == 2 or pid == 2}  # kthreadd's: writeback, ...
     kernel_ticks = sum(delta[pid] for pid in kernel)
     others = sorted(
         ((d, pa[pid][1]) for pid, d in delta.items() if pid not in mine and pid not in kernel and d > 0), reverse=True
@@ -99,6 +102,7 @@ def cpu_split(before: dict[str, Any], after: dict[str, Any], root: int, matches:
     return {
         "cpus_busy_share": round(busy / max(total, 1), 3),
         "ours_cpu_s": round(our_ticks / tck, 1),
+        "load_generator_cpu_s": round(delta.get(root, 0) / tck, 1),
         "kernel_threads_cpu_s": round(kernel_ticks / tck, 1),
         "others_cpu_s": round(max(busy - our_ticks - kernel_ticks, 0) / tck, 1),
         "others_share": round(max(busy - our_ticks - kernel_ticks, 0) / max(total, 1), 3),
@@ -172,7 +176,8 @@ def report(args: argparse.Namespace) -> None:
     print(f"unexpected answers (non-2xx other than 409 on an order; 0 = unanswered): {unexpected}")
     if cpu:
         print(
-            f"CPU during the run: {cpu['cpus_busy_share']:.0%} of the cores busy; ours {cpu['ours_cpu_s']} cpu-s, "
+            f"CPU during the run: {cpu['cpus_busy_share']:.0%} of the cores busy; ours {cpu['ours_cpu_s']} cpu-s "
+            f"(of which wrk {cpu['load_generator_cpu_s']}), "
             f"kernel threads {cpu['kernel_threads_cpu_s']} cpu-s, others {cpu['others_cpu_s']} cpu-s "
             f"({cpu['others_share']:.0%} of the machine) {cpu['others_top']}"
         )
