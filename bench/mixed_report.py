@@ -70,6 +70,22 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[rank - 1] / 1000
 
 
+def _role(cmd: str, root: bool) -> str:
+    """Which of our processes this is, for the CPU breakdown."""
+    if root:
+        return "wrk (and the script)"
+    for marker, role in (
+        ("shop serve", "API (shop serve)"),
+        ("shop worker", "worker (shop worker)"),
+        ("postgres", "PostgreSQL"),
+        ("redis-server", "Redis"),
+        ("py-spy", "py-spy"),
+    ):
+        if marker in cmd:
+            return role
+    return "other of ours"
+
+
 def ours(processes: dict[int, list[Any]], root: int, matches: list[str]) -> set[int]:
     mine = {root} | {pid for pid, (_, cmd, _, _) in processes.items() if any(m in cmd for m in matches)}
     children: dict[int, list[int]] = defaultdict(list)
@@ -99,8 +115,12 @@ def cpu_split(before: dict[str, Any], after: dict[str, Any], root: int, matches:
     others = sorted(
         ((d, pa[pid][1]) for pid, d in delta.items() if pid not in mine and pid not in kernel and d > 0), reverse=True
     )
+    groups: Counter[str] = Counter()
+    for pid in mine & set(delta):
+        groups[_role(pa[pid][1], pid == root)] += delta[pid]
     return {
         "cpus_busy_share": round(busy / max(total, 1), 3),
+        "ours_by_role": {role: round(ticks / tck, 1) for role, ticks in groups.most_common() if ticks},
         "ours_cpu_s": round(our_ticks / tck, 1),
         "load_generator_cpu_s": round(delta.get(root, 0) / tck, 1),
         "kernel_threads_cpu_s": round(kernel_ticks / tck, 1),
@@ -180,6 +200,9 @@ def report(args: argparse.Namespace) -> None:
             f"(of which wrk {cpu['load_generator_cpu_s']}), "
             f"kernel threads {cpu['kernel_threads_cpu_s']} cpu-s, others {cpu['others_cpu_s']} cpu-s "
             f"({cpu['others_share']:.0%} of the machine) {cpu['others_top']}"
+        )
+        print(
+            "our CPU by role: " + ", ".join(f"{role} {seconds} cpu-s" for role, seconds in cpu["ours_by_role"].items())
         )
     record = {"label": args.label, "seconds": seconds, "classes": rows, "kinds": detail, "wrk": wrk, "cpu": cpu}
     if args.json:
