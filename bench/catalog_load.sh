@@ -15,8 +15,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
-SHOP="$ROOT/.venv/bin/shop"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-3s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -32,11 +32,7 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2;
 VAR_DIR="$(mktemp -d /tmp/shop-bench.XXXXXX)"
 SERVER_PID=""
 cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  bench_stop "$SERVER_PID"
   rm -rf "$VAR_DIR"
 }
 trap cleanup EXIT INT TERM
@@ -51,7 +47,7 @@ CATALOG_JSON="$("$PY" bench/make_catalog.py --url "$DB_URL" --products "$PRODUCT
 ROOT_ID="$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["root_id"])' "$CATALOG_JSON")"
 LEAF_ID="$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["leaf_id"])' "$CATALOG_JSON")"
 
-PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PORT="$(bench_free_port)"
 BASE="http://127.0.0.1:$PORT"
 if [[ "$WORKERS" == "1" ]]; then
   PORT="$PORT" "$SHOP" serve --host 127.0.0.1 --port "$PORT" >"$VAR_DIR/serve.log" 2>&1 &
@@ -60,18 +56,14 @@ else
     --log-level warning >"$VAR_DIR/serve.log" 2>&1 &
 fi
 SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -fs "$BASE/api/health/" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$VAR_DIR/serve.log" >&2; exit 1; }
-  sleep 0.2
-done
+bench_wait_http "$BASE/api/health/" "$SERVER_PID" "$VAR_DIR/serve.log"
 sleep 2  # let every worker finish starting (with WORKERS > 1 the first answer comes from one of them)
 
 HEADERS=()
 [[ -n "${GZIP:-}" ]] && HEADERS+=(-H "Accept-Encoding: gzip")
 [[ -n "${TOKEN:-}" ]] && HEADERS+=(-H "Authorization: Bearer $TOKEN")
 
-echo "machine: $(nproc) cores, $(uname -sr), python $("$PY" -c 'import platform; print(platform.python_version())'), sqlite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)')"
+bench_machine
 echo "catalog: $CATALOG_JSON"
 echo "server:  $BASE (workers: $WORKERS)  load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after a $WARMUP warm-up${GZIP:+, gzip}${TOKEN:+, bearer token}"
 printf '%-22s %10s %9s %9s %9s %8s  %s\n' endpoint "req/s" "p50 ms" "p99 ms" "max ms" "errors" path

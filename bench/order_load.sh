@@ -21,8 +21,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
-SHOP="$ROOT/.venv/bin/shop"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-3s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -42,21 +42,11 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 not found: apt-get install -y s
 VAR_DIR="$(mktemp -d /tmp/shop-order-bench.XXXXXX)"
 SERVER_PID=""
 stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  bench_stop "$SERVER_PID"
   SERVER_PID=""
 }
 stop_worker() {
-  if [[ -n "$WORKER_PID" ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
-    kill -TERM "$WORKER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$WORKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$WORKER_PID" 2>/dev/null || true
-    wait "$WORKER_PID" 2>/dev/null || true
-  fi
+  bench_stop "$WORKER_PID"
   WORKER_PID=""
 }
 cleanup() {
@@ -77,16 +67,11 @@ DB="$VAR_DIR/shop.sqlite3"
 "$SHOP" migrate >/dev/null
 "$SHOP" seed-demo >/dev/null
 
-PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PORT="$(bench_free_port)"
 BASE="http://127.0.0.1:$PORT"
 "$SHOP" serve --host 127.0.0.1 --port "$PORT" >"$VAR_DIR/serve.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 150); do
-  curl -fs "$BASE/api/health/" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$VAR_DIR/serve.log" >&2; exit 1; }
-  sleep 0.2
-done
-curl -fs "$BASE/api/health/" >/dev/null || { echo "server did not start" >&2; cat "$VAR_DIR/serve.log" >&2; exit 1; }
+bench_wait_http "$BASE/api/health/" "$SERVER_PID" "$VAR_DIR/serve.log"
 if [[ -n "$SEPARATE_WORKER" ]]; then
   REDIS_URL="$(sed -n 's/^Embedded Redis on //p' "$VAR_DIR/serve.log")" "$SHOP" worker >"$VAR_DIR/worker.log" 2>&1 &
   WORKER_PID=$!
@@ -102,14 +87,14 @@ sqlite3 "$DB" "SELECT id, stock_quantity FROM catalog_product ORDER BY id" >"$VA
 ORDERS_BEFORE="$(sqlite3 "$DB" "SELECT count(*) FROM ordering_order")"
 
 cpu_ticks() {  # utime + stime of the server process (clock ticks)
-  awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
+  bench_cpu_ticks "$SERVER_PID"
 }
 worker_ticks() {  # the same for the separate worker process, 0 without one
-  if [[ -n "$WORKER_PID" ]]; then awk '{print $14 + $15}' "/proc/$WORKER_PID/stat"; else echo 0; fi
+  bench_cpu_ticks "$WORKER_PID"
 }
 CLK_TCK="$(getconf CLK_TCK)"
 
-echo "machine: $(nproc) cores, $(uname -sr), python $("$PY" -c 'import platform; print(platform.python_version())'), sqlite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+bench_machine
 echo "server:  $BASE (1 shop serve process, WORKER_IN_PROCESS=$WORKER_IN_PROCESS, separate worker: ${SEPARATE_WORKER:-no})  load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION after a $WARMUP warm-up"
 printf '%-8s %9s %8s %8s %8s %7s %6s %8s  %s\n' order "req/s" "p50 ms" "p99 ms" "max ms" "non2xx" "sockerr" "cpu ms/req" statuses
 
