@@ -7,6 +7,7 @@ from litestar.testing import TestClient
 
 from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
+from tests.support.statements import counted
 
 URL = "/api/orders/"
 
@@ -70,10 +71,14 @@ def test_cancel_gives_the_stock_back_once(client: TestClient[Litestar], shop: Sh
     order = shop.order(buyer, (a, 3), (b, 4)).json()
     assert (shop.stock(a), shop.stock(b)) == (7, 0)
 
-    cancelled = client.post(f"{URL}{order['id']}/cancel/", headers=buyer.headers)
+    with counted() as statements:
+        cancelled = client.post(f"{URL}{order['id']}/cancel/", headers=buyer.headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
     assert (shop.stock(a), shop.stock(b)) == (10, 4)
+    # the answer is the order as the cancel left it, built in the unit of work without reading it back
+    assert cancelled.json() == client.get(f"{URL}{order['id']}/", headers=buyer.headers).json()
+    assert len([s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT"))]) <= 7
 
     again = client.post(f"{URL}{order['id']}/cancel/", headers=buyer.headers)
     assert again.status_code == 409

@@ -86,6 +86,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _aware(value: datetime) -> datetime:
+    """Core reads of a timestamp column come back naive on SQLite; they are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class OrderingRules:
     max_quantity_per_line: int = 1000
@@ -256,8 +261,8 @@ class OrderService:
 
     async def cancel(self, order_id: int, principal: Principal) -> tuple[OrderRead, OrderCancelled]:
         """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through."""
-        event = await run_unit_of_work(self.engine, partial(_cancel_in, order_id=order_id, principal=principal))
-        return await self.get(order_id, principal), event
+        # the unit answers the order as it left it: no read-back through the session (3 round trips)
+        return await run_unit_of_work(self.engine, partial(_cancel_in, order_id=order_id, principal=principal))
 
     async def advance(self, order_id: int, principal: Principal, status: OrderStatus) -> OrderRead:
         """Staff: one step along the lifecycle; anything else is 409."""
@@ -373,7 +378,7 @@ def _earlier_order(connection: Connection, new_order: _NewOrder) -> int | None:
     existing = connection.execute(_BY_KEY, {"customer_id": new_order.customer_id, "key": new_order.key}).first()
     if existing is None:
         return None
-    created_at = existing.created_at if existing.created_at.tzinfo else existing.created_at.replace(tzinfo=UTC)
+    created_at = _aware(existing.created_at)
     if created_at < _now() - new_order.idempotency_window:
         connection.execute(update(ORDER).where(ORDER.c.id == existing.id).values(idempotency_key=None))
         return None
@@ -427,37 +432,72 @@ def _visible_to(principal: Principal) -> list[Any]:
     return [] if principal.is_staff else [ORDER.c.customer_id == principal.require_user_id()]
 
 
-def _cancel_in(connection: Connection, order_id: int, principal: Principal) -> OrderCancelled:
+_CANCELLED_LINES = (
+    select(
+        ITEM.c.id,
+        ITEM.c.product_id,
+        ITEM.c.product_name,
+        ITEM.c.quantity,
+        ITEM.c.unit_price,
+        ITEM.c.subtotal,
+        PRODUCT.c.name.label("current_name"),
+        PRODUCT.c.price.label("current_price"),
+    )
+    .join(PRODUCT, PRODUCT.c.id == ITEM.c.product_id)
+    .where(ITEM.c.order_id == bindparam("order_id"))
+    .order_by(ITEM.c.id)
+)
+
+
+def _cancel_in(connection: Connection, order_id: int, principal: Principal) -> tuple[OrderRead, OrderCancelled]:
+    now = _now()
     cancelled = connection.execute(
         update(ORDER)
         .where(ORDER.c.id == order_id, ORDER.c.status.in_([s.value for s in CANCELLABLE]), *_visible_to(principal))
-        .values(status=OrderStatus.CANCELLED.value, updated_at=_now())
-        .returning(ORDER.c.order_number, ORDER.c.customer_id, ORDER.c.total_amount)
+        .values(status=OrderStatus.CANCELLED.value, updated_at=now)
+        .returning(ORDER.c.order_number, ORDER.c.customer_id, ORDER.c.total_amount, ORDER.c.notes, ORDER.c.created_at)
     ).first()
     if cancelled is None:
         _refuse(connection, order_id, principal, "cancelled", "only pending or confirmed orders can be cancelled")
-    lines = connection.execute(
-        select(ITEM.c.product_id, ITEM.c.product_name, ITEM.c.quantity, ITEM.c.unit_price, ITEM.c.subtotal).where(
-            ITEM.c.order_id == order_id
-        )
-    )
+    rows = connection.execute(_CANCELLED_LINES, {"order_id": order_id}).all()
     order_lines = [
         OrderLine(product_id=r.product_id, name=r.product_name, quantity=r.quantity,
                   unit_price=to_money(r.unit_price), subtotal=to_money(r.subtotal))
-        for r in lines
+        for r in rows
     ]  # fmt: skip
     release_stock(connection, {line.product_id: line.quantity for line in order_lines})
+    customer = _contact_of(connection, cancelled.customer_id)
     event = OrderCancelled(
         order_id=order_id,
         order_number=cancelled.order_number,
-        customer=_contact_of(connection, cancelled.customer_id),
+        customer=customer,
         items=order_lines,
         total_amount=to_money(cancelled.total_amount),
-        cancelled_at=_now(),
+        cancelled_at=now,
         cancelled_by_staff=principal.is_staff and principal.user_id != cancelled.customer_id,
     )
     add_to_outbox(connection, ORDER_CANCELLED, f"{ORDER_CANCELLED}:{order_id}", event)
-    return event
+    read = OrderRead(
+        id=order_id,
+        order_number=cancelled.order_number,
+        customer=customer.username,
+        status=OrderStatus.CANCELLED,
+        total_amount=to_money(cancelled.total_amount),
+        notes=cancelled.notes,
+        items=[
+            OrderItemRead(
+                id=r.id,
+                product=OrderProduct(id=r.product_id, name=r.current_name, price=to_money(r.current_price)),
+                quantity=r.quantity,
+                unit_price=to_money(r.unit_price),
+                subtotal=to_money(r.subtotal),
+            )
+            for r in rows
+        ],
+        created_at=_aware(cancelled.created_at),
+        updated_at=now,
+    )
+    return read, event
 
 
 def _advance_in(connection: Connection, order_id: int, principal: Principal, status: OrderStatus) -> None:
