@@ -109,7 +109,12 @@ class OrderController(Controller):
         cursor: Annotated[str | None, QueryParameter(description="Opaque; take it from `next` or `previous`.")] = None,
         page_size: Annotated[int, QueryParameter(ge=1, description="Default 10, at most 100.")] = 10,
         status: Annotated[OrderStatus | None, QueryParameter(description="Staff only.")] = None,
-        customer: Annotated[str | None, QueryParameter(description="Staff only: a username.")] = None,
+        customer: Annotated[
+            str | None,
+            QueryParameter(
+                description="Staff only: a username.", min_length=1, max_length=150, pattern=r"^[\w.@+-]+\Z"
+            ),
+        ] = None,
     ) -> CursorPage[OrderRead]:
         if not principal.is_staff:
             status, customer = None, None
