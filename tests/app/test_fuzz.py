@@ -15,6 +15,7 @@ Fast profile in `make test`: 8 cases per operation, mode and caller, derandomize
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections import Counter
@@ -112,6 +113,8 @@ def test_every_operation_keeps_its_contract(
 ) -> None:
     if backend != "sqlite":
         pytest.skip("the generated requests do not depend on the database: one backend is enough")
+    if LONG_PROFILE:  # `make fuzz` runs with -s: keep its output to the summaries, not a line per request
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     category = catalog.category("Phones")
     product = catalog.product(category, stock_quantity=5)
     assert product["id"]
