@@ -9,39 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 from litestar_saq import SAQPlugin
 
 from app.main import create_app
 from app.settings import Settings
-from shop_notify import NotifyPlugin, NotifySettings, delivery_job
+from shop_notify import NotifyPlugin, delivery_job
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-
-SECRET = "dlr-s3cret"
-
-
-def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
-    return NotifySettings(
-        sms_backend="africastalking",
-        at_username="shop",
-        at_api_key="test-api-key",
-        at_sender_id="SHOP",
-        at_base_url=at.url,
-        sms_timeout_seconds=0.5,
-        email_backend="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        admin_email="orders@shop.test",
-        default_from_email="noreply@shop.test",
-        delivery_report_secret=SECRET,
-        job_retries=3,
-        job_retry_delay_seconds=0.05,
-        relay_interval_seconds=0.05,
-    )
+from tests.support.notify import SECRET, app_with_worker, notify_settings
 
 
 @pytest.fixture
@@ -49,10 +27,7 @@ def shop(
     client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
 ) -> Iterator[TestClient[Litestar]]:
     """The composed app with its worker running in-process, over an empty database and an empty Redis."""
-    assert settings.redis_url
-    redis.Redis.from_url(settings.redis_url).flushall()
-    app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
-    with TestClient(app) as worker_client:
+    with app_with_worker(settings, at, smtp) as worker_client:
         yield worker_client
 
 

@@ -16,21 +16,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
-import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from app.main import create_app
 from app.settings import Settings
-from tests.notify.test_notifications import SECRET, log, notify_settings, place
+from tests.notify.test_notifications import log, place
 from tests.security.conftest import is_problem
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import Canned, FakeAfricasTalking, FakeSmtp, africas_talking, eventually
+from tests.support.notify import SECRET, app_with_worker
 
 REPORTS = f"/api/notifications/sms/delivery-reports/{SECRET}/"
 
@@ -40,10 +38,7 @@ def shop(
     client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
 ) -> Iterator[TestClient[Litestar]]:
     """The composed app with its worker in-process, talking to the fakes (as in tests/notify)."""
-    assert settings.redis_url
-    redis.Redis.from_url(settings.redis_url).flushall()
-    app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
-    with TestClient(app) as worker_client:
+    with app_with_worker(settings, at, smtp) as worker_client:
         yield worker_client
 
 

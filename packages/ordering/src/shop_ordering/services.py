@@ -86,6 +86,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _item_read(row: Any) -> OrderItemRead:
+    """An order line as answered: the price paid, and the product as it is now (`current_name`, `current_price`)."""
+    return OrderItemRead(
+        id=row.id,
+        product=OrderProduct(id=row.product_id, name=row.current_name, price=to_money(row.current_price)),
+        quantity=row.quantity,
+        unit_price=to_money(row.unit_price),
+        subtotal=to_money(row.subtotal),
+    )
+
+
 def _aware(value: datetime) -> datetime:
     """Core reads of a timestamp column come back naive on SQLite; they are UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -233,15 +244,7 @@ class OrderService:
             .order_by(ITEM.c.id)
         )
         for row in rows:
-            items[row.order_id].append(
-                OrderItemRead(
-                    id=row.id,
-                    product=OrderProduct(id=row.product_id, name=row.current_name, price=to_money(row.current_price)),
-                    quantity=row.quantity,
-                    unit_price=to_money(row.unit_price),
-                    subtotal=to_money(row.subtotal),
-                )
-            )
+            items[row.order_id].append(_item_read(row))
         return [
             OrderRead(
                 id=order.id,
@@ -484,16 +487,7 @@ def _cancel_in(connection: Connection, order_id: int, principal: Principal) -> t
         status=OrderStatus.CANCELLED,
         total_amount=to_money(cancelled.total_amount),
         notes=cancelled.notes,
-        items=[
-            OrderItemRead(
-                id=r.id,
-                product=OrderProduct(id=r.product_id, name=r.current_name, price=to_money(r.current_price)),
-                quantity=r.quantity,
-                unit_price=to_money(r.unit_price),
-                subtotal=to_money(r.subtotal),
-            )
-            for r in rows
-        ],
+        items=[_item_read(r) for r in rows],
         created_at=_aware(cancelled.created_at),
         updated_at=now,
     )

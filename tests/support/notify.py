@@ -1,0 +1,48 @@
+"""The composed app with its notification worker in-process, talking to the fake Africa's Talking and SMTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import redis
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from shop_notify import NotifySettings
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp
+
+SECRET = "dlr-s3cret"
+
+
+def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
+    return NotifySettings(
+        sms_backend="africastalking",
+        at_username="shop",
+        at_api_key="test-api-key",
+        at_sender_id="SHOP",
+        at_base_url=at.url,
+        sms_timeout_seconds=0.5,
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        admin_email="orders@shop.test",
+        default_from_email="noreply@shop.test",
+        delivery_report_secret=SECRET,
+        job_retries=3,
+        job_retry_delay_seconds=0.05,
+        relay_interval_seconds=0.05,
+    )
+
+
+@contextmanager
+def app_with_worker(settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp) -> Iterator[TestClient[Litestar]]:
+    """A new app over the session's database (emptied by the `client` fixture) and an emptied Redis."""
+    assert settings.redis_url
+    redis.Redis.from_url(settings.redis_url).flushall()
+    app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
+    with TestClient(app) as worker_client:
+        yield worker_client
