@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from app.cli import migrate
 from app.main import create_app
 from app.settings import RateLimits, Settings
+from tests.identity.oauth import OAuthHarness, over_https
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, smtp_server
@@ -157,3 +158,16 @@ def smtp() -> Iterator[FakeSmtp]:
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
     with smtp_server() as fake:
         yield fake
+
+
+@pytest.fixture
+def https(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
+    """The test client talking https (the OAuth endpoints refuse plain http off loopback)."""
+    with over_https(client) as secure:
+        yield secure
+
+
+@pytest.fixture
+def oauth(https: TestClient[Litestar], api: Api) -> OAuthHarness:
+    """Drives the authorization server over https: registers clients, walks the code flow."""
+    return OAuthHarness(https, api)

@@ -12,25 +12,11 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
-from litestar.testing import TestClient
 
 from tests.conftest import BACKENDS
 from tests.factories import RegisterCustomerFactory
-from tests.identity.oauth import OAuthHarness, over_https
-from tests.support.api import Api, Caller
+from tests.support.api import Caller
 from tests.support.live import free_port, live_server
-
-
-@pytest.fixture
-def https(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
-    with over_https(client) as secure:
-        yield secure
-
-
-@pytest.fixture
-def oauth(https: TestClient[Litestar], api: Api) -> OAuthHarness:
-    return OAuthHarness(https, api)
 
 
 @pytest.fixture

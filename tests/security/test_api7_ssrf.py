@@ -27,9 +27,9 @@ import app.settings as settings_module
 from app.cli import main
 from app.settings import Settings, SettingsError
 from tests.factories import ProductWriteFactory
-from tests.identity.oauth import OAuthHarness, over_https, pkce_pair
+from tests.identity.oauth import OAuthHarness, pkce_pair
 from tests.security.conftest import is_problem
-from tests.support.api import Api, Caller
+from tests.support.api import Caller
 from tests.support.live import free_port
 
 CLIENTS = "/api/oauth/clients/"
@@ -56,17 +56,6 @@ BAD_REDIRECT_URIS = [
     pytest.param("https://app.example\\@evil.example/cb", id="backslash"),
     pytest.param("https://app.example/" + "a" * 2000, id="too-long"),
 ]
-
-
-@pytest.fixture
-def https(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
-    with over_https(client) as secure:
-        yield secure
-
-
-@pytest.fixture
-def oauth(https: TestClient[Litestar], api: Api) -> OAuthHarness:
-    return OAuthHarness(https, api)
 
 
 def registered_clients(https: TestClient[Litestar], staff: Caller) -> list[dict[str, Any]]:
