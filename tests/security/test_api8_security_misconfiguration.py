@@ -11,7 +11,10 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
+from app.main import create_app
 from app.security import HSTS, security_headers
+from app.settings import Settings
+from shop_identity import generate_private_key_pem
 from shop_kernel import problem_exception_handlers
 
 
@@ -74,9 +77,25 @@ def test_an_unexpected_error_answers_a_bare_500_without_internals(caplog: pytest
     assert "hunter2" in caplog.text  # the operators still see it
 
 
-def test_the_composed_app_never_runs_in_debug_mode(client: TestClient[Litestar]) -> None:
-    assert client.app.debug is False
-    unknown = client.get("/api/no-such-thing/")
-    assert unknown.status_code == 404
-    assert "Traceback" not in unknown.text
-    assert unknown.headers["content-type"].startswith("application/problem+json")
+def test_the_composed_app_never_runs_in_debug_mode(client: TestClient[Litestar], settings: Settings) -> None:
+    production = Settings(
+        env="production",
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        secret_key="s" * 40,
+        demo_data=False,
+        oauth_signing_key_pem=generate_private_key_pem(),
+        var_dir=settings.var_dir,
+    )
+    with TestClient(create_app(production)) as prod_client:
+        for app_client in (client, prod_client):
+            assert app_client.app.debug is False
+            unknown = app_client.get("/api/no-such-thing/")
+            assert unknown.status_code == 404
+            assert "Traceback" not in unknown.text
+            assert unknown.headers["content-type"].startswith("application/problem+json")
+            bad = app_client.post("/api/products/", content=b"{not json", headers={"Content-Type": "application/json"})
+            assert bad.status_code in {400, 401}
+            assert "Traceback" not in bad.text
+            assert "msgspec" not in bad.text
+        assert "strict-transport-security" in prod_client.get("/api/health/").headers
