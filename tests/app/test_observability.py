@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from app.main import create_app
+from app.observability import SaqHeartbeatShutdownFilter
+from app.settings import Settings
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.fakes import eventually
@@ -101,3 +107,28 @@ def test_log_lines_are_json_and_jobs_log_under_the_request_that_caused_them(tmp_
         records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         assert records
         assert all("timestamp" in record and "level" in record for record in records)
+
+
+def test_a_clean_stop_of_the_in_process_worker_logs_no_error(
+    settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """litestar-saq's heartbeat thread reported a crash (ERROR, with a traceback) on every orderly stop."""
+    with TestClient(create_app(replace(settings, worker_in_process=True))) as worker_app:
+        assert worker_app.get("/api/health/").status_code == 200
+    output = capfd.readouterr()
+    assert "HeartbeatManager thread crashed" not in output.out + output.err
+
+
+def _record(message: str, error: BaseException | None) -> logging.LogRecord:
+    exc_info = (type(error), error, None) if error else None
+    return logging.LogRecord("litestar_saq.heartbeat", logging.ERROR, __file__, 1, message, None, exc_info)
+
+
+def test_only_the_heartbeat_threads_clean_stop_is_dropped() -> None:
+    keep = SaqHeartbeatShutdownFilter().filter
+    assert not keep(
+        _record("HeartbeatManager thread crashed", RuntimeError("Event loop stopped before Future completed."))
+    )
+    assert keep(_record("HeartbeatManager thread crashed", RuntimeError("Redis went away")))
+    assert keep(_record("HeartbeatManager thread crashed", ValueError("Event loop stopped before Future completed.")))
+    assert keep(_record("something else", RuntimeError("Event loop stopped before Future completed.")))
