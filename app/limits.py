@@ -77,18 +77,15 @@ class RedisCounter:
             self._client = None
 
 
-_ADD_FAILURE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+_DISCOUNT = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 
-_GET_FAILURES = "return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}"
-
-
 class RedisFailureCounter:
-    """Failed sign-ins counted in Redis, so every replica sees every failure (shop_identity.FailureCounter)."""
+    """Sign-in attempts counted in Redis, so every replica sees every one (shop_identity.FailureCounter), with
+    the rate limits' atomic fixed-window script."""
 
     def __init__(self, url: str, namespace: str = "shop:sign-in-failures") -> None:
         self.url = url
@@ -100,12 +97,12 @@ class RedisFailureCounter:
             self._client = Redis.from_url(self.url)
         return self._client
 
-    async def add(self, key: str, window_seconds: int) -> None:
-        await self._redis().eval(_ADD_FAILURE, 1, f"{self.namespace}:{key}", window_seconds)
+    async def add(self, key: str, window_seconds: int) -> tuple[int, int]:
+        count, ttl = await self._redis().eval(_HIT, 1, f"{self.namespace}:{key}", window_seconds)
+        return int(count), max(int(ttl), 1)
 
-    async def get(self, key: str) -> tuple[int, int]:
-        count, ttl = await self._redis().eval(_GET_FAILURES, 1, f"{self.namespace}:{key}")
-        return (int(count), int(ttl)) if count is not None and int(ttl) > 0 else (0, 0)
+    async def discount(self, key: str) -> None:
+        await self._redis().eval(_DISCOUNT, 1, f"{self.namespace}:{key}")
 
     async def forget(self, key: str) -> None:
         await self._redis().delete(f"{self.namespace}:{key}")

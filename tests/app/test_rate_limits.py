@@ -84,3 +84,17 @@ def test_two_server_processes_share_one_limit(settings: Settings, redis_url: str
         assert statuses == [200] * 4
         assert httpx.get(f"{first}/api/products/").status_code == 429
         assert httpx.get(f"{second}/api/products/").status_code == 429
+
+
+def test_the_document_names_429_on_every_operation_when_rates_are_limited(limited: TestClient[Litestar]) -> None:
+    paths = limited.get("/schema/openapi.json").json()["paths"]
+    answers = {
+        f"{method.upper()} {path}": operation["responses"]
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    assert all("application/problem+json" in responses["429"]["content"] for responses in answers.values())
+    # the sign-in pages keep their own HTML 429 (failed sign-ins) next to the rate limiter's problem document
+    assert set(answers["POST /oauth/authorize"]["429"]["content"]) == {"text/html", "application/problem+json"}
+    assert "408" in answers["POST /api/orders"]  # the body deadline

@@ -40,4 +40,5 @@ def test_money_problems(value: str, problem: str | None) -> None:
 
 def test_zero_allowed_when_asked() -> None:
     assert money_problem(Decimal("0"), allow_zero=True) is None
+    assert money_problem(Decimal("0E+100"), allow_zero=True) is None  # zero, however it is written
     assert money_problem(Decimal("-0.01"), allow_zero=True) == "Ensure this value is not negative."

@@ -169,16 +169,21 @@ def test_failed_sign_ins_are_counted_across_replicas(redis_url: str) -> None:
         first, second = (SignInThrottle(max_failures_per_account=5, counter=counter) for counter in counters)
         try:
             for _ in range(3):
-                await first.failed("Alice", "192.0.2.1")
-            assert await second.retry_after("alice", "192.0.2.9") is None
+                assert await first.attempt("Alice", "192.0.2.1") is None  # three wrong passwords on one replica
             for _ in range(2):
-                await second.failed("alice", "192.0.2.2")
-            wait = await first.retry_after("alice", "192.0.2.9")
+                assert await second.attempt("alice", "192.0.2.2") is None  # two on the other
+            wait = await first.attempt("alice", "192.0.2.9")  # the sixth is refused, on either replica
             assert wait is not None
             assert 60 < wait <= 15 * 60
-            assert await first.retry_after("bob", "192.0.2.9") is None  # another account is not locked
-            await second.succeeded("alice", "192.0.2.2")  # a success (elsewhere) forgets the account's failures
-            assert await first.retry_after("alice", "192.0.2.9") is None
+            assert await second.attempt("bob", "192.0.2.9") is None  # another account is not locked
+            await second.succeeded("bob", "192.0.2.9")
+            await first.clear()
+            # attempts sent at the same moment cannot all slip under the limit: each is counted before its
+            # password is checked, atomically, so exactly five of twelve simultaneous ones get a check
+            answers = await asyncio.gather(
+                *(throttle.attempt("carol", f"198.51.100.{n}") for n in range(6) for throttle in (first, second))
+            )
+            assert answers.count(None) == 5
         finally:
             await first.clear()
             for counter in counters:

@@ -42,7 +42,8 @@ def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
 def app_with_worker(settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp) -> Iterator[TestClient[Litestar]]:
     """A new app over the session's database (emptied by the `client` fixture) and an emptied Redis."""
     assert settings.redis_url
-    redis.Redis.from_url(settings.redis_url).flushall()
+    with redis.Redis.from_url(settings.redis_url) as server:
+        server.flushall()
     app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
     with TestClient(app) as worker_client:
         yield worker_client

@@ -30,6 +30,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     403: "The token is valid but lacks the role or scope this operation needs.",
     404: "No such resource, or not yours, or a page past the end.",
     409: "The request conflicts with the current state (a duplicate, or a resource still in use).",
+    408: "The body did not arrive in time.",
     413: "The body, or the number of rows in it, is over the limit.",
     422: "The request is well-formed but cannot be carried out as asked.",
     429: "Too many requests: wait `Retry-After` seconds.",
@@ -67,12 +68,20 @@ def _is_litestar_default_error(response: OpenAPIResponse | Reference) -> bool:
     return isinstance(schema, Schema) and bool(schema.properties) and "extra" in (schema.properties or {})
 
 
-def add_problem_answers(operation: Operation, statuses: set[int]) -> None:
+def add_problem_answers(operation: Operation, statuses: set[int], *, everywhere: set[int] | None = None) -> None:
+    """Document `statuses` as problem answers where the handler declared nothing of its own; the
+    `everywhere` ones (sent by app middleware before any handler runs) also next to a handler's own."""
     responses = operation.responses if operation.responses is not None else {}
-    for status in sorted(statuses):
+    for status in sorted(statuses | set(everywhere or ())):
         existing = responses.get(str(status))
         if existing is None or _is_litestar_default_error(existing):
             responses[str(status)] = _problem_response(status)
+        elif status in (everywhere or ()) and isinstance(existing, OpenAPIResponse):
+            content = existing.content or {}
+            content.setdefault(
+                PROBLEM_JSON, OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemDetail"))
+            )
+            existing.content = content
     operation.responses = responses
 
 
@@ -86,7 +95,7 @@ def _statuses_of(operation: Operation, method: str) -> set[int]:
     if parameters or operation.request_body is not None:
         statuses.add(400)
     if method in _BODY_METHODS:
-        statuses.add(413)
+        statuses |= {408, 413}
     return statuses
 
 
@@ -138,4 +147,4 @@ def document_problems(app: Litestar, *, everywhere: set[int] | None = None) -> N
         for method in ("get", "put", "post", "delete", "patch"):
             operation = getattr(path_item, method, None)
             if operation is not None:
-                add_problem_answers(operation, _statuses_of(operation, method) | set(everywhere or ()))
+                add_problem_answers(operation, _statuses_of(operation, method), everywhere=everywhere)

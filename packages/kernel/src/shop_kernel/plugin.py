@@ -27,5 +27,5 @@ def install_shared(app_config: AppConfig) -> None:
     for exc_type, handler in problem_exception_handlers().items():
         app_config.exception_handlers.setdefault(exc_type, handler)
     app_config.dependencies.setdefault("principal", Provide(provide_principal))
-    if document_problems not in app_config.on_startup:
+    if not any(getattr(hook, "func", hook) is document_problems for hook in app_config.on_startup):
         app_config.on_startup.append(document_problems)

@@ -18,6 +18,7 @@ from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError, NotFo
 from litestar import Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -234,7 +235,9 @@ def handle_not_found(request: Request[Any, Any, Any], exc: NotFoundError) -> Res
     return problem_response(request, HTTPStatus.NOT_FOUND, "No such resource.")
 
 
-def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[ProblemDetail]:
+def handle_integrity_error(
+    request: Request[Any, Any, Any], exc: IntegrityError | SQLAlchemyIntegrityError
+) -> Response[ProblemDetail]:
     logger.info("integrity error answered as 409: %s (%r)", exc, exc.__cause__)
     detail = "A resource with these values already exists." if isinstance(exc, DuplicateKeyError) else None
     return problem_response(
@@ -271,6 +274,9 @@ def problem_exception_handlers() -> ExceptionHandlersMap:
         HTTPException: handle_http_exception,
         NotFoundError: handle_not_found,
         IntegrityError: handle_integrity_error,
+        # a constraint a handler did not expect (two requests racing for one unique value, a row deleted
+        # under a foreign key): the same 409, never a 500
+        SQLAlchemyIntegrityError: handle_integrity_error,
         RecursionError: handle_recursion_error,
         Exception: handle_unexpected,
     }

@@ -217,7 +217,7 @@ class AuthorizeFlow:
     async def _sign_in(self, grant: AuthorizationCodeGrant, login: str, password: str) -> Response[Any]:
         address = self.request.client.host if self.request.client else "unknown"
         throttle = self.oauth.throttle
-        if (wait := await throttle.retry_after(login, address)) is not None:
+        if (wait := await throttle.attempt(login, address)) is not None:
             return self.oauth.render(
                 "error.html",
                 status_code=429,
@@ -230,7 +230,6 @@ class AuthorizeFlow:
         stored_hash = customer.password_hash if customer else None
         valid = await anyio.to_thread.run_sync(_check_password, stored_hash, password)
         if customer is None or not valid or not customer.is_active:
-            await throttle.failed(login, address)
             return self._sign_in_page(grant, error="Wrong username or password.", username=login, status_code=400)
         await throttle.succeeded(login, address)
         user = UserView.of(customer)

@@ -15,12 +15,14 @@ __all__ = ("FailureCounter", "MemoryFailureCounter", "SignInThrottle")
 
 
 class FailureCounter(Protocol):
-    """Counts failures per key in fixed windows: the first failure opens a window of `window_seconds`."""
+    """Counts attempts per key in fixed windows: the first one opens a window of `window_seconds`."""
 
-    async def add(self, key: str, window_seconds: int) -> None: ...
+    async def add(self, key: str, window_seconds: int) -> tuple[int, int]:
+        """Count one; returns the count in the key's window (this one included) and seconds until it ends."""
+        ...
 
-    async def get(self, key: str) -> tuple[int, int]:
-        """Failures in the key's current window, and seconds until it ends (0, 0 when there is none)."""
+    async def discount(self, key: str) -> None:
+        """Take one back (an attempt that turned out to succeed)."""
         ...
 
     async def forget(self, key: str) -> None: ...
@@ -35,7 +37,7 @@ class MemoryFailureCounter:
     max_keys: int = 100_000
     _windows: dict[str, tuple[int, float]] = field(default_factory=dict)
 
-    async def add(self, key: str, window_seconds: int) -> None:
+    async def add(self, key: str, window_seconds: int) -> tuple[int, int]:
         now = time.monotonic()
         if len(self._windows) >= self.max_keys:
             self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
@@ -45,11 +47,12 @@ class MemoryFailureCounter:
         if ends <= now:
             count, ends = 0, now + window_seconds
         self._windows[key] = (count + 1, ends)
+        return count + 1, max(1, int(ends - now) + 1)
 
-    async def get(self, key: str) -> tuple[int, int]:
+    async def discount(self, key: str) -> None:
         count, ends = self._windows.get(key, (0, 0.0))
-        left = ends - time.monotonic()
-        return (count, max(1, int(left) + 1)) if left > 0 else (0, 0)
+        if count > 0:
+            self._windows[key] = (count - 1, ends)
 
     async def forget(self, key: str) -> None:
         self._windows.pop(key, None)
@@ -60,10 +63,11 @@ class MemoryFailureCounter:
 
 @dataclass
 class SignInThrottle:
-    """Failures per account (`account:<username>`) and per address (`address:<ip>`).
+    """Failed sign-ins per account (`account:<username>`) and per address (`address:<ip>`).
 
-    After `max_failures` failures within a window of `window_seconds`, the key is refused until the window
-    ends. A successful sign-in forgets the account's failures (not the address's).
+    Every attempt is counted before the password is checked; a successful one is taken back. Past
+    `max_failures` within a window of `window_seconds`, the key is refused until the window ends. A
+    successful sign-in forgets the account's failures (not the address's).
     """
 
     max_failures_per_account: int = 5
@@ -75,22 +79,23 @@ class SignInThrottle:
     def keys(username: str, address: str) -> tuple[str, str]:
         return f"account:{username.strip().lower()}", f"address:{address}"
 
-    async def retry_after(self, username: str, address: str) -> int | None:
-        """Seconds until a sign-in may be tried again, or None when it may be tried now."""
+    async def attempt(self, username: str, address: str) -> int | None:
+        """Count this sign-in attempt against the account and the address before the password is checked, so
+        attempts sent at the same moment cannot all slip under the limit; returns the seconds to wait when
+        over it (the password is then not checked at all), else None."""
         waits = []
         limits = (self.max_failures_per_account, self.max_failures_per_address)
         for key, limit in zip(self.keys(username, address), limits, strict=True):
-            count, left = await self.counter.get(key)
-            if count >= limit:
+            count, left = await self.counter.add(key, int(self.window_seconds))
+            if count > limit:
                 waits.append(left)
         return max(1, *waits) if waits else None
 
-    async def failed(self, username: str, address: str) -> None:
-        for key in self.keys(username, address):
-            await self.counter.add(key, int(self.window_seconds))
-
     async def succeeded(self, username: str, address: str) -> None:
-        await self.counter.forget(self.keys(username, address)[0])
+        """The attempt was right: the account's failures are forgotten, and the address gets its attempt back."""
+        account, from_address = self.keys(username, address)
+        await self.counter.forget(account)
+        await self.counter.discount(from_address)
 
     async def clear(self) -> None:
         await self.counter.clear()
