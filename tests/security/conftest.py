@@ -8,6 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from app.settings import Settings
+from shop_identity import generate_private_key_pem
 from tests.conftest import BACKENDS
 
 
@@ -40,3 +42,16 @@ def concrete(path: str, **values: str) -> str:
 
 def is_problem(response: Any) -> bool:
     return str(response.headers.get("content-type", "")).startswith("application/problem+json")
+
+
+def production_settings(settings: Settings) -> Settings:
+    """Production settings (no demo data, a real secret and signing key) over the test session's stores."""
+    return Settings(
+        env="production",
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        secret_key="s" * 40,
+        demo_data=False,
+        oauth_signing_key_pem=generate_private_key_pem(),
+        var_dir=settings.var_dir,
+    )

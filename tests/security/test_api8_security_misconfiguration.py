@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.security import HSTS, security_headers
 from app.settings import Settings
-from shop_identity import generate_private_key_pem
 from shop_kernel import problem_exception_handlers
+from tests.security.conftest import production_settings
 
 
 def test_json_answers_carry_security_headers_and_forbid_rendering(client: TestClient[Litestar]) -> None:
@@ -78,16 +78,7 @@ def test_an_unexpected_error_answers_a_bare_500_without_internals(caplog: pytest
 
 
 def test_the_composed_app_never_runs_in_debug_mode(client: TestClient[Litestar], settings: Settings) -> None:
-    production = Settings(
-        env="production",
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        secret_key="s" * 40,
-        demo_data=False,
-        oauth_signing_key_pem=generate_private_key_pem(),
-        var_dir=settings.var_dir,
-    )
-    with TestClient(create_app(production)) as prod_client:
+    with TestClient(create_app(production_settings(settings))) as prod_client:
         for app_client in (client, prod_client):
             assert app_client.app.debug is False
             unknown = app_client.get("/api/no-such-thing/")

@@ -7,13 +7,15 @@ fuzzing (tests/app/test_fuzz.py) checks every documented operation answers as do
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from shop_identity import generate_private_key_pem
+from tests.security.conftest import production_settings
 
 
 def test_every_served_route_is_documented_and_every_documented_path_is_served(client: TestClient[Litestar]) -> None:
@@ -43,17 +45,7 @@ def test_every_operation_is_versioned_under_one_prefix_or_is_a_protocol_endpoint
 
 
 def test_docs_and_schema_can_be_switched_off_in_production(settings: Settings) -> None:
-    production = Settings(
-        env="production",
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        secret_key="s" * 40,
-        demo_data=False,
-        openapi_enabled=False,
-        oauth_signing_key_pem=generate_private_key_pem(),
-        var_dir=settings.var_dir,
-    )
-    with TestClient(create_app(production)) as hidden:
+    with TestClient(create_app(replace(production_settings(settings), openapi_enabled=False))) as hidden:
         for path in ("/schema", "/schema/openapi.json", "/schema/openapi.yaml", "/schema/swagger", "/schema/redoc"):
             assert hidden.get(path).status_code == 404, path
         assert hidden.get("/api/health/").status_code == 200
