@@ -53,11 +53,13 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def _problem_media() -> OpenAPIMediaType:
+    return OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemDetail"))
+
+
 def _problem_response(status: int) -> OpenAPIResponse:
-    return OpenAPIResponse(
-        description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
-        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemDetail"))},
-    )
+    description = PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase)
+    return OpenAPIResponse(description=description, content={PROBLEM_JSON: _problem_media()})
 
 
 def _is_litestar_default_error(response: OpenAPIResponse | Reference) -> bool:
@@ -71,17 +73,14 @@ def _is_litestar_default_error(response: OpenAPIResponse | Reference) -> bool:
 def add_problem_answers(operation: Operation, statuses: set[int], *, everywhere: set[int] | None = None) -> None:
     """Document `statuses` as problem answers where the handler declared nothing of its own; the
     `everywhere` ones (sent by app middleware before any handler runs) also next to a handler's own."""
+    everywhere = everywhere or set()
     responses = operation.responses if operation.responses is not None else {}
-    for status in sorted(statuses | set(everywhere or ())):
+    for status in sorted(statuses | everywhere):
         existing = responses.get(str(status))
         if existing is None or _is_litestar_default_error(existing):
             responses[str(status)] = _problem_response(status)
-        elif status in (everywhere or ()) and isinstance(existing, OpenAPIResponse):
-            content = existing.content or {}
-            content.setdefault(
-                PROBLEM_JSON, OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemDetail"))
-            )
-            existing.content = content
+        elif status in everywhere and isinstance(existing, OpenAPIResponse):
+            existing.content = {**(existing.content or {}), PROBLEM_JSON: _problem_media()}
     operation.responses = responses
 
 
