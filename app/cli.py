@@ -186,7 +186,7 @@ def serve_command(host: str | None, port: int | None, setup: bool) -> None:
         if settings.redis_url is None:
             from app.redis_server import EmbeddedRedis
 
-            redis_url = stack.enter_context(EmbeddedRedis(settings.var_dir)).url
+            redis_url = stack.enter_context(EmbeddedRedis(settings.var_dir, persistent=True)).url
             settings = replace(settings, redis_url=redis_url)
             click.echo(f"Embedded Redis on {redis_url}")
         _serve(settings, host, port)

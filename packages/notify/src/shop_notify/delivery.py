@@ -1,8 +1,11 @@
 """From outbox to recipient: the relay turns order events into logged notifications and SAQ jobs; the job sends.
 
 Nothing is lost: the outbox row stays undispatched until its jobs are enqueued, and the relay keeps
-retrying while Redis is unreachable. Nothing is sent twice: every (event, channel, recipient) has one
-log row, created once, and a job only sends while its row is still `queued`.
+retrying while Redis is unreachable. The database is the truth and the queue only a way to get work
+done sooner: the reconciler gives every `queued` row whose job is gone (Redis lost its data, a worker
+died) its job again, and settles `sending` rows a dead worker left behind. Nothing is sent twice:
+every (event, channel, recipient) has one log row, created once, and a job only sends while its row
+is still `queued`.
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from saq import Job
-from sqlalchemy import Table, insert, select, update
+from saq.job import ACTIVE_STATUSES
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_kernel import OutboxMessage, bind_request_id, run_unit_of_work
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
-from shop_notify.metrics import JOBS
+from shop_notify.metrics import JOBS, RECONCILED
 from shop_notify.models import NotificationLog
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
@@ -34,10 +38,12 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job")
+__all__ = ("TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job", "job_keys")
 
 logger = logging.getLogger("shop.notify")
 TOPICS = (ORDER_PLACED, ORDER_CANCELLED)
+INTERRUPTED = "Interrupted while sending: it may have been delivered; check, then retry."
+RECONCILE_LOCK = "shop:notify:reconcile-lock"
 
 
 def delivery_job(
@@ -56,6 +62,11 @@ def delivery_job(
         retry_delay=settings.job_retry_delay_seconds,
         retry_backoff=True,
     )
+
+
+def job_keys(notification_id: int, attempts: int) -> tuple[str, str]:
+    """The keys a row's job can have: the relay's, and a staff retry's (`suffix` of `delivery_job`)."""
+    return f"notify:{notification_id}", f"notify:{notification_id}:retry:{attempts}"
 
 
 @dataclass
@@ -147,6 +158,76 @@ class NotifyRuntime:
             if not dispatched:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    # ---- reconciler --------------------------------------------------------------------------
+
+    async def reconcile(self, queue: Queue, batch: int = 500) -> tuple[int, int]:
+        """Compare the log with the queue once; returns (rows re-enqueued, `sending` rows settled).
+
+        - A `queued` row untouched for `reconcile_after_seconds` whose job is not waiting or running
+          (Redis lost it, or the process that enqueued it died in between) is enqueued again under its
+          relay key. SAQ enqueues a key only when no job of that key is incomplete, so a race with the
+          relay or another reconciler enqueues nothing twice.
+        - A `sending` row older than the job's time limit whose job is not waiting or running was left by
+          a dead worker: the rule of `deliver` applies (failed, "Interrupted while sending"), never a resend.
+        """
+        engine = self._bound_engine()
+        now = datetime.now(UTC)
+        queued_before = now - timedelta(seconds=self.settings.reconcile_after_seconds)
+        # a job is cancelled at its timeout; past twice that (plus a sweep) nothing is still sending it
+        sending_before = now - timedelta(
+            seconds=2 * self.settings.job_timeout_seconds + self.settings.sweep_interval_seconds
+        )
+        async with self.session_maker() as session:
+            stale = (
+                await session.execute(
+                    select(LOG.c.id, LOG.c.status, LOG.c.attempts)
+                    .where(
+                        or_(
+                            and_(LOG.c.status == "queued", LOG.c.updated_at < queued_before),
+                            and_(LOG.c.status == "sending", LOG.c.updated_at < sending_before),
+                        )
+                    )
+                    .order_by(LOG.c.id)
+                    .limit(batch)
+                )
+            ).all()
+        if not stale:
+            return 0, 0
+        keys = [key for row in stale for key in job_keys(row.id, row.attempts)]
+        jobs = await queue.jobs(keys)
+        live = {job.key for job in jobs if job is not None and job.status in ACTIVE_STATUSES}
+        orphans = [row for row in stale if not live.intersection(job_keys(row.id, row.attempts))]
+        requeued = 0
+        for row in orphans:
+            if row.status == "queued" and await queue.enqueue(delivery_job(self.settings, row.id)) is not None:
+                requeued += 1
+        abandoned = [row.id for row in orphans if row.status == "sending"]
+        if abandoned:
+            await run_unit_of_work(engine, partial(_settle_abandoned, notification_ids=abandoned))
+        if requeued or abandoned:
+            RECONCILED.labels("requeued").inc(requeued)
+            RECONCILED.labels("interrupted").inc(len(abandoned))
+            logger.warning(
+                "reconciler: %d queued notification(s) had no job and were enqueued again; "
+                "%d left sending by a dead worker marked failed",
+                requeued,
+                len(abandoned),
+            )
+        return requeued, len(abandoned)
+
+    async def run_reconciler(self, queue: Queue, stop: asyncio.Event) -> None:
+        """Reconcile every `reconcile_interval_seconds` until `stop`; with several workers, one pass per
+        interval in all (a lock in the queue's Redis), and a failed pass is simply tried at the next tick."""
+        interval = self.settings.reconcile_interval_seconds
+        while not stop.is_set():
+            try:
+                if await _take_turn(queue, interval, self.settings.queue_name):
+                    await self.reconcile(queue)
+            except Exception:
+                logger.warning("notification reconciler failed; retrying in %.1f s", interval, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
     # ---- the job -----------------------------------------------------------------------------
 
@@ -271,8 +352,7 @@ def _claim(connection: Connection, notification_id: int) -> _Claimed | str:
     if row is None:
         return "missing"
     if row.status == "sending":
-        _finish(connection, notification_id, "failed",
-                last_error="Interrupted while sending: it may have been delivered; check, then retry.")  # fmt: skip
+        _finish(connection, notification_id, "failed", last_error=INTERRUPTED)
         return "failed"
     if row.status != "queued":
         return str(row.status)
@@ -282,6 +362,23 @@ def _claim(connection: Connection, notification_id: int) -> _Claimed | str:
         .values(status="sending", attempts=LOG.c.attempts + 1, updated_at=datetime.now(UTC))
     )
     return _Claimed(row.channel, row.recipient, row.subject, row.body, row.html)
+
+
+def _settle_abandoned(connection: Connection, notification_ids: list[int]) -> None:
+    connection.execute(
+        update(LOG)
+        .where(LOG.c.id.in_(notification_ids), LOG.c.status == "sending")
+        .values(status="failed", last_error=INTERRUPTED, updated_at=datetime.now(UTC))
+    )
+
+
+async def _take_turn(queue: Queue, interval: float, name: str) -> bool:
+    """True for one worker per interval (SET NX with expiry in the queue's Redis); always True without Redis."""
+    client = getattr(queue, "redis", None)
+    if client is None:  # pragma: no cover - every queue we configure is a RedisQueue
+        return True
+    milliseconds = max(int(interval * 1000) - 100, 1)  # a little shorter than the interval: no tick is skipped
+    return bool(await client.set(f"{RECONCILE_LOCK}:{name}", "1", nx=True, px=milliseconds))
 
 
 def _finish(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ("JOBS",)
+__all__ = ("JOBS", "RECONCILED")
 
 JOBS = Counter(
     "shop_notify_jobs",
     "Notification delivery jobs by outcome (sent, failed, skipped, missing, retry: a provider refusal SAQ retries).",
     ["outcome"],
+)
+
+RECONCILED = Counter(
+    "shop_notify_reconciled",
+    "Notifications the reconciler repaired: `requeued` (queued, its job lost) "
+    "or `interrupted` (left sending by a dead worker).",
+    ["action"],
 )

@@ -52,7 +52,7 @@ class NotifyPlugin(InitPluginProtocol):
         return NotifyRuntime(self.settings, self.session_maker, self.sms, self.email, Renderer())
 
     def queue_config(self, redis_url: str, *, in_process: bool) -> QueueConfig:
-        """The `notify` queue: its task, and the outbox relay started and stopped with each worker."""
+        """The `notify` queue: its task, and the outbox relay and reconciler started and stopped with each worker."""
         return QueueConfig(
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
@@ -72,12 +72,13 @@ class NotifyPlugin(InitPluginProtocol):
         extra["notify"] = runtime
         extra["notify_stop"] = stop
         extra["notify_relay"] = asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop))
+        extra["notify_reconciler"] = asyncio.create_task(runtime.run_reconciler(ctx["worker"].queue, stop))
 
     async def _on_worker_shutdown(self, ctx: Context) -> None:
         extra = cast("dict[str, Any]", ctx)
         if "notify_stop" in extra:
             extra["notify_stop"].set()
-            await extra["notify_relay"]
+            await asyncio.gather(extra["notify_relay"], extra["notify_reconciler"])
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)

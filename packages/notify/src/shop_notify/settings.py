@@ -43,6 +43,10 @@ class NotifySettings:
     sweep_interval_seconds: int = 60
     """How often a worker looks for jobs abandoned by a dead worker (after their timeout)."""
     worker_concurrency: int = 10
+    reconcile_interval_seconds: float = 30.0
+    """How often a worker compares the notification log with the queue (see `NotifyRuntime.reconcile`)."""
+    reconcile_after_seconds: float = 60.0
+    """A `queued` row untouched this long whose job is not in the queue gets its job again."""
 
     def __repr__(self) -> str:  # never print secrets
         return f"NotifySettings(sms_backend={self.sms_backend!r}, email_backend={self.email_backend!r})"
