@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from alembic.config import Config
@@ -12,13 +16,23 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import String, column, select, table, text
+from sqlalchemy import String, column, insert, select, table, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import MIGRATIONS_DIR, VERSION_TABLE
+from app.models import WRITE_PROBE
+from shop_kernel import database_outage, run_unit_of_work
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from app.settings import Settings
 
 __all__ = ("HealthController", "migration_heads")
+
+READY_TIMEOUT_SECONDS = 5.0
 
 
 class Health(msgspec.Struct):
@@ -65,6 +79,61 @@ async def _redis_status(url: str) -> str:
     return "ok"
 
 
+def _touch_probe(connection: Connection) -> None:
+    """One small real write: proves the database takes writes (not read-only, not out of space, lock obtainable)."""
+    now = datetime.now(UTC)
+    if connection.execute(update(WRITE_PROBE).where(WRITE_PROBE.c.id == 1).values(checked_at=now)).rowcount == 0:
+        connection.execute(insert(WRITE_PROBE).values(id=1, checked_at=now))
+
+
+def _free_disk_bytes(database_url: str) -> int | None:
+    """Free space where the SQLite database file lives (None for a server database or an in-memory one)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    try:
+        stats = os.statvfs(Path(url.database).parent)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+def _unavailable(exc: BaseException) -> str:
+    outage = database_outage(exc)
+    return f"unavailable ({outage.kind if outage else type(exc).__name__})"
+
+
+async def _database_checks(engine: AsyncEngine, settings: Settings) -> dict[str, str]:
+    """database: it answers; migrations: at this code's head; writes: a write commits (and, SQLite, the disk
+    has room). Bounded in time: an unreachable database must not hold the probe past its own timeout."""
+    checks = {"database": "ok", "migrations": "ok", "writes": "ok"}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            current: set[str] = set()
+            try:
+                query = select(column("version_num", String)).select_from(table(VERSION_TABLE))
+                current = set((await connection.execute(query)).scalars())
+            except SQLAlchemyError:
+                pass  # no version table yet: nothing migrated
+    except Exception as exc:  # whatever the driver raises, the answer is "not ready"
+        return {"database": _unavailable(exc), "migrations": "unknown", "writes": "unknown"}
+    if _database_is_behind(current):
+        checks["migrations"] = f"pending (database at {', '.join(sorted(current)) or 'no revision'})"
+        checks["writes"] = "unknown"
+        return checks
+    free = _free_disk_bytes(settings.database_url)
+    if free is not None and free < settings.ready_min_free_disk_bytes:
+        checks["writes"] = f"unavailable (disk nearly full: {free} bytes free)"
+        return checks
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            await run_unit_of_work(engine, _touch_probe)
+    except Exception as exc:
+        checks["writes"] = _unavailable(exc)
+    return checks
+
+
 class HealthController(Controller):
     path = "/api"
     tags = ["Operations"]
@@ -78,28 +147,17 @@ class HealthController(Controller):
         "/ready/",
         summary="Readiness probe",
         description=(
-            "200 when the database answers, its schema is at the latest migration and Redis answers; 503 otherwise."
+            "200 when the database answers, its schema is at the latest migration and it takes a write "
+            "(SQLite: with room left on its disk); 503 otherwise, and 200 again on its own once writes can "
+            "succeed. `checks` says which part failed. Redis is reported too."
         ),
     )
     async def ready(
         self, request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
     ) -> Response[Readiness]:
-        checks: dict[str, str] = {"database": "ok", "migrations": "ok"}
-        try:
-            async with db_engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-                current: set[str] = set()
-                try:
-                    query = select(column("version_num", String)).select_from(table(VERSION_TABLE))
-                    current = set((await connection.execute(query)).scalars())
-                except SQLAlchemyError:
-                    pass  # no version table yet: nothing migrated
-        except (SQLAlchemyError, OSError) as exc:
-            checks = {"database": f"unavailable ({type(exc).__name__})", "migrations": "unknown"}
-        else:
-            if _database_is_behind(current):
-                checks["migrations"] = f"pending (database at {', '.join(sorted(current)) or 'no revision'})"
-        redis_url = request.app.state.settings.redis_url
+        settings: Settings = request.app.state.settings
+        checks = await _database_checks(db_engine, settings)
+        redis_url = settings.redis_url
         if redis_url:
             checks["redis"] = await _redis_status(redis_url)
         ready = all(value == "ok" for value in checks.values())

@@ -1,4 +1,9 @@
-"""Every context's ORM models, imported together so the shared metadata is complete (for Alembic)."""
+"""Every context's ORM models, imported together so the shared metadata is complete (for Alembic), and the
+app's own table: the row readiness writes to prove the database takes writes."""
+
+from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Column, Integer, Table
 
 from shop_catalog import Category, Product, product_category
 from shop_identity import AccessToken, AuthorizationCode, Customer, OAuthClient
@@ -7,6 +12,7 @@ from shop_notify import NotificationLog
 from shop_ordering import Order, OrderItem
 
 __all__ = (
+    "WRITE_PROBE",
     "AccessToken",
     "AuthorizationCode",
     "Category",
@@ -19,3 +25,11 @@ __all__ = (
     "Product",
     "product_category",
 )
+
+WRITE_PROBE = Table(
+    "app_write_probe",
+    metadata_registry.get(),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("checked_at", DateTimeUTC(timezone=True), nullable=False),
+)
+"""One row per process that answers readiness (keyed by a hash of host and pid), updated at each probe."""

@@ -152,6 +152,8 @@ class Settings:
     oauth_retired_signing_key_pems: tuple[str, ...] = ()
     secure_cookies: bool = False
     """The sign-in cookie of the authorize pages is sent over https only (on in production)."""
+    ready_min_free_disk_bytes: int = 8 * 1024 * 1024
+    """SQLite: readiness fails while the database's file system has less free space than this."""
 
     @property
     def is_production(self) -> bool:
@@ -188,6 +190,7 @@ class Settings:
             raise SettingsError("DEMO_DATA cannot be enabled in production: demo tokens would be public")
         try:
             port = int(env.get("PORT", "8000"))
+            min_free_disk = int(env.get("READY_MIN_FREE_DISK_BYTES", str(8 * 1024 * 1024)))
             ttl = int(env.get("ACCESS_TOKEN_EXPIRE_SECONDS", "3600"))
             refresh_ttl = int(env.get("REFRESH_TOKEN_EXPIRE_SECONDS", str(7 * 24 * 3600)))
             rate_limits = RateLimits(
@@ -238,6 +241,7 @@ class Settings:
             oauth_issuer=issuer,
             oauth_signing_key_pem=signing_key,
             oauth_retired_signing_key_pems=retired,
+            ready_min_free_disk_bytes=min_free_disk,
             secure_cookies=_flag(env.get("SESSION_COOKIE_SECURE"), default=app_env == "production"),
         )
 
@@ -338,8 +342,10 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         smtp_port = int(env.get("SMTP_PORT", "25"))
         job_timeout = int(env.get("NOTIFY_JOB_TIMEOUT_SECONDS", "30"))
         sweep = int(env.get("NOTIFY_SWEEP_SECONDS", "60"))
+        reconcile_interval = float(env.get("NOTIFY_RECONCILE_INTERVAL_SECONDS", "30"))
+        reconcile_after = float(env.get("NOTIFY_RECONCILE_AFTER_SECONDS", "60"))
     except ValueError as exc:
-        raise SettingsError(f"expected an integer: {exc}") from exc
+        raise SettingsError(f"expected a number: {exc}") from exc
     smtp_host = env.get("SMTP_HOST", "localhost").strip()
     smtp_starttls = _flag(env.get("SMTP_STARTTLS"), default=False)
     _check_smtp(
@@ -373,6 +379,8 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         delivery_report_secret=env.get("AT_CALLBACK_SECRET", ""),
         job_timeout_seconds=job_timeout,
         sweep_interval_seconds=sweep,
+        reconcile_interval_seconds=reconcile_interval,
+        reconcile_after_seconds=reconcile_after,
     )
 
 

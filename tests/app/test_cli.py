@@ -88,7 +88,12 @@ def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
         profile = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
         assert profile.status_code == 200
         assert profile.json()["is_staff"] is True
-        assert httpx.get(f"{base}/api/ready/").json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
+        assert httpx.get(f"{base}/api/ready/").json()["checks"] == {
+            "database": "ok",
+            "migrations": "ok",
+            "writes": "ok",
+            "redis": "ok",
+        }
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
     output = log.read_text()
     assert f"API docs:   {base}/schema" in output

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
+from app.models import WRITE_PROBE
 from app.settings import Settings
+from tests.support.api import Api
 
 
 def test_health_is_public_json(client: TestClient[Litestar]) -> None:
@@ -23,7 +28,10 @@ def test_health_is_public_json(client: TestClient[Litestar]) -> None:
 def test_ready_when_database_is_migrated(client: TestClient[Litestar]) -> None:
     response = client.get("/api/ready/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "redis": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "writes": "ok", "redis": "ok"},
+    }
 
 
 def test_not_ready_before_migrations(backend: str, database_factory: Callable[[str], str], settings: Settings) -> None:
@@ -54,3 +62,28 @@ def test_not_ready_when_redis_is_unreachable(settings: Settings, tmp_path: objec
     assert response.status_code == 503
     assert response.json()["checks"]["redis"].startswith("unavailable")
     assert response.json()["checks"]["database"] == "ok"
+
+
+def test_not_ready_while_the_sqlite_disk_has_no_room(settings: Settings) -> None:
+    """Writes would fail on a full disk even where a tiny probe write still fits: free space is checked too."""
+    if not settings.is_sqlite:
+        return
+    cramped = replace(settings, ready_min_free_disk_bytes=2**62)
+    with TestClient(create_app(cramped)) as client:
+        response = client.get("/api/ready/")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["writes"].startswith("unavailable (disk nearly full: ")
+
+
+def test_readiness_writes_its_probe_row(client: TestClient[Litestar], api: Api) -> None:
+    """The write is real: the probe row's time moves forward with every probe."""
+
+    async def checked_at(session: AsyncSession) -> datetime:
+        return (await session.execute(select(WRITE_PROBE.c.checked_at))).scalar_one()
+
+    assert client.get("/api/ready/").status_code == 200
+    first = api.run(checked_at)
+    assert client.get("/api/ready/").status_code == 200
+    assert api.run(checked_at) > first

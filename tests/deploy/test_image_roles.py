@@ -155,7 +155,7 @@ def test_migrate_then_api_then_worker_as_the_cluster_runs_them(role_env: dict[st
         assert httpx.get(f"{base}/api/health/").json() == {"status": "ok"}
         ready = httpx.get(f"{base}/api/ready/")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "writes": "ok", "redis": "ok"}
         # production settings: the demo token is refused even though nobody created it here
         demo = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
         assert demo.status_code == 401

@@ -36,13 +36,13 @@ def readiness(database: Settings) -> tuple[int, dict[str, str]]:
 def test_ready_at_the_head_it_ships(database: Settings) -> None:
     [head] = migration_heads()
     stamp(database, head)
-    assert readiness(database) == (200, {"database": "ok", "migrations": "ok"})
+    assert readiness(database) == (200, {"database": "ok", "migrations": "ok", "writes": "ok"})
 
 
 def test_still_ready_when_a_newer_release_has_migrated(database: Settings) -> None:
     """The database is at a revision this code does not know: written by the next release's migrate step."""
     stamp(database, "0999_from_the_next_release")
-    assert readiness(database) == (200, {"database": "ok", "migrations": "ok"})
+    assert readiness(database) == (200, {"database": "ok", "migrations": "ok", "writes": "ok"})
 
 
 def test_not_ready_while_the_database_is_behind(database: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import redis
 from litestar import Litestar
@@ -39,11 +40,14 @@ def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
 
 
 @contextmanager
-def app_with_worker(settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp) -> Iterator[TestClient[Litestar]]:
-    """A new app over the session's database (emptied by the `client` fixture) and an emptied Redis."""
+def app_with_worker(
+    settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp, **notify: Any
+) -> Iterator[TestClient[Litestar]]:
+    """A new app over the session's database (emptied by the `client` fixture) and an emptied Redis;
+    `notify` overrides fields of the notify settings."""
     assert settings.redis_url
     with redis.Redis.from_url(settings.redis_url) as server:
         server.flushall()
-    app = create_app(replace(settings, worker_in_process=True, notify=notify_settings(at, smtp)))
+    app = create_app(replace(settings, worker_in_process=True, notify=replace(notify_settings(at, smtp), **notify)))
     with TestClient(app) as worker_client:
         yield worker_client

@@ -38,6 +38,13 @@ class PostgresServer:
 
     def start(self) -> None:
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "shop", "--auth=trust", "-E", "UTF8")
+        self.start_again()
+
+    def crash(self) -> None:
+        """Stop the server the hard way (`-m immediate`: no checkpoint, connections cut), keeping its data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+
+    def start_again(self) -> None:
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
@@ -53,6 +60,13 @@ class PostgresServer:
             str(self.base / "log"),
             "-w",
             "start",
+        )
+
+    def sql(self, *statements: str, database: str = "postgres") -> None:
+        """Each statement in its own transaction (ALTER SYSTEM refuses to run inside one)."""
+        commands = [arg for statement in statements for arg in ("-c", statement)]
+        self._run(
+            str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "shop", "-d", database, *commands
         )
 
     def create_database(self, name: str) -> str:

@@ -24,6 +24,7 @@ from shop_kernel.context import (
 from shop_kernel.events import DomainEvent, publish
 from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
 from shop_kernel.openapi import document_problems, problems
+from shop_kernel.outages import Outage, database_outage
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
 from shop_kernel.pagination import (
     CursorPage,
@@ -69,6 +70,7 @@ __all__ = (
     "FieldValidationError",
     "KeysetWindow",
     "NumberedPage",
+    "Outage",
     "OutboxMessage",
     "PageRequest",
     "PayloadTooLarge",
@@ -89,6 +91,7 @@ __all__ = (
     "close_unit_of_work_runner",
     "current_request_id",
     "cursor_page",
+    "database_outage",
     "decode_cursor",
     "document_problems",
     "encode_cursor",

@@ -4,8 +4,9 @@ Litestar documents a handler's success answer and, for handlers that validate in
 error format. Our errors are RFC 9457 problem documents, and most operations can also answer 401, 403,
 404 or 413. Which ones follows from the operation itself: guarded operations (those with a security
 requirement) can answer 401 and 403, operations with a path parameter or a page/cursor 404, operations
-with a body 413. `document_problems` adds those answers once the document is built; a handler that
-declares an answer itself (`responses=problems(409)`, or the OAuth endpoints' RFC 6749 errors) keeps it.
+with a body 413, and every operation 503 (the database may be unavailable). `document_problems` adds those
+answers once the document is built; a handler that declares an answer itself (`responses=problems(409)`,
+or the OAuth endpoints' RFC 6749 errors) keeps it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     413: "The body, or the number of rows in it, is over the limit.",
     422: "The request is well-formed but cannot be carried out as asked.",
     429: "Too many requests: wait `Retry-After` seconds.",
-    503: "A service this operation needs is not available; try again later.",
+    503: (
+        "A service this operation needs (the database: unreachable, out of space, read-only or overloaded; "
+        "or the job queue) is not available; nothing was changed. Try again after `Retry-After` seconds."
+    ),
 }
 _PAGING = {"page", "cursor"}
 _BODY_METHODS = ("post", "put", "patch")
@@ -86,7 +90,7 @@ def add_problem_answers(operation: Operation, statuses: set[int], *, everywhere:
 
 def _statuses_of(operation: Operation, method: str) -> set[int]:
     parameters = [p for p in operation.parameters or [] if not isinstance(p, Reference)]
-    statuses: set[int] = set()
+    statuses: set[int] = {503}
     if operation.security:
         statuses |= {401, 403}
     if any(p.param_in == "path" for p in parameters) or any(p.name in _PAGING for p in parameters):

@@ -20,6 +20,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
+from shop_kernel.outages import database_outage
+
 if TYPE_CHECKING:
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
@@ -263,7 +265,26 @@ def handle_recursion_error(request: Request[Any, Any, Any], exc: RecursionError)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetail]:
-    """500 without internals: the traceback goes to the log, never to the client."""
+    """500 without internals: the traceback goes to the log, never to the client.
+
+    A database outage (unreachable, out of space, read-only, overloaded) is no bug: 503 with `Retry-After`.
+    """
+    if (outage := database_outage(exc)) is not None:
+        logger.warning(
+            "database %s on %s %s: answered 503 (%s: %s)",
+            outage.kind,
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            str(exc)[:300],
+        )
+        return problem_response(
+            request,
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            outage.detail,
+            problem_type=outage.problem_type,
+            headers={"Retry-After": str(outage.retry_after)},
+        )
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
 
