@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from redis.asyncio import Redis
@@ -51,55 +52,56 @@ def rows(api: Api) -> list[Any]:
     return api.run(read)
 
 
-def test_queued_notifications_whose_jobs_were_lost_are_sent_once(
-    client: TestClient[Litestar],
-    settings: Settings,
-    catalog: Catalog,
-    api: Api,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
-) -> None:
+def statuses(api: Api) -> dict[str, str]:
+    return {row.channel: row.status for row in rows(api)}
+
+
+@pytest.fixture
+def relayed(
+    client: TestClient[Litestar], settings: Settings, catalog: Catalog, api: Api, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> str:
+    """One order whose SMS and e-mail rows are `queued` and whose jobs Redis lost; returns its number."""
     buyer = api.customer(phone_number="0712345678")
     product = catalog.product(stock_quantity=5)
     body = {"items": [{"product_id": product["id"], "quantity": 1}]}
     order = client.post("/api/orders/", json=body, headers=buyer.headers).json()
     relay_then_lose_the_queue(settings, at, smtp)
-    assert {row.status for row in rows(api)} == {"queued"}
+    assert statuses(api) == {"sms": "queued", "email": "queued"}
+    return str(order["order_number"])
 
+
+def sms_sending_since(api: Api, since: datetime) -> None:
+    """What a worker that claimed the SMS and then died leaves behind."""
+
+    async def claim(session: AsyncSession) -> None:
+        await session.execute(
+            update(NotificationLog)
+            .where(NotificationLog.channel == "sms")
+            .values(status="sending", attempts=1, updated_at=since)
+        )
+        await session.commit()
+
+    api.run(claim)
+
+
+def test_queued_notifications_whose_jobs_were_lost_are_sent_once(
+    relayed: str, settings: Settings, api: Api, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> None:
     with app_with_worker(settings, at, smtp, **FAST):
-        eventually(lambda: {row.status for row in rows(api)} == {"sent"}, timeout=20)
+        eventually(lambda: statuses(api) == {"sms": "sent", "email": "sent"}, timeout=20)
         eventually(lambda: len(at.received) == 1 and len(smtp.received) == 1)
         time.sleep(1.0)  # several reconciler passes later: still once each
     assert len(at.received) == 1
     assert len(smtp.received) == 1
-    assert order["order_number"] in at.received[0].form["message"]
+    assert relayed in at.received[0].form["message"]
 
 
 def test_a_row_a_dead_worker_left_sending_fails_for_a_person_to_check(
-    client: TestClient[Litestar],
-    settings: Settings,
-    catalog: Catalog,
-    api: Api,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
+    relayed: str, settings: Settings, api: Api, at: FakeAfricasTalking, smtp: FakeSmtp
 ) -> None:
-    buyer = api.customer(phone_number="0712345678")
-    product = catalog.product(stock_quantity=5)
-    client.post("/api/orders/", json={"items": [{"product_id": product["id"], "quantity": 1}]}, headers=buyer.headers)
-    relay_then_lose_the_queue(settings, at, smtp)
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-
-    async def die_mid_send(session: AsyncSession) -> None:
-        await session.execute(
-            update(NotificationLog)
-            .where(NotificationLog.channel == "sms")
-            .values(status="sending", attempts=1, updated_at=an_hour_ago)
-        )
-        await session.commit()
-
-    api.run(die_mid_send)
+    sms_sending_since(api, datetime.now(UTC) - timedelta(hours=1))
     with app_with_worker(settings, at, smtp, **FAST):
-        eventually(lambda: {row.channel: row.status for row in rows(api)} == {"sms": "failed", "email": "sent"})
+        eventually(lambda: statuses(api) == {"sms": "failed", "email": "sent"})
     [sms] = [row for row in rows(api) if row.channel == "sms"]
     assert sms.last_error.startswith("Interrupted while sending")
     assert at.received == []  # the provider may have it: never sent a second time by itself
@@ -107,29 +109,12 @@ def test_a_row_a_dead_worker_left_sending_fails_for_a_person_to_check(
 
 
 def test_a_recent_sending_row_is_left_to_its_job(
-    client: TestClient[Litestar],
-    settings: Settings,
-    catalog: Catalog,
-    api: Api,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
+    relayed: str, settings: Settings, api: Api, at: FakeAfricasTalking, smtp: FakeSmtp
 ) -> None:
     """`sending` for less than the job's time limit may still be in a live worker's hands: not touched."""
-    buyer = api.customer(phone_number="0712345678")
-    product = catalog.product(stock_quantity=5)
-    client.post("/api/orders/", json={"items": [{"product_id": product["id"], "quantity": 1}]}, headers=buyer.headers)
-    relay_then_lose_the_queue(settings, at, smtp)
-
-    async def sending_now(session: AsyncSession) -> None:
-        await session.execute(
-            update(NotificationLog)
-            .where(NotificationLog.channel == "sms")
-            .values(status="sending", updated_at=datetime.now(UTC))
-        )
-        await session.commit()
-
-    api.run(sending_now)
+    sms_sending_since(api, datetime.now(UTC))
     with app_with_worker(settings, at, smtp, **FAST):
-        eventually(lambda: {row.channel: row.status for row in rows(api)}.get("email") == "sent")
+        eventually(lambda: statuses(api).get("email") == "sent")
         time.sleep(1.0)
-        assert {row.channel: row.status for row in rows(api)}["sms"] == "sending"
+        assert statuses(api)["sms"] == "sending"
+    assert at.received == []
