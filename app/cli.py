@@ -231,19 +231,18 @@ def worker_command() -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from redis.asyncio import Redis
     from saq import Worker
     from saq.queue.redis import RedisQueue
 
     from app.observability import configure_logging
-    from shop_notify import NotifyPlugin
+    from shop_notify import NotifyPlugin, queue_redis
 
     configure_logging(settings)
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
     config = notify.queue_config(settings.redis_url or "", in_process=False)
     # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
-    queue = RedisQueue(Redis.from_url(settings.redis_url or ""), name=config.name)
+    queue = RedisQueue(queue_redis(settings.redis_url or ""), name=config.name)
     worker = Worker(
         queue,
         functions=list(config.tasks),  # type: ignore[arg-type]

@@ -12,6 +12,10 @@ Tiers (app/settings.py `RateLimits`):
 - `auth`: registration and the OAuth sign-in and token endpoints, per client address;
 - `orders`: placing and cancelling orders and retrying a notification (each sends an SMS), per user;
 - `general`: every other API request, per user when signed in, else per address.
+
+Without Redis the limits still hold, per process (decision 92): `FallbackCounter` and
+`FallbackFailureCounter` count in this process's memory while Redis is unreachable (app/redis_outage.py
+logs the outage once and counts it), and go back to Redis as soon as it answers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from redis.asyncio import Redis
 
+from app.redis_outage import RedisOutage, request_path_redis
+from shop_identity import FailureCounter
 from shop_kernel import principal_of, problem_response
 
 if TYPE_CHECKING:
@@ -35,7 +41,15 @@ if TYPE_CHECKING:
 
     from app.settings import RateLimits
 
-__all__ = ("MemoryCounter", "RedisCounter", "WindowCounter", "rate_limit_middleware")
+__all__ = (
+    "FallbackCounter",
+    "FallbackFailureCounter",
+    "MemoryCounter",
+    "RedisCounter",
+    "RedisFailureCounter",
+    "WindowCounter",
+    "rate_limit_middleware",
+)
 
 WINDOW_SECONDS = 60
 EXCLUDED = ["^/api/health", "^/api/ready", "^/metrics", "^/schema"]
@@ -67,7 +81,7 @@ class RedisCounter:
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
         if self._client is None:  # created on first use, on the loop that serves requests
-            self._client = Redis.from_url(self.url)
+            self._client = request_path_redis(self.url)
         count, ttl = await self._client.eval(_HIT, 1, f"{self.namespace}:{key}", window)
         return int(count), max(int(ttl), 1)
 
@@ -94,7 +108,7 @@ class RedisFailureCounter:
 
     def _redis(self) -> Redis:
         if self._client is None:  # created on first use, on the loop that serves requests
-            self._client = Redis.from_url(self.url)
+            self._client = request_path_redis(self.url)
         return self._client
 
     async def add(self, key: str, window_seconds: int) -> tuple[int, int]:
@@ -119,13 +133,18 @@ class RedisFailureCounter:
 
 
 class MemoryCounter:
-    """Fixed windows in this process only: for a single process without Redis (and for tests)."""
+    """Fixed windows in this process only: for a single process without Redis, and while Redis is away."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
         self._windows: dict[str, tuple[int, float]] = {}
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
         now = time.monotonic()
+        if len(self._windows) >= self.max_keys:  # ended windows go first; a flood of new keys empties it
+            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+            if len(self._windows) >= self.max_keys:
+                self._windows.clear()
         count, ends = self._windows.get(key, (0, now + window))
         if ends <= now:
             count, ends = 0, now + window
@@ -134,6 +153,61 @@ class MemoryCounter:
 
     async def close(self) -> None:
         self._windows.clear()
+
+
+class FallbackCounter:
+    """Counts in Redis (shared by every replica); in this process while Redis is unreachable."""
+
+    def __init__(self, shared: WindowCounter, local: WindowCounter, outage: RedisOutage) -> None:
+        self.shared = shared
+        self.local = local
+        self.outage = outage
+
+    async def hit(self, key: str, window: int) -> tuple[int, int]:
+        return await self.outage.either(
+            "rate_limit", lambda: self.shared.hit(key, window), lambda: self.local.hit(key, window)
+        )
+
+    async def close(self) -> None:
+        await self.shared.close()
+        await self.local.close()
+
+
+class FallbackFailureCounter:
+    """Sign-in attempts counted in Redis (every replica), in this process while Redis is unreachable: the
+    throttle is a security control and must not vanish with Redis (shop_identity.FailureCounter)."""
+
+    def __init__(self, shared: RedisFailureCounter, local: FailureCounter, outage: RedisOutage) -> None:
+        self.shared = shared
+        self.local = local
+        self.outage = outage
+
+    async def add(self, key: str, window_seconds: int) -> tuple[int, int]:
+        return await self.outage.either(
+            "sign_in_throttle",
+            lambda: self.shared.add(key, window_seconds),
+            lambda: self.local.add(key, window_seconds),
+        )
+
+    async def discount(self, key: str) -> None:
+        await self.outage.either(
+            "sign_in_throttle", lambda: self.shared.discount(key), lambda: self.local.discount(key)
+        )
+
+    async def forget(self, key: str) -> None:
+        await self.local.forget(key)  # what was counted here during an outage goes too
+        await self.outage.either("sign_in_throttle", lambda: self.shared.forget(key), _nothing)
+
+    async def clear(self) -> None:
+        await self.local.clear()
+        await self.outage.either("sign_in_throttle", self.shared.clear, _nothing)
+
+    async def close(self) -> None:
+        await self.shared.close()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _address(request: Request[Any, Any, Any]) -> str:

@@ -15,19 +15,27 @@ from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar_saq import SAQConfig, SAQPlugin
-from redis.asyncio import Redis
 
 from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
 from app.db import make_alchemy_config
 from app.docs_ui import docs_assets_router, docs_render_plugins
 from app.health import HealthController
-from app.limits import MemoryCounter, RedisCounter, RedisFailureCounter, WindowCounter, rate_limit_middleware
+from app.limits import (
+    FallbackCounter,
+    FallbackFailureCounter,
+    MemoryCounter,
+    RedisCounter,
+    RedisFailureCounter,
+    WindowCounter,
+    rate_limit_middleware,
+)
 from app.observability import MetricsController, logging_config, metrics_config
+from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
 from app.security import security_headers
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
-from shop_identity import SCOPES, IdentityPlugin, IdentitySettings
+from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
 from shop_kernel import (
     RequestIdMiddleware,
     close_unit_of_work_runner,
@@ -118,15 +126,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ]
         )
     )
-    counter: WindowCounter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
-    # failed sign-ins are counted where every replica sees them (the rate-limit Redis), else in this process
-    sign_in_failures = RedisFailureCounter(settings.redis_url) if settings.redis_url else None
-    # Cached public catalog pages live in Redis when there is one: every replica serves them, and a catalog
-    # write in any replica empties them for all.
+    # Redis makes limits and cached pages shared by every replica; while it is unreachable they are kept in
+    # this process (limits, sign-in failures) or skipped (cache), never a 500 (app/redis_outage.py).
+    outage = RedisOutage()
+    counter: WindowCounter = (
+        FallbackCounter(RedisCounter(settings.redis_url), MemoryCounter(), outage)
+        if settings.redis_url
+        else MemoryCounter()
+    )
+    sign_in_failures = (
+        FallbackFailureCounter(RedisFailureCounter(settings.redis_url), MemoryFailureCounter(), outage)
+        if settings.redis_url
+        else None
+    )
+    # a catalog write in any replica empties the shared pages for all
     stores: dict[str, Store] = (
         {
-            "response_cache": RedisStore(
-                Redis.from_url(settings.redis_url), namespace="shop:response-cache", handle_client_shutdown=True
+            "response_cache": FailSoftStore(
+                RedisStore(
+                    request_path_redis(settings.redis_url),
+                    namespace="shop:response-cache",
+                    handle_client_shutdown=True,
+                ),
+                outage,
             )
         }
         if settings.redis_url

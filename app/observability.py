@@ -17,7 +17,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 __all__ = (
+    "REDIS_FALLBACKS",
+    "REDIS_OUTAGES",
+    "REDIS_UP",
     "MetricsController",
     "RequestIdFilter",
     "SaqHeartbeatShutdownFilter",
@@ -40,6 +43,16 @@ __all__ = (
 OUTBOX_PENDING = Gauge("shop_outbox_pending", "Outbox events not yet handed to the job queue.")
 OUTBOX_LAG = Gauge(
     "shop_outbox_lag_seconds", "Age of the oldest outbox event not yet handed to the job queue (0 when none)."
+)
+REDIS_UP = Gauge(
+    "shop_redis_up", "1 when this process last reached Redis, 0 while it finds Redis unreachable (app/redis_outage.py)."
+)
+REDIS_OUTAGES = Counter("shop_redis_outages", "Times this process found Redis unreachable after it had answered.")
+REDIS_FALLBACKS = Counter(
+    "shop_redis_fallbacks",
+    "Operations done without Redis: rate-limit and sign-in counts kept in this process, cache reads and writes "
+    "skipped.",
+    ["use"],
 )
 
 
@@ -175,8 +188,8 @@ def metrics_config() -> PrometheusConfig:
 
 class MetricsController(PrometheusController):
     """`/metrics` for Prometheus: HTTP requests per route, orders, stock-out rejections, notification jobs
-    (in the process that runs them) and the outbox backlog. Scrape it inside the cluster; do not route it
-    through the public ingress."""
+    (in the process that runs them), the outbox backlog and whether Redis answers. Scrape it inside the
+    cluster; do not route it through the public ingress."""
 
     path = "/metrics"
 

@@ -6,7 +6,7 @@ Public API for host apps; it consumes `shop_ordering.events` and imports nothing
 from shop_notify.channels import AfricasTalkingSms, ConsoleEmail, ConsoleSms, DeliveryError, SmtpEmail
 from shop_notify.delivery import NotifyRuntime, deliver_notification, delivery_job
 from shop_notify.models import NotificationLog
-from shop_notify.plugin import NotifyPlugin
+from shop_notify.plugin import NotifyPlugin, queue_redis
 from shop_notify.settings import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
 __all__ = (
@@ -23,4 +23,5 @@ __all__ = (
     "SmtpEmail",
     "deliver_notification",
     "delivery_job",
+    "queue_redis",
 )

@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +38,8 @@ from shop_notify.settings import NotifySettings
 __all__ = ("DeliveryReportController", "NotificationController", "NotificationRead", "delivery_report_secret_guard")
 
 logger = logging.getLogger("shop.notify")
+RETRY_AFTER_SECONDS = 10
+"""When a retry could not be queued: about how long a Redis restart or failover takes."""
 Status = Literal["queued", "sending", "sent", "failed", "skipped", "delivered", "undelivered"]
 
 
@@ -130,11 +133,23 @@ class NotificationController(Controller):
             raise NotFoundException(detail=f"No notification with id {notification_id}.")
         if row.status != "failed":
             raise ConflictError(f"Only failed notifications can be retried; this one is {row.status}.")
+        previous_error = row.last_error
         row.status = "queued"
         row.last_error = None
-        await db_session.commit()
+        await db_session.commit()  # before the job exists, or it could run first and find the row failed
         queue = task_queues.get(notify_settings.queue_name)
-        await queue.enqueue(delivery_job(notify_settings, notification_id, suffix=f":retry:{row.attempts}"))
+        try:
+            await queue.enqueue(delivery_job(notify_settings, notification_id, suffix=f":retry:{row.attempts}"))
+        except (RedisError, OSError) as error:
+            # no job: the row goes back to failed, as it was, so a later retry is allowed (not a row stuck queued)
+            logger.warning("notification %s: retry not queued, job queue unreachable (%r)", notification_id, error)
+            row.status = "failed"
+            row.last_error = previous_error
+            await db_session.commit()
+            raise ServiceUnavailableException(
+                detail="The job queue is unreachable; the notification is still failed. Retry in a moment.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from error
         return _read(row)
 
 

@@ -11,6 +11,8 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from saq.types import PartialTimersDict
 
 from shop_kernel import install_shared
@@ -26,7 +28,16 @@ if TYPE_CHECKING:
     from saq.types import Context
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("NotifyPlugin",)
+__all__ = ("NotifyPlugin", "queue_redis")
+
+
+def queue_redis(url: str) -> Redis:
+    """The job queue's Redis client. A command that cannot reach Redis is retried with backoff (0.2, 0.4 and
+    0.8 s) before it fails, and a connection Redis closed while it was away is replaced. Without this (redis-py
+    retries nothing by default) each worker fetch fails at once and is tried again at once: a worker spun a
+    whole core for as long as Redis was away, the API's own in `make run`. No socket timeout: the worker's
+    fetch blocks on Redis by design."""
+    return Redis.from_url(url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=3))
 
 
 class NotifyPlugin(InitPluginProtocol):
@@ -56,7 +67,7 @@ class NotifyPlugin(InitPluginProtocol):
         return QueueConfig(
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
-            broker_instance=Redis.from_url(redis_url),
+            broker_instance=queue_redis(redis_url),
             tasks=[deliver_notification],
             startup=[self._on_worker_startup],
             shutdown=[self._on_worker_shutdown],
