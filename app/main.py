@@ -59,7 +59,10 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         version="0.1.0",
         description=(
             "E-commerce REST API: catalog with an unlimited-depth category tree, orders with inventory, "
-            "customers, OAuth2. Errors are RFC 9457 `application/problem+json` documents."
+            "customers, OAuth2. Errors are RFC 9457 `application/problem+json` documents. Text anywhere in a request "
+            "(body fields and field names, query and path parameters, forms, CSV) must be UTF-8 without control "
+            "characters other than tab, line feed and carriage return; anything else is a 400 of type "
+            "`/problems/invalid-text` naming the field."
         ),
         path="/schema",
         render_plugins=docs_render_plugins(),

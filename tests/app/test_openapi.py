@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -10,6 +11,7 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from shop_kernel import TEXT_PATTERN
 
 
 def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar]) -> None:
@@ -111,3 +113,53 @@ def test_docs_pages_load_everything_from_this_server(client: TestClient[Litestar
         served = client.get(asset)
         assert served.status_code == 200, asset
         assert len(served.content) > 500, asset
+
+
+def _request_strings(document: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(where, string schema, patterns that apply to it: its own and its enclosing schemas') of every request."""
+    components = document["components"]["schemas"]
+    found: list[tuple[str, dict[str, Any], list[str]]] = []
+
+    def walk(where: str, schema: dict[str, Any], patterns: list[str], seen: frozenset[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(f"{where}->{name}", components[name], patterns, seen | {name})
+            return
+        patterns = [*patterns, schema["pattern"]] if "pattern" in schema else patterns
+        types = schema.get("type", [])
+        if "string" in (types if isinstance(types, list) else [types]):
+            found.append((where, schema, patterns))
+        for index, option in enumerate((*schema.get("oneOf", ()), *schema.get("anyOf", ()))):
+            walk(f"{where}|{index}", option, patterns, seen)
+        for name, sub in schema.get("properties", {}).items():
+            walk(f"{where}.{name}", sub, [], seen)
+        if "items" in schema:
+            walk(f"{where}[]", schema["items"], [], seen)
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] in {"query", "path"}:
+                    walk(f"{method} {path} {parameter['name']}", parameter["schema"], [], frozenset())
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                walk(f"{method} {path} {media_type}", content["schema"], [], frozenset())
+    return found
+
+
+def test_every_string_a_request_carries_states_the_text_rule(client: TestClient[Litestar]) -> None:
+    """Clients and fuzzers read the kernel's text rule from the document: a pattern refusing control characters."""
+    document = client.get("/schema/openapi.json").json()
+    strings = _request_strings(document)
+    assert len(strings) >= 55
+    for where, schema, patterns in strings:
+        if "enum" in schema:
+            continue
+        assert patterns, where
+        for text in ("a\x00b", "a\x1bb", "a\x7f\x00"):
+            assert not all(re.search(pattern, text) for pattern in patterns), (where, patterns, repr(text))
+        if TEXT_PATTERN in patterns:
+            assert re.search(TEXT_PATTERN, "Ring twice,\tthen wait.\r\nThanks — Zoë")
+    assert sum(TEXT_PATTERN in patterns for _, _, patterns in strings) >= 40
+    answers = [op["responses"].get("400", {}) for item in document["paths"].values() for op in item.values()]
+    assert sum("/problems/invalid-text" in answer.get("description", "") for answer in answers) >= 20

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from litestar import Litestar, get, post
 from litestar.testing import TestClient
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
-from shop_kernel import ConflictError, UnprocessableError, install_shared
+from shop_kernel import ConflictError, TextInputMiddleware, TextRequest, UnprocessableError, install_shared
 from shop_kernel.problems import problem_exception_handlers
 from tests.support.api import Api, Caller
 
@@ -90,6 +92,30 @@ def test_install_shared_keeps_the_host_apps_own_handlers() -> None:
     assert config.exception_handlers[HTTPException] is mine
     assert Exception in config.exception_handlers
     assert "principal" in config.dependencies
+    assert config.request_class is TextRequest
+    install_shared(config)  # every plugin calls it: still one text middleware
+    assert sum(isinstance(m, TextInputMiddleware) for m in config.middleware) == 1
+
+
+def test_install_shared_refuses_a_request_class_that_would_skip_the_text_rule() -> None:
+    from litestar import Request
+    from litestar.config.app import AppConfig
+    from litestar.exceptions import ImproperlyConfiguredException
+
+    class HostRequest(TextRequest[Any, Any, Any]):
+        pass
+
+    class UncheckedRequest(Request[Any, Any, Any]):
+        pass
+
+    config = AppConfig(request_class=HostRequest)
+    install_shared(config)
+    assert config.request_class is HostRequest
+    config = AppConfig(request_class=Request)  # Litestar's own, named explicitly: the default
+    install_shared(config)
+    assert config.request_class is TextRequest
+    with pytest.raises(ImproperlyConfiguredException, match=r"UncheckedRequest must derive from .*TextRequest"):
+        install_shared(AppConfig(request_class=UncheckedRequest))
 
 
 @pytest.mark.parametrize(

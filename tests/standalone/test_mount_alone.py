@@ -87,6 +87,10 @@ def test_catalog_serves_categories_and_products_alone(tmp_path: Path) -> None:
         client.post("/api/products/bulk_upload/", json=[{**product, "sku": "BK-2"}], headers=staff)
         listed = client.get("/api/products/").json()
         assert [p["sku"] for p in listed["results"]] == ["BK-2", "BK-1"]
+        # the kernel's text rule comes with the plugin: no host-app set-up
+        refused = client.post("/api/products/categories/", json={"name": "Bo\x00oks"}, headers=staff)
+        assert (refused.status_code, refused.json()["type"]) == (400, "/problems/invalid-text")
+        assert client.get("/api/products/?search=a%00b").status_code == 400
         assert client.get(f"/api/products/categories/{root['id']}/average-price/").json()["average_price"] == 45.0
     events = [(event.name, event.payload) for event in received]
     assert ("product.created", {"product_ids": [created["id"]]}) in events
@@ -156,6 +160,17 @@ def test_notify_serves_its_log_alone(tmp_path: Path, redis_url: str) -> None:
         assert client.get("/api/notifications/", headers={"Authorization": "Bearer t"}).json()["count"] == 0
         report = {"id": "ATXid_9", "status": "Success"}
         assert client.post("/api/notifications/sms/delivery-reports/s/", data=report).json() == {"status": "ignored"}
+        # a form is checked as the form it is read as, whatever its Content-Type says
+        for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+            refused = client.post(
+                "/api/notifications/sms/delivery-reports/s/",
+                content=b"id=ATXid%009&status=Success",
+                headers={"Content-Type": content_type},
+            )
+            assert refused.status_code == 400
+            assert refused.json()["errors"] == {
+                "id": ["Contains the control character U+0000; only tab, line feed and carriage return are allowed."]
+            }
         missing = client.get("/api/nowhere")
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+from litestar.exceptions import SerializationException
 from sqlalchemy import Table, delete, insert, update
 
 from shop_catalog.cache import CatalogCache
@@ -26,6 +27,7 @@ from shop_kernel import (
 )
 
 if TYPE_CHECKING:
+    from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ("MAX_ROWS", "BulkOutcome", "BulkUpload", "parse_csv", "parse_json")
@@ -34,11 +36,13 @@ MAX_ROWS = 10_000
 PRODUCT = cast("Table", Product.__table__)
 
 
-def parse_json(body: bytes) -> list[Any]:
+async def parse_json(request: Request[Any, Any, Any]) -> list[Any]:
+    """Decoded by the request, like every JSON body, so the kernel's text rule applies to the upload too."""
     try:
-        rows = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise FieldValidationError({"non_field_errors": [f"Invalid JSON: {exc}"]}, detail="Invalid JSON.") from exc
+        rows = await request.json()
+    except SerializationException as exc:
+        errors = {"non_field_errors": [f"Invalid JSON: {exc.detail}"]}
+        raise FieldValidationError(errors, detail="Invalid JSON.") from exc
     if not isinstance(rows, list):
         raise FieldValidationError({"non_field_errors": ["Expected a JSON array of products."]})
     return rows

@@ -410,9 +410,8 @@ class ProductController(Controller):
         catalog_cache: NamedDependency[CatalogCache],
         mode: FromQuery[Literal["create", "upsert"]] = "create",
     ) -> BulkResult:
-        body = await request.body()
         is_csv = request.content_type[0] in {"text/csv", "application/csv"}
-        rows = parse_csv(body) if is_csv else parse_json(body)
+        rows = parse_csv(await request.body()) if is_csv else await parse_json(request)
         outcome = await BulkUpload(db_session, catalog_cache).run(rows, upsert=mode == "upsert")
         if outcome.created_ids:
             publish(request.app, "product.created", product_ids=outcome.created_ids)

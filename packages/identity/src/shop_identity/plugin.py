@@ -27,7 +27,7 @@ from shop_identity.oauth.server import OAuthConfig
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie
 from shop_identity.services import CustomerService, TokenService
-from shop_kernel import Principal, install_shared
+from shop_kernel import InvalidText, Principal, install_shared
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -103,13 +103,21 @@ class IdentityPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
         oauth = self.oauth
+        provide_oauth = {"oauth": Provide(lambda: oauth, sync_to_thread=False)}
         app_config.route_handlers.extend(
             [
                 AuthController,
+                # the authorize pages answer bad text with their own HTML error page (needs the runtime's templates)
                 Router(
                     path="/",
-                    route_handlers=[AuthorizeController, OAuthController, WellKnownController, ClientAdminController],
-                    dependencies={"oauth": Provide(lambda: oauth, sync_to_thread=False)},
+                    route_handlers=[AuthorizeController],
+                    dependencies=provide_oauth,
+                    exception_handlers={InvalidText: oauth.invalid_text_page},
+                ),
+                Router(
+                    path="/",
+                    route_handlers=[OAuthController, WellKnownController, ClientAdminController],
+                    dependencies=provide_oauth,
                 ),
             ]
         )

@@ -54,6 +54,7 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
+from shop_kernel.text import TEXT_PATTERN, InvalidText, TextInputMiddleware, TextRequest, control_character_in
 from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
@@ -63,11 +64,13 @@ __all__ = (
     "MAX_ROW_ID",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
+    "TEXT_PATTERN",
     "BearerTokenMiddleware",
     "ConflictError",
     "CursorPage",
     "DomainEvent",
     "FieldValidationError",
+    "InvalidText",
     "KeysetWindow",
     "NumberedPage",
     "Outage",
@@ -82,6 +85,8 @@ __all__ = (
     "RowId",
     "RowIdField",
     "RowsValidationError",
+    "TextInputMiddleware",
+    "TextRequest",
     "TokenResolver",
     "UnprocessableError",
     "add_to_outbox",
@@ -89,6 +94,7 @@ __all__ = (
     "bearer_security",
     "bind_request_id",
     "close_unit_of_work_runner",
+    "control_character_in",
     "current_request_id",
     "cursor_page",
     "database_outage",

@@ -7,6 +7,10 @@ requirement) can answer 401 and 403, operations with a path parameter or a page/
 with a body 413, and every operation 503 (the database may be unavailable). `document_problems` adds those
 answers once the document is built; a handler that declares an answer itself (`responses=problems(409)`,
 or the OAuth endpoints' RFC 6749 errors) keeps it.
+
+It also states the kernel's text rule (`shop_kernel.text`) where clients and fuzzers read constraints: every
+string of a request body, query or path parameter without a pattern of its own gets `TEXT_PATTERN` (no control
+characters but tab, line feed and carriage return).
 """
 
 from __future__ import annotations
@@ -18,15 +22,22 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 
 from shop_kernel.problems import PROBLEM_JSON, ProblemDetail
+from shop_kernel.text import TEXT_PATTERN
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from litestar import Litestar
     from litestar.openapi.spec import OpenAPI, Operation
 
 __all__ = ("PROBLEM_DESCRIPTIONS", "add_problem_answers", "document_problems", "problems")
 
 PROBLEM_DESCRIPTIONS: dict[int, str] = {
-    400: "The request is invalid: a problem document whose `errors` names each invalid field.",
+    400: (
+        "The request is invalid: a problem document whose `errors` names each invalid field. Text that is not UTF-8, "
+        "or holds control characters other than tab, line feed and carriage return, is invalid in every field, "
+        "parameter and body (`type: /problems/invalid-text`)."
+    ),
     401: "No valid access token: missing, malformed, expired or revoked (`WWW-Authenticate: Bearer`).",
     403: "The token is valid but lacks the role or scope this operation needs.",
     404: "No such resource, or not yours, or a page past the end.",
@@ -140,14 +151,68 @@ def _register_problem_schema(openapi: OpenAPI) -> None:
     components.schemas = schemas
 
 
-def document_problems(app: Litestar, *, everywhere: set[int] | None = None) -> None:
-    """Add the problem answers each operation can give (and `everywhere`, e.g. 429) to the app's document."""
-    if app.openapi_config is None:
-        return
-    openapi = app.openapi_schema
-    _register_problem_schema(openapi)
+def _operations(openapi: OpenAPI) -> Iterator[tuple[str, Operation]]:
     for path_item in (openapi.paths or {}).values():
         for method in ("get", "put", "post", "delete", "patch"):
             operation = getattr(path_item, method, None)
             if operation is not None:
-                add_problem_answers(operation, _statuses_of(operation, method), everywhere=everywhere)
+                yield method, operation
+
+
+def _request_schemas(openapi: OpenAPI) -> Iterator[Schema | Reference | None]:
+    """The schemas of what requests carry that the text rule checks: bodies, query and path parameters."""
+    for _, operation in _operations(openapi):
+        for parameter in operation.parameters or []:
+            if not isinstance(parameter, Reference) and parameter.param_in in {"query", "path"}:
+                yield parameter.schema
+        body = operation.request_body
+        if body is not None and not isinstance(body, Reference):
+            yield from (media.schema for media in body.content.values())
+
+
+def _subschemas(schema: Schema) -> Iterator[Schema | Reference | None]:
+    yield from (schema.properties or {}).values()
+    yield from (*(schema.all_of or ()), *(schema.any_of or ()), *(schema.one_of or ()), *(schema.prefix_items or ()))
+    yield schema.items
+    if not isinstance(schema.additional_properties, bool):
+        yield schema.additional_properties
+
+
+def _is_free_text(schema: Schema) -> bool:
+    types = schema.type if isinstance(schema.type, (list, tuple)) else (schema.type,)
+    return (
+        OpenAPIType.STRING in types
+        and schema.pattern is None
+        and schema.enum is None
+        and schema.const is None
+        and schema.format != "binary"
+    )
+
+
+def _state_the_text_rule(openapi: OpenAPI) -> None:
+    """`TEXT_PATTERN` on every free-text string of a request (components too: they are walked through)."""
+    components = openapi.components.schemas or {}
+    pending = list(_request_schemas(openapi))
+    seen: set[int] = set()
+    while pending:
+        schema = pending.pop()
+        if isinstance(schema, Reference):
+            schema = components.get(schema.ref.rsplit("/", 1)[-1])
+        if not isinstance(schema, Schema) or id(schema) in seen:  # None, or a dict merged in from msgspec `extra`
+            continue
+        seen.add(id(schema))
+        if _is_free_text(schema):
+            schema.pattern = TEXT_PATTERN
+        pending.extend(_subschemas(schema))
+
+
+def document_problems(app: Litestar, *, everywhere: set[int] | None = None) -> None:
+    """Add the problem answers each operation can give (and `everywhere`, e.g. 429) to the app's document, and
+    the text rule to the strings of every request."""
+    if app.openapi_config is None:
+        return
+    openapi = app.openapi_schema
+    _register_problem_schema(openapi)
+    for method, operation in _operations(openapi):
+        add_problem_answers(operation, _statuses_of(operation, method), everywhere=everywhere)
+    _state_the_text_rule(openapi)

@@ -28,6 +28,7 @@ from shop_identity.oauth.store import OAuthStore, UserView
 from shop_identity.oauth.web import (
     OAuthRuntime,
     bridged_request,
+    invalid_text_as_oauth_error,
     oauth_error_json,
     oauth_json,
     parameter_problem,
@@ -37,6 +38,7 @@ from shop_identity.oauth.web import (
 from shop_identity.passwords import hash_password, verify_password
 from shop_kernel import (
     BearerTokenMiddleware,
+    InvalidText,
     Principal,
     bearer_security,
     require_customer,
@@ -76,7 +78,10 @@ AUTHORIZE_ERRORS = {
     400: ResponseSpec(
         str,
         media_type="text/html",
-        description="No valid client or redirect URI, so nothing to redirect to: an HTML error page.",
+        description=(
+            "No valid client or redirect URI, so nothing to redirect to, or text that is not valid (not UTF-8, "
+            "control characters) in the query or the form: an HTML error page."
+        ),
         generate_examples=False,
     ),
     403: ResponseSpec(
@@ -363,6 +368,7 @@ class OAuthController(Controller):
 
     path = "/oauth"
     tags = ["OAuth2"]
+    exception_handlers = {InvalidText: invalid_text_as_oauth_error}
 
     async def _form_request(
         self, request: Request[Any, Any, Any], oauth: OAuthRuntime, db_session: AsyncSession, endpoint: str

@@ -22,6 +22,7 @@ from litestar.enums import MediaType
 from shop_identity.oauth.server import AuthlibResponse, BridgedRequest, OAuthConfig, ShopAuthorizationServer
 from shop_identity.oauth.store import OAuthStore
 from shop_identity.oauth.throttle import SignInThrottle
+from shop_kernel import InvalidText
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("OAuthRuntime", "SignInCookie", "html_page", "oauth_json", "run_authlib")
+__all__ = ("OAuthRuntime", "SignInCookie", "html_page", "invalid_text_as_oauth_error", "oauth_json", "run_authlib")
 
 log = logging.getLogger("shop_identity.oauth")
 T = TypeVar("T")
@@ -82,6 +83,16 @@ class OAuthRuntime:
         html = self.templates.get_template(f"oauth/{template}").render(shop_name=self.shop_name, **context)
         return html_page(html, status_code=status_code, headers=headers)
 
+    def invalid_text_page(self, request: Request[Any, Any, Any], exc: InvalidText) -> Response[str]:
+        """The authorize pages answer the kernel's text rule with their HTML error page, not a problem document."""
+        return self.render(
+            "error.html",
+            status_code=400,
+            title="This request is not valid",
+            message="It contains characters that are not allowed. Go back to the application and start again.",
+            error="invalid_request",
+        )
+
 
 def html_page(html: str, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
@@ -129,6 +140,11 @@ def oauth_json(result: AuthlibResponse) -> Response[Any]:
 def oauth_error_json(error: OAuth2Error) -> Response[Any]:
     status, body, headers = error()
     return oauth_json(AuthlibResponse(status, dict(body), list(headers)))
+
+
+def invalid_text_as_oauth_error(request: Request[Any, Any, Any], exc: InvalidText) -> Response[Any]:
+    """OAuth clients read RFC 6749 errors: the kernel's text rule is answered as `invalid_request` here."""
+    return oauth_error_json(InvalidRequestError("A parameter is not valid text (UTF-8 without control characters)."))
 
 
 def with_issuer(location: str, issuer: str) -> str:
