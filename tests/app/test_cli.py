@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ import app.settings as settings_module
 from app.cli import main
 from shop_identity import generate_private_key_pem
 from tests.support.fakes import eventually
-from tests.support.live import live_server
+from tests.support.live import live_server, served
 
 
 @pytest.fixture
@@ -99,3 +101,40 @@ def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
     assert f"API docs:   {base}/schema" in output
     assert "Demo staff token:    Authorization: Bearer long-lasting-token-999" in output
     eventually(lambda: not (tmp_path / "var" / "redis.sock").exists(), timeout=10)  # Redis died with the server
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_serve_runs_a_process_per_core_one_worker_and_one_redis_and_none_outlives_it(tmp_path: Path) -> None:
+    """`make run`'s shape: WEB_CONCURRENCY serving processes behind one port, one `shop worker`, one Redis; a
+    SIGKILL of `shop serve` takes every one of them down."""
+    env = {"VAR_DIR": str(tmp_path / "var"), "WEB_CONCURRENCY": "2"}
+    with served(env, "--setup") as server:
+        children = _children(server.process.pid)
+        commands = [_command(child) for child in children]
+        assert sum("redis-server" in command for command in commands) == 1, commands
+        assert sum(command.rstrip().endswith("shop worker") for command in commands) == 1, commands
+        serving = [child for child in children if "spawn_main" in _command(child)]  # uvicorn's processes
+        assert len(serving) == 2, commands
+        assert "Serving processes: 2" in server.log.read_text()
+        profile = httpx.get(
+            f"{server.base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"}
+        )
+        assert profile.status_code == 200
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        descendants = children + [grandchild for child in children for grandchild in _children(child)]
+        eventually(lambda: not any(_command(pid) for pid in descendants), timeout=30)

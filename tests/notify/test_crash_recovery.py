@@ -29,6 +29,7 @@ SETTLED = {"sent", "failed", "skipped"}
 def _env(var: Path, at: FakeAfricasTalking, smtp: FakeSmtp) -> dict[str, str]:
     return {
         "VAR_DIR": str(var),
+        "WEB_CONCURRENCY": "2",  # `make run`'s shape on this machine: two serving processes and one worker
         "SMS_BACKEND": "africastalking",
         "AT_API_KEY": "crash-key",
         "AT_BASE_URL": at.url,

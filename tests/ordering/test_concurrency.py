@@ -19,7 +19,8 @@ from tests.support.live import live_server
 
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
-    env = {"APP_ENV": "test", "DEMO_DATA": "false", "DATABASE_URL": settings.database_url}
+    # `make run`'s shape: two serving processes on one port (each with its own SQLite writer), one worker
+    env = {"APP_ENV": "test", "DEMO_DATA": "false", "DATABASE_URL": settings.database_url, "WEB_CONCURRENCY": "2"}
     with live_server(env) as (base, _):
         yield base
 

@@ -25,6 +25,7 @@ def replicas(settings: Settings, redis_url: str) -> Iterator[tuple[str, str]]:
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": redis_url,
         "WORKER_IN_PROCESS": "false",
+        "WEB_CONCURRENCY": "2",  # each replica as `make run` serves: two processes on its port
     }
     with live_server(env) as (first, _), live_server(env) as (second, _):
         yield first, second

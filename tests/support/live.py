@@ -37,7 +37,7 @@ def live_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
 
 
 @contextmanager
-def served(env: dict[str, str], *args: str, port: int | None = None, startup_seconds: float = 30) -> Iterator[Served]:
+def served(env: dict[str, str], *args: str, port: int | None = None, startup_seconds: float = 60) -> Iterator[Served]:
     """`shop serve` as a process (stopped at the end unless the test killed it first).
 
     Output goes to a file, not a pipe: a chatty server must never block on a full pipe.
@@ -45,8 +45,12 @@ def served(env: dict[str, str], *args: str, port: int | None = None, startup_sec
     port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="shop-serve-", suffix=".log")[1])
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "APP_ENV", "DEMO_DATA"}}
-    environ.update({"PORT": str(port), "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false", **env})
+    # one serving process unless a test asks for `make run`'s shape (WEB_CONCURRENCY=2: two processes + a worker)
+    environ.update(
+        {"PORT": str(port), "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false", "WEB_CONCURRENCY": "1", **env}
+    )
     shop = Path(sys.executable).parent / "shop"
+    _wait_until_free(port)
     output = log.open("w")
     process = subprocess.Popen([str(shop), "serve", *args], env=environ, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -72,3 +76,17 @@ def served(env: dict[str, str], *args: str, port: int | None = None, startup_sec
         except subprocess.TimeoutExpired:  # pragma: no cover
             process.kill()
         output.close()
+
+
+def _wait_until_free(port: int, timeout: float = 30) -> None:
+    """A server started again on the port of one that was just killed waits for its last process to let go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.1)
