@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgspec
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Select, String, Table, delete, func, insert, select, update
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop_catalog.cache import CatalogCache, TreeSnapshot
 from shop_catalog.models import Category, Product, product_category
+from shop_catalog.queries import product_by_id, products_with_categories
 from shop_catalog.schemas import (
     AveragePrice,
     CategoryNode,
@@ -232,14 +232,7 @@ class ProductService:
         return conditions
 
     def _with_categories(self) -> Select[Any]:
-        """Product columns plus their category ids folded into one text column, so a page is one query."""
-        link = product_category
-        if self.session.get_bind().dialect.name == "postgresql":
-            folded = func.string_agg(sql_cast(link.c.category_id, String), ",")
-        else:
-            folded = func.group_concat(link.c.category_id, ",")
-        category_ids = select(folded).where(link.c.product_id == PRODUCT.c.id).scalar_subquery()
-        return select(PRODUCT, category_ids.label("category_ids"))
+        return products_with_categories(self.session.get_bind().dialect.name)
 
     async def page(self, filters: ProductFilters, paging: PageRequest, *, staff: bool) -> tuple[list[ProductRead], int]:
         """A page of products with its total and categories, in one statement."""
@@ -269,7 +262,8 @@ class ProductService:
         return await self._render(rows), count
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
-        row = (await self.session.execute(self._with_categories().where(PRODUCT.c.id == product_id))).first()
+        statement = product_by_id(self.session.get_bind().dialect.name)
+        row = (await self.session.execute(statement, {"product_id": product_id})).first()
         if row is None or (not row.is_active and not staff):
             raise NotFoundException(detail=f"No product with id {product_id}.")
         return (await self._render([row]))[0]
