@@ -176,7 +176,8 @@ def scenarios(database: Path, directory: Path, rng: random.Random) -> dict[str, 
         matching = len(prices) - bisect.bisect_left(prices, cents / 100)
         page = rng.randint(1, max((matching + 19) // 20, 1))
         unseen.append(
-            f"/api/products/?page={page}&ordering={rng.choice(ORDERINGS)}&min_price={cents // 100}.{cents % 100:02d}"
+            f"/api/products/?page={page}&page_size=20&ordering={rng.choice(ORDERINGS)}"
+            f"&min_price={cents // 100}.{cents % 100:02d}"
         )
     return {
         "product_detail": write_paths(
