@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
+from shop_catalog import CatalogSettings
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
@@ -140,6 +141,7 @@ class Settings:
     worker_in_process: bool = True
     """Run the background worker inside the web process (development); production runs `shop worker`."""
     notify: NotifySettings = field(default_factory=NotifySettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
     log_format: Literal["json", "console"] = "json"
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
