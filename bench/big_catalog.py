@@ -203,17 +203,21 @@ def measure(base: str, info: dict[str, Any], requests: int, only: set[str] | Non
 
 
 def bench(database: str, url: str | None, args: argparse.Namespace, keep: Path | None = None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="shop-big-") as scratch:
-        var_dir = str(keep) if keep is not None else scratch
-        Path(var_dir).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "APP_ENV": "development", "VAR_DIR": var_dir, "LOG_LEVEL": "WARNING"}
-        if url:
-            env["DATABASE_URL"] = url
-        else:
-            env.pop("DATABASE_URL", None)
-            url = f"sqlite:///{var_dir}/shop.sqlite3"
+    with tempfile.TemporaryDirectory(prefix="shop-big-") as var_dir:
+        # The server's own state (Redis and its rate-limit counts, keys) is new on every run; only the
+        # database and its description are kept.
+        data_dir = keep if keep is not None else Path(var_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = url or f"sqlite:///{data_dir}/shop.sqlite3"
+        env = {
+            **os.environ,
+            "APP_ENV": "development",
+            "VAR_DIR": var_dir,
+            "DATABASE_URL": url,
+            "LOG_LEVEL": "WARNING",
+        }
         sizes = {"products": args.products, "categories": args.categories, "depth": args.depth}
-        kept = Path(var_dir) / "catalog.json"
+        kept = data_dir / "catalog.json"
         info = json.loads(kept.read_text()) if keep is not None and kept.exists() else None
         if info is not None and {k: info.get(k) for k in sizes} != sizes:
             raise SystemExit(f"{kept} describes another catalog ({info}); use another --keep directory")
@@ -246,7 +250,7 @@ def bench(database: str, url: str | None, args: argparse.Namespace, keep: Path |
             verb = "reused"
         size = ""
         if database == "sqlite":
-            size = f", file {Path(var_dir, 'shop.sqlite3').stat().st_size / 1e6:.0f} MB"
+            size = f", file {(data_dir / 'shop.sqlite3').stat().st_size / 1e6:.0f} MB"
         print(
             f"{database}: {verb} {info['products']} products, {info['categories']} categories "
             f"(depth {info['depth']}, {info['roots']} roots, {info['leaves']} leaves) in {info['seconds']} s{size}",
