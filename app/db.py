@@ -48,8 +48,16 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_seconds,
         pool_recycle=1800,
-        # startup parameters of each asyncpg connection: the server enforces the limit, whatever the client does
-        connect_args={"server_settings": {"statement_timeout": str(pool.statement_timeout_ms)}},
+        # startup parameters of each asyncpg connection: the server enforces the limit, whatever the client does.
+        # Every statement is planned for its own values (decision 100): asyncpg prepares statements, and after
+        # five runs PostgreSQL may keep a generic plan, which guesses at an IN list (a category's subtree) and
+        # cannot hash it: 40 ms became 210 ms on a deep page of a big category.
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(pool.statement_timeout_ms),
+                "plan_cache_mode": "force_custom_plan",
+            }
+        },
     )
 
 

@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             IdentityPlugin(identity_settings(settings), sign_in_failures=sign_in_failures),
-            CatalogPlugin(),
+            CatalogPlugin(settings.catalog),
             OrderingPlugin(),
             notify,
             queues,

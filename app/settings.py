@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
+from shop_catalog import CatalogSettings
 from shop_identity import load_or_create_private_key_pem
 from shop_notify import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
@@ -142,6 +143,7 @@ class Settings:
     web_processes: int = 1
     """Serving processes `shop serve` starts (`WEB_CONCURRENCY`, default one per core)."""
     notify: NotifySettings = field(default_factory=NotifySettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
     log_format: Literal["json", "console"] = "json"
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""

@@ -27,13 +27,22 @@ def statements_for(client: TestClient[Litestar], url: str, headers: dict[str, st
     return len(statements)
 
 
-def test_a_product_page_is_one_statement(client: TestClient[Litestar], catalog: Catalog) -> None:
+def test_a_product_page_is_one_statement_once_its_total_is_known(
+    client: TestClient[Litestar], catalog: Catalog
+) -> None:
     chain = build_deep_catalog(catalog, depth=6, products=30)
     client.get("/api/products/categories/")  # the tree snapshot is loaded once, then reused
-    small = statements_for(client, "/api/products/?page_size=2")
-    large = statements_for(client, "/api/products/?page_size=50")
-    filtered = statements_for(client, f"/api/products/?page_size=50&category={chain[0]['id']}&search=a")
-    assert small == large == filtered == 1
+    # more pages follow: the page, then the total of its filter, which the next pages reuse (decision 98)
+    assert statements_for(client, "/api/products/?page_size=2") == 2
+    assert statements_for(client, "/api/products/?page_size=2&page=2") == 1
+    assert statements_for(client, "/api/products/?page_size=7&ordering=price") == 1
+    # one page holds the whole list: the page is its own total
+    assert statements_for(client, "/api/products/?page_size=50&ordering=name") == 1
+    # a category filter first counts, at most up to a bound, how big the subtree is (decision 99)
+    filtered = f"/api/products/?page_size=50&category={chain[0]['id']}&search=a"
+    assert statements_for(client, filtered) == 2
+    assert statements_for(client, f"{filtered}&ordering=price") == 1
+    assert statements_for(client, f"/api/products/?page_size=2&category={chain[0]['id']}") == 2
 
 
 def test_category_reads_come_from_the_snapshot(client: TestClient[Litestar], catalog: Catalog) -> None:

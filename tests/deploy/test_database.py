@@ -86,6 +86,20 @@ def test_the_server_enforces_the_statement_timeout(postgres_url: str) -> None:
     assert "canceling statement due to statement timeout" in str(error.orig)
 
 
+def test_every_statement_is_planned_for_its_own_values(postgres_url: str) -> None:
+    """asyncpg prepares statements; a generic plan would guess at a category's subtree (decision 100)."""
+
+    async def run() -> str:
+        engine = make_engine(pool_settings(postgres_url))
+        try:
+            async with engine.connect() as connection:
+                return str((await connection.execute(text("SHOW plan_cache_mode"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == "force_custom_plan"
+
+
 def test_a_request_waits_for_a_free_connection_no_longer_than_the_pool_timeout(postgres_url: str) -> None:
     async def run() -> None:
         engine = make_engine(pool_settings(postgres_url, size=1, max_overflow=0, timeout_seconds=0.2))

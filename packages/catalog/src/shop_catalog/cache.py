@@ -3,13 +3,16 @@
 The whole tree is small (thousands of rows at most) and read on nearly every catalog request, so each
 app keeps it in memory: one query loads it, category writes in this process drop it at once, and a
 short time-to-live bounds how stale another replica's copy can be. Average prices are cached per
-category for the same time and dropped on any catalog write here.
+category for the same time and dropped on any catalog write here. Product-list totals are cached per
+filter for their own, longer time (decision 98): counting a big filter costs far more than its page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ("CatalogCache", "CategoryNodeData", "TreeSnapshot")
 
 PATH_SEPARATOR = " > "
+COUNT_TTL_SECONDS = 10.0
+"""How old a product list's total may be when more pages follow (decision 98), unless configured otherwise."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,25 @@ class TreeSnapshot:
 
 
 class CatalogCache:
-    def __init__(self, ttl_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float = 2.0,
+        *,
+        count_ttl_seconds: float = COUNT_TTL_SECONDS,
+        max_counts: int = 1024,
+        large_subtree_links: int = 5000,
+    ) -> None:
         self.ttl = ttl_seconds
+        self.count_ttl = count_ttl_seconds
+        self.max_counts = max_counts
+        self.large_subtree_links = large_subtree_links
         self._tree: TreeSnapshot | None = None
         self._tree_expires = 0.0
         self._averages: dict[int, tuple[AveragePrice, float]] = {}
+        self._counts: OrderedDict[Hashable, tuple[int, float]] = OrderedDict()
+        self._counting: dict[Hashable, asyncio.Lock] = {}
         self.generation = 0
-        """Bumped by every catalog write in this process; part of the response-cache key of product pages."""
+        """Bumped by every catalog write in this process: a count read before it is not kept."""
 
     async def tree(self, session: AsyncSession, *, must_have: Iterable[int] = ()) -> TreeSnapshot:
         """The current snapshot; reloaded when expired, or when it lacks a category the caller knows exists."""
@@ -103,8 +120,41 @@ class CatalogCache:
     def remember_average(self, category_id: int, value: AveragePrice) -> None:
         self._averages[category_id] = (value, time.monotonic() + self.ttl)
 
+    def cached_count(self, key: Hashable) -> int | None:
+        entry = self._counts.get(key)
+        if entry is None or time.monotonic() >= entry[1]:
+            return None
+        self._counts.move_to_end(key)
+        return entry[0]
+
+    def remember_count(self, key: Hashable, value: int, *, generation: int) -> None:
+        """Keep `value`, counted by a read that began at `generation`, unless a write came since."""
+        if generation != self.generation or self.count_ttl <= 0:
+            return
+        self._counts[key] = (value, time.monotonic() + self.count_ttl)
+        self._counts.move_to_end(key)
+        while len(self._counts) > self.max_counts:
+            self._counts.popitem(last=False)
+
+    async def count(self, key: Hashable, compute: Callable[[], Awaitable[int]], *, generation: int) -> int:
+        """The cached count for `key`, else `compute()`d once however many requests ask at the same time."""
+        if (value := self.cached_count(key)) is not None:
+            return value
+        lock = self._counting.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                if (value := self.cached_count(key)) is not None:
+                    return value
+                value = await compute()
+                self.remember_count(key, value, generation=generation)
+                return value
+        finally:
+            if self._counting.get(key) is lock and not lock.locked():
+                del self._counting[key]
+
     def invalidate(self) -> None:
         """Call after any catalog write in this process."""
         self._tree = None
         self._averages.clear()
+        self._counts.clear()
         self.generation += 1

@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
-from shop_catalog.cache import CatalogCache
+from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
     BulkResult,
@@ -52,6 +52,14 @@ __all__ = ("CategoryController", "ProductController")
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
 PAGE_CACHE_SECONDS = 2
 WRITE_SECURITY = bearer_security("write")
+
+COUNT_RULE = (
+    "`count` (and `total_pages`) is exact on the last page, so whenever the list fits one page. When more pages "
+    "follow, it is the exact total of the same filters as the serving process counted it at most "
+    f"{COUNT_TTL_SECONDS:g} seconds earlier (the same for every page, ordering and page size; a catalog write "
+    "through that process counts anew at once), and never less than the products up to this page plus one. "
+    "`next`, `previous` and the 404 of a page past the end always follow the current list."
+)
 
 Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.")]
 Search = Annotated[
@@ -238,7 +246,11 @@ class CategoryController(Controller):
     ) -> None:
         await categories.delete(category_id, cascade=cascade)
 
-    @get("/{category_id:int}/products/", summary="Active products of a category and its descendants")
+    @get(
+        "/{category_id:int}/products/",
+        summary="Active products of a category and its descendants",
+        description=f"50 a page by default, at most 200. {COUNT_RULE}",
+    )
     async def category_products(
         self,
         request: Request[Any, Any, Any],
@@ -304,7 +316,8 @@ class ProductController(Controller):
         summary="List products",
         description=(
             "50 a page by default, at most 200. Public pages are cached for 2 seconds (shared by all replicas "
-            "through Redis); catalog writes empty the cache at once. Staff pages are never cached."
+            "through Redis); catalog writes empty the cache at once. Staff pages are never cached. "
+            f"{COUNT_RULE}"
         ),
         cache=PAGE_CACHE_SECONDS,
         cache_key_builder=product_page_cache_key,

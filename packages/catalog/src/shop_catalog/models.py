@@ -42,6 +42,11 @@ class Product(IdentityAuditBase):
     __table_args__ = (
         Index("uq_catalog_product_sku", func.lower(sku), unique=True),
         Index("ix_catalog_product_created_at", "created_at"),
+        # One per `ordering` of the public list (active products only, ties broken by id): a page is read
+        # in index order and stops after its rows, whatever the size of the catalog.
+        Index("ix_catalog_product_active_price", "is_active", "price", "id"),
+        Index("ix_catalog_product_active_name", "is_active", "name", "id"),
+        Index("ix_catalog_product_active_created", "is_active", "created_at", "id"),
         CheckConstraint("stock_quantity >= 0", name="stock_not_negative"),
         CheckConstraint("price > 0", name="price_positive"),
     )

@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
-from shop_catalog.cache import CatalogCache
+from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.controllers import CategoryController, ProductController, only_successful_gets
 from shop_kernel import install_shared
 
@@ -26,6 +26,11 @@ class CatalogSettings:
 
     cache_ttl_seconds: float = 2.0
     """How long a replica may serve a category tree or average price another replica has changed."""
+    count_ttl_seconds: float = COUNT_TTL_SECONDS
+    """How old the `count` of a product-list page may be when more pages follow (decision 98); 0: never cached."""
+    large_subtree_links: int = 5000
+    """From this many product links, a category filter tests each product in page order instead of
+    listing the subtree's products and sorting them (decision 99). Changes speed only, never results."""
 
 
 class CatalogPlugin(InitPluginProtocol):
@@ -33,7 +38,11 @@ class CatalogPlugin(InitPluginProtocol):
 
     def __init__(self, settings: CatalogSettings | None = None) -> None:
         self.settings = settings or CatalogSettings()
-        self.cache = CatalogCache(self.settings.cache_ttl_seconds)
+        self.cache = CatalogCache(
+            self.settings.cache_ttl_seconds,
+            count_ttl_seconds=self.settings.count_ttl_seconds,
+            large_subtree_links=self.settings.large_subtree_links,
+        )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)

@@ -13,6 +13,7 @@ from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop_catalog.cache import CatalogCache, TreeSnapshot
+from shop_catalog.listing import ProductFilters, choose_plan, count_statement, page_ids_statement
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.queries import product_by_id, products_with_categories
 from shop_catalog.schemas import (
@@ -35,7 +36,6 @@ __all__ = ("CategoryService", "ProductFilters", "ProductService", "StockChange")
 
 CATEGORY = cast("Table", Category.__table__)
 PRODUCT = cast("Table", Product.__table__)
-ORDERINGS = {"name": PRODUCT.c.name, "price": PRODUCT.c.price, "created_at": PRODUCT.c.created_at}
 
 
 def _missing(kind: str, ids: Iterable[int]) -> str:
@@ -46,7 +46,7 @@ def _missing(kind: str, ids: Iterable[int]) -> str:
 class CategoryService:
     def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
         self.session = session
-        self.cache = cache or CatalogCache(ttl_seconds=0)
+        self.cache = cache or CatalogCache(ttl_seconds=0, count_ttl_seconds=0)
         self.tree = CategoryTree(session)
 
     async def page(
@@ -171,27 +171,6 @@ def _products_in(category_ids: list[int]) -> Select[Any]:
 
 
 @dataclass(frozen=True)
-class ProductFilters:
-    search: str | None = None
-    category: int | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    in_stock: bool | None = None
-    is_active: bool | None = None
-    ordering: str = "-created_at"
-
-    def order_by(self) -> list[Any]:
-        descending = self.ordering.startswith("-")
-        column = ORDERINGS.get(self.ordering.removeprefix("-"))
-        if column is None:
-            choices = ", ".join(f"{name}, -{name}" for name in ORDERINGS)
-            raise FieldValidationError({"ordering": [f"Choose one of: {choices}."]})
-        if descending:
-            return [column.desc(), PRODUCT.c.id.desc()]
-        return [column.asc(), PRODUCT.c.id.asc()]
-
-
-@dataclass(frozen=True)
 class StockChange:
     product_id: int
     before: int
@@ -201,65 +180,52 @@ class StockChange:
 class ProductService:
     def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
         self.session = session
-        self.cache = cache or CatalogCache(ttl_seconds=0)
+        self.cache = cache or CatalogCache(ttl_seconds=0, count_ttl_seconds=0)
 
     # ---- reads -------------------------------------------------------------------------------
-
-    def _conditions(self, filters: ProductFilters, tree: TreeSnapshot | None, *, staff: bool) -> list[Any]:
-        conditions: list[Any] = []
-        if not staff:
-            conditions.append(PRODUCT.c.is_active.is_(True))
-        if filters.is_active is not None:
-            conditions.append(PRODUCT.c.is_active.is_(filters.is_active))
-        if filters.search:
-            term = filters.search.strip()
-            conditions.append(
-                PRODUCT.c.name.icontains(term, autoescape=True)
-                | PRODUCT.c.description.icontains(term, autoescape=True)
-                | PRODUCT.c.sku.icontains(term, autoescape=True)
-            )
-        if filters.category is not None and tree is not None:
-            ids = tree.subtree(filters.category) if filters.category in tree.nodes else []
-            conditions.append(PRODUCT.c.id.in_(_products_in(ids)))
-        if filters.min_price is not None:
-            conditions.append(PRODUCT.c.price >= filters.min_price)
-        if filters.max_price is not None:
-            conditions.append(PRODUCT.c.price <= filters.max_price)
-        if filters.in_stock is True:
-            conditions.append(PRODUCT.c.stock_quantity > 0)
-        elif filters.in_stock is False:
-            conditions.append(PRODUCT.c.stock_quantity == 0)
-        return conditions
 
     def _with_categories(self) -> Select[Any]:
         return products_with_categories(self.session.get_bind().dialect.name)
 
     async def page(self, filters: ProductFilters, paging: PageRequest, *, staff: bool) -> tuple[list[ProductRead], int]:
-        """A page of products with its total and categories, in one statement."""
-        order = filters.order_by()
-        tree = await self.cache.tree(self.session) if filters.category is not None else None
-        conditions = self._conditions(filters, tree, staff=staff)
-        # Page by id first, so per-row work (category ids) is done for the page only, never for every match;
-        # the total is an uncorrelated subquery that the database evaluates once.
-        page_ids = (
-            select(PRODUCT.c.id).where(*conditions).order_by(*order).limit(paging.page_size).offset(paging.offset)
+        """A page of products with their categories in one statement, and its total (decision 98).
+
+        One row past the page tells whether another page follows. When none does, the total is exact
+        from the page itself; when one does, it is the filter's count, cached for a few seconds and never
+        below what the page proves. A page past the end is 404 from its own (empty) rows, never from a
+        cached total.
+        """
+        filters.order_column()  # an unknown ordering is 400 before any query
+        generation = self.cache.generation  # counts read before a write that comes after this are not kept
+        subtree = None
+        if filters.category is not None:
+            tree = await self.cache.tree(self.session)
+            subtree = tree.subtree(filters.category) if filters.category in tree.nodes else []
+        plan = await choose_plan(self.session, self.cache, filters, subtree, staff=staff, generation=generation)
+        # Page by id first, so per-row work (category ids) is done for the page only, never for every match.
+        page_ids = page_ids_statement(
+            filters, subtree, plan, staff=staff, limit=paging.page_size + 1, offset=paging.offset
         ).subquery()
-        total = select(func.count()).select_from(PRODUCT).where(*conditions).correlate(None).scalar_subquery()
         rows = list(
             await self.session.execute(
-                self._with_categories()
-                .add_columns(total.label("total"))
-                .join(page_ids, page_ids.c.id == PRODUCT.c.id)
-                .order_by(*order)
+                self._with_categories().join(page_ids, page_ids.c.id == PRODUCT.c.id).order_by(*filters.order_by())
             )
         )
-        if rows:
-            count = int(rows[0].total)
-        elif paging.page > 1:
+        if not rows and paging.page > 1:
             raise NotFoundException(detail="Invalid page.")
-        else:
-            count = 0
-        return await self._render(rows), count
+        more = len(rows) > paging.page_size
+        rows = rows[: paging.page_size]
+        shown = paging.offset + len(rows)
+        key = filters.count_key(staff=staff)
+        if not more:
+            self.cache.remember_count(key, shown, generation=generation)
+            return await self._render(rows), shown
+
+        async def total() -> int:
+            return int(await self.session.scalar(count_statement(filters, subtree, staff=staff)) or 0)
+
+        count = await self.cache.count(key, total, generation=generation)
+        return await self._render(rows), max(count, shown + 1)
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
         statement = product_by_id(self.session.get_bind().dialect.name)

@@ -1,0 +1,107 @@
+"""The `count` of a product page (decision 98): exact whenever the page is the last one; otherwise the
+filter's exact count, kept for a few seconds per process, dropped by any catalog write in this process,
+and never below what the page itself shows. `next`, `previous` and the 404 past the end never depend on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from shop_catalog import CatalogSettings
+from tests.support.api import Caller
+from tests.support.catalog import Catalog
+
+URL = "/api/products/"
+REPLICA_COUNT_TTL = 1.0
+
+
+@pytest.fixture
+def replica(settings: Settings, client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
+    """Another process on the same database and Redis, keeping counts for `REPLICA_COUNT_TTL` seconds."""
+    other = replace(settings, catalog=CatalogSettings(count_ttl_seconds=REPLICA_COUNT_TTL))
+    with TestClient(create_app(other), base_url="http://testserver.local") as app:
+        yield app
+
+
+def page(client: TestClient[Litestar], **params: Any) -> dict[str, Any]:
+    response = client.get(URL, params={"page_size": 1, "ordering": "name", **params})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_write_in_this_process_shows_in_the_count_at_once(
+    client: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    for name in ("a", "b", "c"):
+        catalog.product(name=name)
+    assert page(client)["count"] == 3
+    assert page(client, page=2)["count"] == 3  # the same filter's count, kept
+    added = catalog.product(name="d")
+    assert page(client)["count"] == 4
+    client.patch(f"{URL}{added['id']}/", json={"is_active": False}, headers=staff.headers)
+    assert page(client, page=2)["count"] == 3
+    assert page(client, page=1, page_size=2)["total_pages"] == 2
+
+
+def test_another_process_shows_a_new_count_within_its_time_to_live(
+    client: TestClient[Litestar], replica: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    for name in ("a", "b", "c"):
+        catalog.product(name=name)
+    assert page(replica)["count"] == 3
+    catalog.product(name="d")  # written through the other process: the replica's count is now stale
+    first = page(replica)
+    assert first["count"] == 3
+    assert first["next"] is not None
+    # the last page is exact (nothing follows it), and a page the stale count would not allow still answers
+    last = page(replica, page=4)
+    assert (last["count"], last["total_pages"], last["next"]) == (4, 4, None)
+    assert [p["name"] for p in last["results"]] == ["d"]
+    time.sleep(REPLICA_COUNT_TTL + 0.1)
+    assert page(replica, page=2)["count"] == 4
+
+
+def test_a_page_past_the_end_is_404_whatever_count_was_kept(
+    client: TestClient[Litestar], replica: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    products = [catalog.product(name=name) for name in ("a", "b", "c", "d")]
+    assert page(replica)["count"] == 4
+    for product in products[2:]:
+        assert client.delete(f"{URL}{product['id']}/", headers=staff.headers).status_code == 204
+    assert replica.get(URL, params={"page_size": 1, "ordering": "name", "page": 3}).status_code == 404
+    second = page(replica, page=2)
+    assert (second["count"], second["total_pages"], second["next"]) == (2, 2, None)
+
+
+def test_counts_are_kept_per_filter_and_per_audience(
+    client: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    shelf = catalog.category("shelf")
+    catalog.product(shelf, name="a", price="10.00", stock_quantity=0)
+    catalog.product(shelf, name="b", price="20.00", stock_quantity=5)
+    catalog.product(name="c", price="30.00", stock_quantity=0, is_active=False)
+    catalog.product(name="d", price="40.00", stock_quantity=0)
+    assert page(client)["count"] == 3
+    assert page(client, category=shelf["id"])["count"] == 2
+    assert page(client, min_price="15")["count"] == 2
+    assert page(client, in_stock="false")["count"] == 2
+    staff_page = client.get(URL, params={"page_size": 1}, headers=staff.headers).json()
+    assert staff_page["count"] == 4
+    assert page(client, ordering="-price")["count"] == 3
+
+
+def test_the_api_description_states_how_exact_the_count_is(client: TestClient[Litestar]) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for operation in (paths["/api/products"]["get"], paths["/api/products/categories/{category_id}/products"]["get"]):
+        assert "`count` (and `total_pages`) is exact on the last page" in operation["description"]
+        assert "at most 10 seconds earlier" in operation["description"]
