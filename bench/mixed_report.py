@@ -76,6 +76,7 @@ def _role(cmd: str, root: bool) -> str:
         return "wrk (and the script)"
     for marker, role in (
         ("shop serve", "API (shop serve)"),
+        ("multiprocessing.spawn", "API (shop serve)"),  # the serving processes uvicorn spawns under shop serve
         ("shop worker", "worker (shop worker)"),
         ("postgres", "PostgreSQL"),
         ("redis-server", "Redis"),
