@@ -132,7 +132,8 @@ def test_a_worker_killed_under_load_leaves_no_notification_behind(
         with worker(settings, at):
             rows = eventually(
                 lambda: (r := everything()) and all(row["status"] in ("sent", "failed") for row in r) and r,
-                timeout=60,
+                timeout=180,  # SAQ sweeps the dead worker's jobs one by one, 5 s each, then retries them with backoff
+                interval=0.5,
             )
     assert len(rows) == 2 * len(placed)  # an SMS and an e-mail per order
     sms_per_order = Counter(number for text in at.messages() for number in placed if number in text)

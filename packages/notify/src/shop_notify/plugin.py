@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar import Router
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig
@@ -56,6 +57,8 @@ class NotifyPlugin(InitPluginProtocol):
         default_sms, default_email = build_channels(self.settings)
         self.sms = sms or default_sms
         self.email = email or default_email
+        self._background: list[tuple[asyncio.Event, list[asyncio.Task[None]]]] = []
+        """The relay and reconciler of each worker running in this process, with the event that stops them."""
 
     def runtime(self) -> NotifyRuntime:
         if self.session_maker is None:
@@ -82,14 +85,34 @@ class NotifyPlugin(InitPluginProtocol):
         extra = cast("dict[str, Any]", ctx)  # saq's Context allows extra keys
         extra["notify"] = runtime
         extra["notify_stop"] = stop
-        extra["notify_relay"] = asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop))
-        extra["notify_reconciler"] = asyncio.create_task(runtime.run_reconciler(ctx["worker"].queue, stop))
+        tasks = [
+            asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop)),
+            asyncio.create_task(runtime.run_reconciler(ctx["worker"].queue, stop)),
+        ]
+        self._background.append((stop, tasks))
 
     async def _on_worker_shutdown(self, ctx: Context) -> None:
-        extra = cast("dict[str, Any]", ctx)
-        if "notify_stop" in extra:
-            extra["notify_stop"].set()
-            await asyncio.gather(extra["notify_relay"], extra["notify_reconciler"])
+        await self._stop_background()
+
+    async def _stop_background(self) -> None:
+        """Let the relay and the reconciler finish the statement they are in, then stop (idempotent)."""
+        while self._background:
+            stop, tasks = self._background.pop()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @asynccontextmanager
+    async def _stop_background_before_the_database(self, _app: Litestar) -> AsyncIterator[None]:
+        """A lifespan entered after the database plugin's, so it exits before that one disposes the engine.
+
+        Litestar exits lifespan managers before it runs `on_shutdown` hooks, and an in-process SAQ worker
+        stops in one of those hooks: without this the relay or the reconciler could be mid-statement on a
+        disposed engine, a wait that never ends (the app's shutdown hung).
+        """
+        try:
+            yield
+        finally:
+            await self._stop_background()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
@@ -100,4 +123,5 @@ class NotifyPlugin(InitPluginProtocol):
         )
         app_config.route_handlers.extend([NotificationController, reports])
         app_config.signature_namespace.update({"NotifySettings": NotifySettings})
+        app_config.lifespan.append(self._stop_background_before_the_database)
         return app_config
