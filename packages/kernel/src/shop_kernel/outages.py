@@ -23,14 +23,6 @@ __all__ = ("Outage", "database_outage")
 # SQLite primary result codes (the low byte of an extended code)
 SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 5, 6, 8, 10, 13, 14
 
-_SQLITE_MESSAGES = {
-    "database or disk is full": "storage",
-    "disk i/o error": "storage",
-    "attempt to write a readonly database": "read-only",
-    "unable to open database file": "unreachable",
-    "database is locked": "busy",
-}
-
 
 @dataclass(frozen=True)
 class Outage:
@@ -56,6 +48,13 @@ UNREACHABLE = Outage("unreachable", 2)
 BUSY = Outage("busy", 2)
 STORAGE = Outage("storage", 30)
 READ_ONLY = Outage("read-only", 30)
+_SQLITE_MESSAGES = {
+    "database or disk is full": STORAGE,
+    "disk i/o error": STORAGE,
+    "attempt to write a readonly database": READ_ONLY,
+    "unable to open database file": UNREACHABLE,
+    "database is locked": BUSY,
+}
 
 
 def database_outage(exc: BaseException) -> Outage | None:
@@ -90,8 +89,7 @@ def _outage_of(exc: BaseException) -> Outage | None:  # noqa: PLR0911 - one answ
             return UNREACHABLE
         return None
     if type(exc).__module__ == "sqlite3":  # an error without its code: read the message SQLite gives
-        kind = _SQLITE_MESSAGES.get(str(exc).lower())
-        return {"storage": STORAGE, "read-only": READ_ONLY, "unreachable": UNREACHABLE, "busy": BUSY}.get(kind or "")
+        return _SQLITE_MESSAGES.get(str(exc).lower())
     return None
 
 

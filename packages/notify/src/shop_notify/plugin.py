@@ -84,7 +84,6 @@ class NotifyPlugin(InitPluginProtocol):
         stop = asyncio.Event()
         extra = cast("dict[str, Any]", ctx)  # saq's Context allows extra keys
         extra["notify"] = runtime
-        extra["notify_stop"] = stop
         tasks = [
             asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop)),
             asyncio.create_task(runtime.run_reconciler(ctx["worker"].queue, stop)),
