@@ -83,6 +83,8 @@ def _wait_until_free(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with socket.socket() as sock:
+            # as uvicorn binds: connections the killed server left in TIME_WAIT do not hold the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
                 return
