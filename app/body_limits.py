@@ -52,7 +52,9 @@ class RequestBodyMiddleware(ASGIMiddleware):
         self.seconds = timeout_seconds
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        _refuse_announced_oversize(scope)
+        if not _refuse_announced_oversize(scope):  # no body announced: nothing to limit
+            await next_app(scope, receive, send)
+            return
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         complete = False
@@ -81,10 +83,16 @@ class RequestBodyMiddleware(ASGIMiddleware):
         await next_app(scope, receive_with_deadline, send)
 
 
-def _refuse_announced_oversize(scope: Scope) -> None:
-    announced = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+def _refuse_announced_oversize(scope: Scope) -> bool:
+    """Whether the request announces a body (`Content-Length` or `Transfer-Encoding`); 413 past the limit."""
+    announced, chunked = None, False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            announced = value
+        elif name == b"transfer-encoding":
+            chunked = True
     if announced is None:
-        return
+        return chunked
     try:
         length = int(announced)
     except ValueError:
@@ -93,3 +101,4 @@ def _refuse_announced_oversize(scope: Scope) -> None:
     limit = resolve() if resolve else None
     if limit is not None and length > limit:
         raise RequestEntityTooLarge
+    return True

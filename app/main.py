@@ -18,8 +18,10 @@ from litestar_saq import SAQConfig, SAQPlugin
 
 from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
+from app.cache_bus import RedisInvalidationBus
 from app.db import make_alchemy_config
 from app.docs_ui import docs_assets_router, docs_render_plugins
+from app.edge import EdgeMiddleware, edge_headers_for_unrouted
 from app.health import HealthController
 from app.limits import (
     FallbackCounter,
@@ -30,18 +32,17 @@ from app.limits import (
     WindowCounter,
     rate_limit_middleware,
 )
-from app.observability import MetricsController, logging_config, metrics_config
+from app.observability import MetricsController, logging_config
 from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
-from app.security import security_headers
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
 from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
 from shop_kernel import (
-    RequestIdMiddleware,
+    RESPONSE_CACHE,
+    ResponseCache,
     close_unit_of_work_runner,
     document_problems,
     problem_exception_handlers,
-    request_id_on_every_response,
 )
 from shop_notify import NotifyPlugin
 from shop_ordering import OrderingPlugin
@@ -157,7 +158,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.redis_url
         else {}
     )
-    metrics = metrics_config()
+    # anonymous catalog reads answered from memory; a write anywhere drops what it changed everywhere (Redis)
+    response_cache = ResponseCache()
+    bus = RedisInvalidationBus(settings.redis_url, response_cache) if settings.redis_url else None
     return Litestar(
         route_handlers=[
             HealthController,
@@ -175,12 +178,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 StructlogConfig(structlog_logging_config=logging_config(settings), enable_middleware_logging=False)
             ),
         ],
-        # Outermost first: the request id, then metrics (they time everything below, rate-limited answers
-        # included), then the body's size and deadline (an oversized body is refused before any work),
-        # then who is calling, then how often they may.
+        # Outermost first: request id, security headers, metrics and access log in one pass (they time
+        # everything below, rate-limited answers included), then the body's size and deadline (an oversized
+        # body is refused before any work), then who is calling, then how often they may; then (installed
+        # by the plugins) the text rule and the response cache.
         middleware=[
-            RequestIdMiddleware(),
-            *([metrics.middleware] if settings.metrics_enabled else []),
+            EdgeMiddleware(
+                production=settings.is_production, metrics=settings.metrics_enabled, access_log=settings.access_log
+            ),
             RequestBodyMiddleware(settings.request_limits.body_timeout_seconds),
             build_auth_middleware(settings, session_maker),
             *rate_limit_middleware(settings.rate_limits, counter),
@@ -188,10 +193,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Every route unless it declares its own (the bulk upload takes more, delivery reports less).
         request_max_body_size=settings.request_limits.max_body_bytes,
         exception_handlers=problem_exception_handlers(),
-        before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
+        before_send=[edge_headers_for_unrouted(production=settings.is_production)],
         # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.
-        on_startup=[partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set())],
+        on_startup=[
+            partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set()),
+            *([bus.start] if bus else []),
+        ],
         on_shutdown=[
+            *([bus.stop] if bus else []),
             partial(close_unit_of_work_runner, engine),
             counter.close,
             *([sign_in_failures.close] if sign_in_failures else []),
@@ -220,5 +229,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # the structlog plugin sets it
         debug=False,
         stores=stores,
-        state=State({"settings": settings, "alchemy": alchemy}),
+        state=State({"settings": settings, "alchemy": alchemy, RESPONSE_CACHE: response_cache}),
     )

@@ -16,7 +16,7 @@ import structlog
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.logging.config import LoggingConfig, StructLoggingConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,6 @@ __all__ = (
     "SaqHeartbeatShutdownFilter",
     "configure_logging",
     "logging_config",
-    "metrics_config",
 )
 
 OUTBOX_PENDING = Gauge("shop_outbox_pending", "Outbox events not yet handed to the job queue.")
@@ -172,18 +171,6 @@ def configure_logging(settings: Settings) -> None:
     config.configure()
     if config.standard_lib_logging_config is not None:
         config.standard_lib_logging_config.configure()
-
-
-def metrics_config() -> PrometheusConfig:
-    """Request counts and latencies per route template (`/api/orders/{order_id:int}/`, not per id)."""
-    return PrometheusConfig(
-        app_name="shop",
-        prefix="shop",
-        group_path=True,
-        exclude=["/metrics"],
-        exclude_unhandled_paths=True,
-        buckets=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
-    )
 
 
 class MetricsController(PrometheusController):

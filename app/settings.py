@@ -150,6 +150,8 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     request_limits: RequestLimits = field(default_factory=RequestLimits)
     metrics_enabled: bool = True
+    access_log: bool = True
+    """One INFO line per request on the `shop.access` logger (`ACCESS_LOG`)."""
     oauth_issuer: str | None = None
     """The OAuth2/OIDC issuer URL; None (development) takes it from each request's URL."""
     oauth_signing_key_pem: str | None = None
@@ -243,6 +245,7 @@ class Settings:
             rate_limits=rate_limits,
             request_limits=RequestLimits.from_env(env),
             metrics_enabled=_flag(env.get("METRICS_ENABLED"), default=True),
+            access_log=_flag(env.get("ACCESS_LOG"), default=True),
             oauth_issuer=issuer,
             oauth_signing_key_pem=signing_key,
             oauth_retired_signing_key_pems=retired,

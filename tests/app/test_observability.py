@@ -50,6 +50,28 @@ def test_a_callers_request_id_is_kept_only_when_well_formed(client: TestClient[L
         assert HEX_ID.fullmatch(answered), hostile
 
 
+def test_each_request_leaves_one_access_log_line_unless_switched_off(
+    client: TestClient[Litestar], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="shop.access"):
+        client.get("/api/products/categories/?page_size=2", headers={"X-Request-ID": "lb-1"})
+        client.get("/api/no-such-thing/")  # never routed: no route, no line
+        client.delete("/api/products/categories/")
+    lines = [record for record in caplog.records if record.name == "shop.access"]
+    assert [(r.method, r.path, r.status) for r in lines] == [("GET", "/api/products/categories", 200)], [  # type: ignore[attr-defined]
+        r.getMessage() for r in lines
+    ]
+    assert lines[0].request_id == "lb-1"  # type: ignore[attr-defined]
+    assert 0 < lines[0].duration_ms < 10_000  # type: ignore[attr-defined]
+    caplog.clear()
+    with (
+        TestClient(create_app(replace(settings, access_log=False))) as quiet,
+        caplog.at_level(logging.INFO, logger="shop.access"),
+    ):
+        assert quiet.get("/api/health/").status_code == 200
+    assert not [record for record in caplog.records if record.name == "shop.access"]
+
+
 def test_metrics_count_requests_per_route_stock_outs_and_the_outbox(
     client: TestClient[Litestar], api: Api, catalog: Catalog
 ) -> None:

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
+from app.edge import HSTS, edge_headers_for_unrouted
 from app.main import create_app
-from app.security import HSTS, security_headers
 from app.settings import Settings
 from shop_kernel import problem_exception_handlers
 from tests.security.conftest import production_settings
@@ -35,9 +35,9 @@ def test_the_docs_page_keeps_its_scripts(client: TestClient[Litestar]) -> None:
 
 
 def test_production_adds_hsts() -> None:
-    message = {"type": "http.response.start", "status": 200, "headers": []}
-    asyncio.run(security_headers(production=True)(message, {}))  # type: ignore[arg-type]
-    assert (b"strict-transport-security", HSTS.encode()) in message["headers"]
+    message = {"type": "http.response.start", "status": 404, "headers": []}
+    asyncio.run(edge_headers_for_unrouted(production=True)(message, {"headers": []}))  # type: ignore[arg-type]
+    assert HSTS in message["headers"]
 
 
 def test_wrong_method_is_405_with_allow(client: TestClient[Litestar]) -> None:
@@ -90,3 +90,4 @@ def test_the_composed_app_never_runs_in_debug_mode(client: TestClient[Litestar],
             assert "Traceback" not in bad.text
             assert "msgspec" not in bad.text
         assert "strict-transport-security" in prod_client.get("/api/health/").headers
+        assert "strict-transport-security" in prod_client.get("/api/no-such-thing/").headers

@@ -4,6 +4,7 @@ Public API for other contexts and host apps; everything else in this package is 
 """
 
 from shop_catalog.bulk import BulkUpload
+from shop_catalog.cache import stock_changed
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
@@ -36,4 +37,5 @@ __all__ = (
     "product_category",
     "release_stock",
     "reserve_stock",
+    "stock_changed",
 )

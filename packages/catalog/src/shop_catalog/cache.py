@@ -20,15 +20,46 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from shop_catalog.models import Category
+from shop_kernel import EVERYTHING, CacheRule, response_cache_of
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shop_catalog.schemas import AveragePrice
 
-__all__ = ("CatalogCache", "CategoryNodeData", "TreeSnapshot")
+__all__ = (
+    "CATALOG_READ",
+    "CATALOG_TAG",
+    "PRODUCT_READ",
+    "CatalogCache",
+    "CategoryNodeData",
+    "TreeSnapshot",
+    "product_tag",
+    "stock_changed",
+)
 
 PATH_SEPARATOR = " > "
+CATALOG_TAG = "catalog"
+"""What every cached catalog answer shows; a catalog write changes it (`PurgePagesOnWrite`)."""
+READ_CACHE_SECONDS = 60.0
+"""How long a process keeps an anonymous product or category answer when no change reaches it (a safety net:
+writes drop what they change in every process at once, see `shop_kernel.response_cache`)."""
+
+
+def product_tag(product_id: int) -> str:
+    return f"catalog:product:{product_id}"
+
+
+CATALOG_READ = CacheRule(READ_CACHE_SECONDS, lambda _params: (CATALOG_TAG,))
+PRODUCT_READ = CacheRule(READ_CACHE_SECONDS, lambda params: (CATALOG_TAG, product_tag(params["product_id"])))
+
+
+async def stock_changed(app: Litestar, product_ids: Iterable[int]) -> None:
+    """For other contexts, after they commit a change of stock (orders): a product's answer shows its stock."""
+    await response_cache_of(app).changed({product_tag(product_id) for product_id in product_ids})
+
+
 COUNT_TTL_SECONDS = 10.0
 """How old a product list's total may be when more pages follow (decision 98), unless configured otherwise."""
 
@@ -151,6 +182,11 @@ class CatalogCache:
         finally:
             if self._counting.get(key) is lock and not lock.locked():
                 del self._counting[key]
+
+    def on_change(self, tags: frozenset[str]) -> None:
+        """A `ResponseCache` listener: a catalog write in any process drops this process's snapshots."""
+        if CATALOG_TAG in tags or EVERYTHING in tags:
+            self.invalidate()
 
     def invalidate(self) -> None:
         """Call after any catalog write in this process."""

@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
-from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
+from shop_catalog.cache import CATALOG_READ, CATALOG_TAG, COUNT_TTL_SECONDS, PRODUCT_READ, CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
     BulkResult,
@@ -32,6 +32,7 @@ from shop_catalog.schemas import (
 from shop_catalog.services import CategoryService, ProductFilters, ProductService
 from shop_kernel import (
     AMOUNT_PATTERN,
+    RESPONSE_CACHE,
     FieldValidationError,
     NumberedPage,
     Principal,
@@ -45,6 +46,7 @@ from shop_kernel import (
     publish,
     require_scopes,
     require_staff,
+    response_cache_of,
 )
 
 __all__ = ("CategoryController", "ProductController")
@@ -104,8 +106,9 @@ def product_page_cache_key(request: Request[Any, Any, Any]) -> str:
 
 
 class PurgePagesOnWrite(ASGIMiddleware):
-    """On the catalog's controllers: a successful write empties the response cache before its answer is
-    sent, so the writer, and any replica sharing the store, reads the new catalog next."""
+    """On the catalog's controllers: a successful write empties the shared page store and every process's
+    response cache (`shop_kernel.response_cache`) before its answer is sent, so the writer reads the new
+    catalog next, and other processes within one Redis message."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -118,6 +121,7 @@ class PurgePagesOnWrite(ASGIMiddleware):
         async def purge_then_send(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
                 await app.response_cache_config.get_store_from_app(app).delete_all()
+                await response_cache_of(app).changed({CATALOG_TAG})
             await send(message)
 
         await next_app(scope, receive, purge_then_send)
@@ -177,6 +181,7 @@ class CategoryController(Controller):
         "/",
         summary="List categories",
         description="Each category with its whole subtree in `children`. 10 a page by default, at most 50.",
+        opt={RESPONSE_CACHE: CATALOG_READ},
     )
     async def list_categories(
         self,
@@ -197,7 +202,7 @@ class CategoryController(Controller):
     ) -> CategoryNode:
         return await categories.create(data)
 
-    @get("/{category_id:int}/", summary="A category and its subtree")
+    @get("/{category_id:int}/", summary="A category and its subtree", opt={RESPONSE_CACHE: CATALOG_READ})
     async def get_category(self, categories: NamedDependency[CategoryService], category_id: RowId) -> CategoryNode:
         return await categories.get(category_id)
 
@@ -275,6 +280,7 @@ class CategoryController(Controller):
 
     @get(
         "/{category_id:int}/average-price/",
+        opt={RESPONSE_CACHE: CATALOG_READ},
         summary="Average price of a category",
         description="Over the distinct active products of the category and all its descendants; 0 when empty.",
     )
@@ -350,7 +356,12 @@ class ProductController(Controller):
         publish(request.app, "product.created", product_ids=[product.id])
         return product
 
-    @get("/{product_id:int}/", summary="A product", description="Inactive products are visible to staff only.")
+    @get(
+        "/{product_id:int}/",
+        summary="A product",
+        description="Inactive products are visible to staff only.",
+        opt={RESPONSE_CACHE: PRODUCT_READ},
+    )
     async def get_product(
         self,
         products: NamedDependency[ProductService],

@@ -12,7 +12,7 @@ from litestar.plugins import InitPluginProtocol
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.controllers import CategoryController, ProductController, only_successful_gets
-from shop_kernel import install_shared
+from shop_kernel import RESPONSE_CACHE, install_shared
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -49,6 +49,7 @@ class CatalogPlugin(InitPluginProtocol):
         cache = self.cache
         app_config.dependencies["catalog_cache"] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
         app_config.state["catalog_cache"] = cache
+        app_config.state[RESPONSE_CACHE].listeners.append(cache.on_change)
         if app_config.response_cache_config.cache_response_filter is default_do_cache_predicate:
             # cache only successful GETs (Litestar's default would also keep e.g. a POST's 201 on a cached path)
             app_config.response_cache_config = replace(

@@ -54,6 +54,15 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
+from shop_kernel.response_cache import (
+    EVERYTHING,
+    RESPONSE_CACHE,
+    CacheRule,
+    InvalidationBus,
+    ResponseCache,
+    ResponseCacheMiddleware,
+    response_cache_of,
+)
 from shop_kernel.text import TEXT_PATTERN, InvalidText, TextInputMiddleware, TextRequest, control_character_in
 from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 
@@ -61,16 +70,20 @@ __all__ = (
     "AMOUNT_PATTERN",
     "ANONYMOUS",
     "DB_SESSION_KEY",
+    "EVERYTHING",
     "MAX_ROW_ID",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
+    "RESPONSE_CACHE",
     "TEXT_PATTERN",
     "BearerTokenMiddleware",
+    "CacheRule",
     "ConflictError",
     "CursorPage",
     "DomainEvent",
     "FieldValidationError",
     "InvalidText",
+    "InvalidationBus",
     "KeysetWindow",
     "NumberedPage",
     "Outage",
@@ -81,6 +94,8 @@ __all__ = (
     "ProblemDetail",
     "ProblemError",
     "RequestIdMiddleware",
+    "ResponseCache",
+    "ResponseCacheMiddleware",
     "RowError",
     "RowId",
     "RowIdField",
@@ -119,6 +134,7 @@ __all__ = (
     "require_customer",
     "require_scopes",
     "require_staff",
+    "response_cache_of",
     "run_unit_of_work",
     "to_money",
 )

@@ -28,29 +28,32 @@ __all__ = (
     "RequestIdMiddleware",
     "bind_request_id",
     "current_request_id",
+    "incoming_request_id",
     "request_id_on_every_response",
+    "request_id_var",
 )
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_request_id: ContextVar[str | None] = ContextVar("shop_request_id", default=None)
+request_id_var: ContextVar[str | None] = ContextVar("shop_request_id", default=None)
 
 
 def current_request_id() -> str | None:
-    return _request_id.get()
+    return request_id_var.get()
 
 
 @contextmanager
 def bind_request_id(request_id: str | None) -> Iterator[None]:
     """Make `request_id` current for the block (a background job handling what a request caused)."""
-    token = _request_id.set(request_id)
+    token = request_id_var.set(request_id)
     try:
         yield
     finally:
-        _request_id.reset(token)
+        request_id_var.reset(token)
 
 
-def _incoming(scope: Scope) -> str | None:
+def incoming_request_id(scope: Scope) -> str | None:
+    """The caller's `X-Request-ID`, if it is one we may repeat."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
@@ -63,8 +66,8 @@ class RequestIdMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        request_id = _incoming(scope) or uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -74,7 +77,7 @@ class RequestIdMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_with_id)
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
 
 
 async def request_id_on_every_response(message: Message, scope: Scope) -> None:
@@ -83,4 +86,4 @@ async def request_id_on_every_response(message: Message, scope: Scope) -> None:
     if message["type"] == "http.response.start":
         headers = MutableScopeHeaders.from_message(message)
         if REQUEST_ID_HEADER not in headers:
-            headers[REQUEST_ID_HEADER] = current_request_id() or _incoming(scope) or uuid.uuid4().hex
+            headers[REQUEST_ID_HEADER] = current_request_id() or incoming_request_id(scope) or uuid.uuid4().hex

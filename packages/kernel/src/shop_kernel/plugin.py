@@ -11,6 +11,7 @@ from litestar.exceptions import ImproperlyConfiguredException
 from shop_kernel.auth import provide_principal
 from shop_kernel.openapi import document_problems
 from shop_kernel.problems import problem_exception_handlers
+from shop_kernel.response_cache import RESPONSE_CACHE, ResponseCache, ResponseCacheMiddleware
 from shop_kernel.text import TextInputMiddleware, TextRequest
 
 if TYPE_CHECKING:
@@ -23,8 +24,9 @@ DB_SESSION_KEY = "db_session"
 
 
 def install_shared(app_config: AppConfig) -> None:
-    """Problem+json handlers, the `principal` dependency, the documented error answers of every operation and the
-    text rule (`shop_kernel.text`: the request class that checks bodies, the middleware that checks URLs).
+    """Problem+json handlers, the `principal` dependency, the documented error answers of every operation, the
+    text rule (`shop_kernel.text`: the request class that checks bodies, the middleware that checks URLs) and
+    the response cache (`shop_kernel.response_cache`: one per app, used by routes that declare a `CacheRule`).
 
     Idempotent; the host app's own handlers and dependencies win. A host app's own request class must derive
     from `TextRequest`: without it, text that is not text would reach the handlers of a context.
@@ -40,5 +42,8 @@ def install_shared(app_config: AppConfig) -> None:
         )
     if not any(isinstance(middleware, TextInputMiddleware) for middleware in app_config.middleware):
         app_config.middleware.append(TextInputMiddleware())
+    app_config.state.setdefault(RESPONSE_CACHE, ResponseCache())
+    if not any(isinstance(middleware, ResponseCacheMiddleware) for middleware in app_config.middleware):
+        app_config.middleware.append(ResponseCacheMiddleware())  # innermost: after auth and rate limits
     if not any(getattr(hook, "func", hook) is document_problems for hook in app_config.on_startup):
         app_config.on_startup.append(document_problems)

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_catalog import stock_changed
 from shop_kernel import (
     CursorPage,
     FieldValidationError,
@@ -85,6 +86,7 @@ class OrderController(Controller):
         # The principal is read from the request rather than injected: see `orders_provider`.
         placed = await orders.place(principal_of(request).require_user_id(), data, idempotency_key)
         if placed.event is not None:
+            await stock_changed(request.app, (item.product.id for item in placed.order.items))
             publish(request.app, ORDER_PLACED, order=placed.event)
         headers = {"Location": f"/api/orders/{placed.order.id}/"}
         if placed.replayed:
@@ -146,6 +148,7 @@ class OrderController(Controller):
         order_id: RowId,
     ) -> OrderRead:
         order, event = await orders.cancel(order_id, principal)
+        await stock_changed(request.app, (item.product.id for item in order.items))
         publish(request.app, ORDER_CANCELLED, order=event)
         return order
 

@@ -1,0 +1,95 @@
+"""Anonymous product and category answers come from memory until a write anywhere changes what they show."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.catalog.test_query_counts import statements_for
+from tests.support.api import Api, Caller
+from tests.support.catalog import Catalog
+
+
+@pytest.fixture
+def replica(settings: Settings, client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]:
+    """A second app on the same database and Redis, as another serving process would be."""
+    with TestClient(create_app(settings), base_url="http://testserver.local") as other:
+        yield other
+
+
+def eventually(read: Callable[[], Any], expected: Any, seconds: float = 3.0) -> Any:
+    """What `read()` gives once it equals `expected`, or its last value after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def test_anonymous_reads_are_answered_from_memory_signed_in_ones_are_not(
+    client: TestClient[Litestar], catalog: Catalog, staff: Caller
+) -> None:
+    shelf = catalog.category("Shelf")
+    kettle = catalog.product(shelf, name="Kettle", price="20.00")
+    for url in (
+        f"/api/products/{kettle['id']}/",
+        "/api/products/categories/",
+        f"/api/products/categories/{shelf['id']}/",
+        f"/api/products/categories/{shelf['id']}/average-price/",
+    ):
+        first = client.get(url)
+        assert statements_for(client, url) == 0, url
+        again = client.get(url)
+        assert again.json() == first.json()
+        assert again.headers["x-request-id"] != first.headers["x-request-id"]  # each answer its own id
+        assert again.headers["x-content-type-options"] == "nosniff"
+    # staff may see more than the public (inactive products): their reads never come from the public entry
+    assert statements_for(client, f"/api/products/{kettle['id']}/", headers=staff.headers) >= 1
+    gzip = client.get(f"/api/products/{kettle['id']}/", headers={"Accept-Encoding": "gzip"})
+    assert gzip.json()["name"] == "Kettle"
+
+
+def test_a_write_shows_at_once_in_this_process(
+    client: TestClient[Litestar], catalog: Catalog, staff: Caller, api: Api
+) -> None:
+    kettle = catalog.product(name="Kettle", stock_quantity=5)
+    url = f"/api/products/{kettle['id']}/"
+    assert client.get(url).json()["stock_quantity"] == 5
+    buyer = api.customer()
+    order = {"items": [{"product_id": kettle["id"], "quantity": 2}]}
+    placed = client.post("/api/orders/", json=order, headers=buyer.headers)
+    assert placed.status_code == 201, placed.text
+    assert client.get(url).json()["stock_quantity"] == 3
+    cancelled = client.post(f"/api/orders/{placed.json()['id']}/cancel/", headers=buyer.headers)
+    assert cancelled.status_code == 200
+    assert client.get(url).json()["stock_quantity"] == 5
+    assert client.patch(url, json={"name": "Teapot"}, headers=staff.headers).status_code == 200
+    assert client.get(url).json()["name"] == "Teapot"
+    assert client.delete(url, headers=staff.headers).status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_a_write_in_one_process_reaches_the_others(
+    client: TestClient[Litestar], replica: TestClient[Litestar], catalog: Catalog, staff: Caller, api: Api
+) -> None:
+    shelf = catalog.category("Shelf")
+    kettle = catalog.product(shelf, name="Kettle", stock_quantity=5)
+    url = f"/api/products/{kettle['id']}/"
+    category_url = f"/api/products/categories/{shelf['id']}/"
+    assert replica.get(url).json()["stock_quantity"] == 5
+    assert replica.get(category_url).json()["name"] == "Shelf"
+    buyer = api.customer()
+    order = {"items": [{"product_id": kettle["id"], "quantity": 1}]}
+    assert client.post("/api/orders/", json=order, headers=buyer.headers).status_code == 201
+    assert eventually(lambda: replica.get(url).json()["stock_quantity"], 4) == 4
+    renamed = client.patch(category_url, json={"name": "Rack"}, headers=staff.headers)
+    assert renamed.status_code == 200
+    # the replica's own tree snapshot is dropped too, so it does not rebuild the old name into its answer
+    assert eventually(lambda: replica.get(category_url).json()["name"], "Rack") == "Rack"
+    assert replica.get(url).json()["categories"][0]["name"] == "Rack"
