@@ -144,7 +144,8 @@ class Settings:
     """Serving processes `shop serve` starts (`WEB_CONCURRENCY`, default one per core)."""
     notify: NotifySettings = field(default_factory=NotifySettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["json", "console"] = "console"
+    """`LOG_FORMAT`: JSON lines for machines (the production default) or text for people (the default elsewhere)."""
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -238,7 +239,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             worker_in_process=_flag(env.get("WORKER_IN_PROCESS"), default=app_env == "development"),
             notify=_notify_settings(env, production=app_env == "production"),
-            log_format=_log_format(env.get("LOG_FORMAT", "json")),
+            log_format=_log_format(env.get("LOG_FORMAT") or ("json" if app_env == "production" else "console")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             rate_limits=rate_limits,
             request_limits=RequestLimits.from_env(env),
