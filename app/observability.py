@@ -102,9 +102,12 @@ def _drop_empty_request_id(_logger: WrappedLogger, _method: str, event: EventDic
     return event
 
 
-def _drop_color_message(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
-    """uvicorn passes its message a second time, with ANSI colour codes, as the `color_message` extra."""
-    event.pop("color_message", None)
+def _drop_formatting_leftovers(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Record attributes that are not fields: uvicorn passes its message a second time, with ANSI colour codes, as
+    the `color_message` extra; `message` and `asctime` are left on a record by any handler that formatted it first.
+    """
+    for key in ("color_message", "message", "asctime"):
+        event.pop(key, None)
     return event
 
 
@@ -195,11 +198,11 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
                     structlog.stdlib.add_log_level,
                     structlog.stdlib.add_logger_name,
                     structlog.stdlib.ExtraAdder(),
+                    _drop_formatting_leftovers,
                     _drop_empty_request_id,
                 ],
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    _drop_color_message,
                     *rendering,
                 ],
             }
