@@ -284,10 +284,11 @@ async def _run_worker(settings: Settings) -> None:
     from saq import Worker
     from saq.queue.redis import RedisQueue
 
-    from app.observability import configure_logging
+    from app.observability import configure_logging, log_startup_warnings
     from shop_notify import NotifyPlugin, queue_redis
 
     configure_logging(settings)
+    log_startup_warnings(settings)
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
     config = notify.queue_config(settings.redis_url or "", in_process=False)

@@ -30,7 +30,7 @@ from app.limits import (
     WindowCounter,
     rate_limit_middleware,
 )
-from app.observability import MetricsController, logging_config, metrics_config
+from app.observability import MetricsController, log_startup_warnings, logging_config, metrics_config
 from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
 from app.security import security_headers
 from app.settings import Settings, get_settings
@@ -190,7 +190,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=problem_exception_handlers(),
         before_send=[request_id_on_every_response, security_headers(production=settings.is_production)],
         # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.
-        on_startup=[partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set())],
+        on_startup=[
+            partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set()),
+            partial(log_startup_warnings, settings),
+        ],
         on_shutdown=[
             partial(close_unit_of_work_runner, engine),
             counter.close,

@@ -44,6 +44,7 @@ __all__ = (
     "SaqHeartbeatShutdownFilter",
     "colors_wanted",
     "configure_logging",
+    "log_startup_warnings",
     "logging_config",
     "metrics_config",
 )
@@ -219,10 +220,11 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
         root={"level": settings.log_level, "handlers": ["queue_listener"]},
         loggers={
             "litestar": {"level": settings.log_level, "handlers": ["queue_listener"], "propagate": False},
-            # uvicorn's own handlers (it installs them when started as `uvicorn ...`, as the image does) are
-            # replaced by ours, so its lines look like every other; its access log stays off: ours is shop.access
-            "uvicorn": {"level": settings.log_level, "handlers": [], "propagate": True},
-            "uvicorn.error": {"level": settings.log_level, "handlers": [], "propagate": True},
+            # uvicorn's own handlers (it installs them when started as `uvicorn ...`, as the image does) give way
+            # to ours, so its lines look like every other; their level stays uvicorn's (`--log-level`, which
+            # `shop serve` sets from LOG_LEVEL). Its access log stays off: ours is shop.access.
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
             "saq": {"level": "WARNING" if settings.log_level == "INFO" else settings.log_level},
         },
@@ -254,6 +256,12 @@ def configure_logging(settings: Settings) -> None:
     config.configure()
     if config.standard_lib_logging_config is not None:
         config.standard_lib_logging_config.configure()
+
+
+def log_startup_warnings(settings: Settings) -> None:
+    """What the settings found worth saying, once logging has its format (settings are read before it has)."""
+    for warning in settings.startup_warnings():
+        logging.getLogger("shop").warning(warning)
 
 
 def metrics_config() -> PrometheusConfig:

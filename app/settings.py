@@ -172,6 +172,12 @@ class Settings:
             raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
         return load_or_create_private_key_pem(self.var_dir / DEV_SIGNING_KEY_FILE)
 
+    def startup_warnings(self) -> list[str]:
+        """Allowed but worth saying when a process starts (logged once logging is configured, in its format)."""
+        if self.is_production and "console" in (self.notify.sms_backend, self.notify.email_backend):
+            return ["production with a console notification backend: nothing is delivered"]  # a shop may send no SMS
+        return []
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -365,11 +371,6 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         starttls=smtp_starttls,
         production=production and email_backend == "smtp",
     )
-    if production and (sms_backend == "console" or email_backend == "console"):
-        # allowed (a shop may not want SMS) but worth saying at start-up
-        import logging
-
-        logging.getLogger("shop").warning("production with a console notification backend: nothing is delivered")
     return NotifySettings(
         sms_backend=cast("Literal['console', 'africastalking']", sms_backend),
         at_username=env.get("AT_USERNAME", "sandbox"),
