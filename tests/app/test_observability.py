@@ -159,24 +159,35 @@ def _formatter(log_format: Literal["json", "console"]) -> logging.Formatter:
     return cast("logging.Formatter", options.pop("()")(**options))
 
 
-def _records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+def _records() -> list[logging.LogRecord]:
     """What uvicorn, the access log and the console e-mail channel log (the channel's record is its own)."""
     uvicorn = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started server process [%d]", (42,), None)
     uvicorn.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
     access = logging.LogRecord("shop.access", logging.INFO, __file__, 1, "request", None, None)
     access.__dict__.update(method="GET", path="/api/products/", status=200, duration_ms=3.1, request_id="req-1")
     painted = logging.LogRecord("saq", logging.WARNING, __file__, 1, "\x1b[1mbold\x1b[0m claim", None, None)
-    with caplog.at_level(logging.INFO, logger="shop.notify"):
+    sent: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = sent.append  # type: ignore[method-assign]
+    notify = logging.getLogger("shop.notify")
+    notify.addHandler(catcher)
+    notify.propagate = False  # kept from the handlers an earlier app in this session installed
+    notify.setLevel(logging.INFO)
+    try:
         asyncio.run(
             ConsoleEmail("shop@shop.example").send("ann@example.com", "Order received", "Line 1\n\nLine 2\n", "")
         )
-    [sent] = [record for record in caplog.records if record.name == "shop.notify"]
-    return [uvicorn, access, painted, sent]
+    finally:
+        notify.removeHandler(catcher)
+        notify.propagate = True
+        notify.setLevel(logging.NOTSET)
+    [email] = sent
+    return [uvicorn, access, painted, email]
 
 
-def test_production_log_lines_are_json_without_escape_codes(caplog: pytest.LogCaptureFixture) -> None:
+def test_production_log_lines_are_json_without_escape_codes() -> None:
     formatter = _formatter("json")
-    lines = [formatter.format(record) for record in _records(caplog)]
+    lines = [formatter.format(record) for record in _records()]
     assert all("\n" not in line and "\x1b" not in line and "\\u001b" not in line for line in lines), lines
     uvicorn, access, painted, email = (json.loads(line) for line in lines)
     assert uvicorn["event"] == "Started server process [42]"
@@ -195,9 +206,9 @@ def test_production_log_lines_are_json_without_escape_codes(caplog: pytest.LogCa
     assert "Subject: Order received\n\nLine 1\n\nLine 2" in email["event"]
 
 
-def test_development_log_lines_are_text_for_people(caplog: pytest.LogCaptureFixture) -> None:
+def test_development_log_lines_are_text_for_people() -> None:
     formatter = _formatter("console")
-    uvicorn, access, painted, email = (formatter.format(record) for record in _records(caplog))
+    uvicorn, access, painted, email = (formatter.format(record) for record in _records())
     for text in (uvicorn, access, painted, email):
         assert not text.startswith("{")
         assert "\x1b" not in text  # no colours: the test's standard error is not a terminal
