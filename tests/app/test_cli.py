@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 from pathlib import Path
@@ -145,8 +146,10 @@ def test_serve_runs_a_process_per_core_one_worker_and_one_redis_and_none_outlive
     with served(env, "--setup") as server:
         children = _children(server.process.pid)
         commands = [_command(child) for child in children]
-        assert sum("redis-server" in command for command in commands) == 1, commands
+        [redis_server] = [child for child, command in zip(children, commands, strict=True) if "redis-server" in command]
         assert sum(command.rstrip().endswith("shop worker") for command in commands) == 1, commands
+        # Ctrl-C at the terminal reaches `shop serve`'s process group, not Redis: it stops after the worker
+        assert os.getpgid(redis_server) != os.getpgid(server.process.pid)
         serving = [child for child in children if "spawn_main" in _command(child)]  # uvicorn's processes
         assert len(serving) == 2, commands
         assert "Serving processes: 2" in server.log.read_text()
