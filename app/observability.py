@@ -131,7 +131,8 @@ def _console_access_line(_logger: WrappedLogger, _method: str, event: EventDict)
     """Console only: an access-log record reads `GET /api/products/ 200 3.1 ms`, the request id beside it."""
     if event.get("logger") == ACCESS_LOGGER and {"method", "path", "status", "duration_ms"} <= event.keys():
         method, path, status, duration = (event.pop(key) for key in ("method", "path", "status", "duration_ms"))
-        event["event"] = f"{method} {path} {status} {duration} ms"
+        shown = f"{duration:.1f}" if isinstance(duration, float) else duration
+        event["event"] = f"{method} {path} {status} {shown} ms"
     return event
 
 
