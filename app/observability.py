@@ -216,7 +216,10 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
                 "level": "DEBUG",
                 "formatter": "standard",
                 "filters": ["request_id", "saq_heartbeat_shutdown"],
-            }
+            },
+            # written at once: uvicorn re-raises SIGTERM after its last line ("Finished server process"), and a
+            # process killed by a signal never empties the queue above
+            "direct": {"class": "logging.StreamHandler", "level": "DEBUG", "formatter": "standard"},
         },
         root={"level": settings.log_level, "handlers": ["queue_listener"]},
         loggers={
@@ -224,7 +227,7 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
             # uvicorn's own handlers (it installs them when started as `uvicorn ...`, as the image does) give way
             # to ours, so its lines look like every other; their level stays uvicorn's (`--log-level`, which
             # `shop serve` sets from LOG_LEVEL). Its access log stays off: ours is shop.access.
-            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn": {"handlers": ["direct"], "propagate": False},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
             "saq": {"level": "WARNING" if settings.log_level == "INFO" else settings.log_level},
