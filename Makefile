@@ -9,7 +9,7 @@ export UV_PYTHON ?= $(PYTHON)
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --no-sync
 
-.PHONY: help bootstrap sync run serve migrate seed test lint format typecheck contracts deploy-lint pytest postgres-binaries chromium fuzz audit clean
+.PHONY: help bootstrap sync sync-runtime run serve migrate seed test lint format typecheck contracts deploy-lint pytest postgres-binaries chromium fuzz audit clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:$${PORT:-8000}"
@@ -23,16 +23,23 @@ bootstrap:
 		$(PYTHON) -m pip install --user --quiet uv || \
 		$(PYTHON) -m pip install --user --quiet --break-system-packages uv
 
+# Everything: the runtime and the dev group (test, lint and deployment-check tools), as `make test` needs.
 sync: bootstrap
 	$(UV) sync --locked --all-packages
 
-run: sync
+# Serving needs the runtime dependencies only (no dev group). --inexact leaves installed packages alone, so a
+# checkout that ran `make test` keeps its dev tools and switching between `make run` and `make test` installs
+# and removes nothing.
+sync-runtime: bootstrap
+	$(UV) sync --locked --all-packages --no-dev --inexact
+
+run: sync-runtime
 	$(RUN) shop serve --setup
 
-migrate: sync
+migrate: sync-runtime
 	$(RUN) shop migrate
 
-seed: sync
+seed: sync-runtime
 	$(RUN) shop seed-demo
 
 test: sync lint typecheck contracts deploy-lint postgres-binaries chromium pytest

@@ -245,7 +245,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, processes: in
         click.echo(f"  Demo staff token:    Authorization: Bearer {DEMO_STAFF_TOKEN}")
         click.echo(f"  Demo customer token: Authorization: Bearer {DEMO_CUSTOMER_TOKEN}")
     sys.stdout.flush()
-    # log_config=None: uvicorn's loggers propagate to the app's JSON logging instead of printing their own format
+    # log_config=None: uvicorn's loggers propagate to the app's logging (app/observability.py) instead of printing
+    # their own format; its access log is off (the app logs each request as shop.access)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -264,6 +265,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, processes: in
     # uvicorn kills a process that does not answer its health ping in time (5 s by default): on a busy machine a
     # starting process can take longer than that to import the app.
     os.environ[SUPERVISED] = "1"
+    from app.observability import configure_logging
+
+    configure_logging(settings)  # the supervisor's own lines (processes started, restarted) in the same format
     uvicorn.run("app.asgi:create_app", factory=True, workers=processes, timeout_worker_healthcheck=30, **options)
 
 
@@ -280,10 +284,11 @@ async def _run_worker(settings: Settings) -> None:
     from saq import Worker
     from saq.queue.redis import RedisQueue
 
-    from app.observability import configure_logging
+    from app.observability import configure_logging, log_startup_warnings
     from shop_notify import NotifyPlugin, queue_redis
 
     configure_logging(settings)
+    log_startup_warnings(settings)
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
     config = notify.queue_config(settings.redis_url or "", in_process=False)

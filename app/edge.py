@@ -29,6 +29,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.observability import ACCESS_LOGGER
 from shop_kernel.context import incoming_request_id, request_id_var
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ("EdgeMiddleware", "edge_headers_for_unrouted")
 
-access_logger = logging.getLogger("shop.access")
+access_logger = logging.getLogger(ACCESS_LOGGER)
 LABELS = ("method", "path", "status_code", "app_name")
 APP_NAME = "shop"
 REQUESTS = Counter("shop_requests_total", "Total requests", LABELS)

@@ -32,7 +32,7 @@ from app.limits import (
     WindowCounter,
     rate_limit_middleware,
 )
-from app.observability import MetricsController, logging_config
+from app.observability import MetricsController, log_startup_warnings, logging_config
 from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Every operation's error answers in the OpenAPI document, 429 too where rates are limited.
         on_startup=[
             partial(document_problems, everywhere={429} if settings.rate_limits.enabled else set()),
+            partial(log_startup_warnings, settings),
             *([bus.start] if bus else []),
         ],
         on_shutdown=[

@@ -1,13 +1,18 @@
-"""Logs and metrics: JSON log lines that carry the request id, and Prometheus metrics at `/metrics`.
+"""Logs and metrics: one log format for every logger, with the request id, and Prometheus metrics at `/metrics`.
 
-Every log line is one JSON object with `timestamp`, `level`, `event` and, inside a request or a job
-that a request caused, `request_id` (the value of the `X-Request-ID` response header). Lines from
-the standard library's `logging` (our packages, uvicorn, SAQ) and from structlog look the same.
+Every log line carries `timestamp`, `level`, `logger`, `event` and, inside a request or a job that a request
+caused, `request_id` (the value of the `X-Request-ID` response header). Lines from the standard library's
+`logging` (our packages, uvicorn, SAQ) and from structlog go through the same formatter: JSON lines
+(`LOG_FORMAT=json`, the production default) or aligned text for people (`console`, the default elsewhere).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
+import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +34,17 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 __all__ = (
+    "ACCESS_LOGGER",
     "REDIS_FALLBACKS",
     "REDIS_OUTAGES",
     "REDIS_UP",
+    "ConsoleLines",
     "MetricsController",
     "RequestIdFilter",
     "SaqHeartbeatShutdownFilter",
+    "colors_wanted",
     "configure_logging",
+    "log_startup_warnings",
     "logging_config",
 )
 
@@ -93,11 +102,68 @@ def _drop_empty_request_id(_logger: WrappedLogger, _method: str, event: EventDic
     return event
 
 
+def _drop_formatting_leftovers(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Record attributes that are not fields: uvicorn passes its message a second time, with ANSI colour codes, as
+    the `color_message` extra; `message` and `asctime` are left on a record by any handler that formatted it first.
+    """
+    for key in ("color_message", "message", "asctime"):
+        event.pop(key, None)
+    return event
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def _strip_ansi(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """No terminal escape codes from a message or a field in a JSON line or a log file (the console renderer adds its
+    own colours, at a terminal only)."""
+    for key, value in event.items():
+        if isinstance(value, str) and "\x1b" in value:
+            event[key] = _ANSI.sub("", value).replace("\x1b", "")
+    return event
+
+
+ACCESS_LOGGER = "shop.access"
+
+
+def _console_access_line(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Console only: an access-log record reads `GET /api/products/ 200 3.1 ms`, the request id beside it."""
+    if event.get("logger") == ACCESS_LOGGER and {"method", "path", "status", "duration_ms"} <= event.keys():
+        method, path, status, duration = (event.pop(key) for key in ("method", "path", "status", "duration_ms"))
+        shown = f"{duration:.1f}" if isinstance(duration, float) else duration
+        event["event"] = f"{method} {path} {status} {shown} ms"
+    return event
+
+
+class ConsoleLines:
+    """structlog's ConsoleRenderer, except that the lines after the first of a multi-line message (an e-mail
+    printed by the console channel) follow the log line, indented, instead of pushing its logger name and fields
+    to the end of the message's last line."""
+
+    def __init__(self, *, colors: bool) -> None:
+        # plain tracebacks: rich's (the default when it is installed) also prints every frame's local variables,
+        # which may hold a password or a token
+        self._render = structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> str:
+        message = event.get("event")
+        rest = ""
+        if isinstance(message, str) and "\n" in message:
+            event["event"], rest = message.split("\n", 1)
+        line = self._render(logger, method, event)
+        if not rest.strip():
+            return line
+        first, _, traceback = line.partition("\n")
+        body = textwrap.indent(rest.rstrip("\n"), "    ")
+        return f"{first}\n{body}" + (f"\n{traceback}" if traceback else "")
+
+
+def colors_wanted() -> bool:
+    """Colour codes only for a person at a terminal: standard error is a TTY and NO_COLOR (no-color.org) is unset."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
 _encoder = msgspec.json.Encoder(enc_hook=repr)  # a value JSON cannot hold is logged as its repr, never lost
-
-
-def _json_bytes(value: Any, **_: Any) -> bytes:
-    return _encoder.encode(value)
 
 
 def _json_text(value: Any, **_: Any) -> str:
@@ -105,27 +171,40 @@ def _json_text(value: Any, **_: Any) -> str:
 
 
 def logging_config(settings: Settings) -> StructLoggingConfig:
+    """One formatter for every line, whoever logs it: our packages (stdlib `logging` or structlog), Litestar,
+    uvicorn, SAQ. structlog hands its events to the standard library, so both go through the same handler (a
+    queue: writing to the stream never blocks the event loop) to standard error.
+
+    `LOG_FORMAT=json` (production default): one JSON object per line. `console` (default elsewhere): aligned text
+    for people, coloured only at a terminal.
+    """
     as_json = settings.log_format == "json"
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_json_text)
+    timestamper = (
+        structlog.processors.TimeStamper(fmt="iso", utc=True)
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False)
+    )
+    rendering: list[Any] = (
+        [structlog.processors.format_exc_info, _strip_ansi, structlog.processors.JSONRenderer(serializer=_json_text)]
+        if as_json
+        else [_strip_ansi, _console_access_line, ConsoleLines(colors=colors_wanted())]
     )
     standard_library = LoggingConfig(
         formatters={
             "standard": {
                 "()": structlog.stdlib.ProcessorFormatter,
+                # records from the standard library's loggers (structlog's have been through its processors)
                 "foreign_pre_chain": [
-                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    timestamper,
                     structlog.stdlib.add_log_level,
                     structlog.stdlib.add_logger_name,
                     structlog.stdlib.ExtraAdder(),
+                    _drop_formatting_leftovers,
                     _drop_empty_request_id,
                 ],
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    renderer,
+                    *rendering,
                 ],
             }
         },
@@ -136,12 +215,20 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
                 "level": "DEBUG",
                 "formatter": "standard",
                 "filters": ["request_id", "saq_heartbeat_shutdown"],
-            }
+            },
+            # written at once: uvicorn re-raises SIGTERM after its last line ("Finished server process"), and a
+            # process killed by a signal never empties the queue above
+            "direct": {"class": "logging.StreamHandler", "level": "DEBUG", "formatter": "standard"},
         },
         root={"level": settings.log_level, "handlers": ["queue_listener"]},
         loggers={
             "litestar": {"level": settings.log_level, "handlers": ["queue_listener"], "propagate": False},
-            "uvicorn.access": {"level": "WARNING"},  # requests are measured by the metrics instead
+            # uvicorn's own handlers (it installs them when started as `uvicorn ...`, as the image does) give way
+            # to ours, so its lines look like every other; their level stays uvicorn's (`--log-level`, which
+            # `shop serve` sets from LOG_LEVEL). Its access log stays off: ours is shop.access.
+            "uvicorn": {"handlers": ["direct"], "propagate": False},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
             "saq": {"level": "WARNING" if settings.log_level == "INFO" else settings.log_level},
         },
         configure_root_logger=True,
@@ -149,15 +236,16 @@ def logging_config(settings: Settings) -> StructLoggingConfig:
     return StructLoggingConfig(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
             _add_request_id,
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(serializer=_json_bytes)
-            if as_json
-            else structlog.dev.ConsoleRenderer(colors=False),
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            timestamper,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        logger_factory=structlog.BytesLoggerFactory() if as_json else structlog.PrintLoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
         standard_lib_logging_config=standard_library,
         log_exceptions="debug",
         disable_stack_trace={404, 401, 403, 405, 429},
@@ -171,6 +259,12 @@ def configure_logging(settings: Settings) -> None:
     config.configure()
     if config.standard_lib_logging_config is not None:
         config.standard_lib_logging_config.configure()
+
+
+def log_startup_warnings(settings: Settings) -> None:
+    """What the settings found worth saying, once logging has its format (settings are read before it has)."""
+    for warning in settings.startup_warnings():
+        logging.getLogger("shop").warning(warning)
 
 
 class MetricsController(PrometheusController):

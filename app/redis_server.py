@@ -94,6 +94,9 @@ class EmbeddedRedis:
             # SIGTERM when `shop serve` dies, however it dies (uvicorn re-raises SIGTERM after its graceful
             # shutdown, so `finally` blocks of the serving process do not run): Redis flushes its file and stops
             preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet in the child
+            # its own process group: Ctrl-C at the terminal stops `shop serve`, its serving processes and its worker,
+            # which then stops Redis after them; Redis stopping at once with them made the worker's last calls fail
+            process_group=0,
         )
         deadline = time.monotonic() + timeout
         while True:

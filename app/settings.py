@@ -144,7 +144,8 @@ class Settings:
     """Serving processes `shop serve` starts (`WEB_CONCURRENCY`, default one per core)."""
     notify: NotifySettings = field(default_factory=NotifySettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["json", "console"] = "console"
+    """`LOG_FORMAT`: JSON lines for machines (the production default) or text for people (the default elsewhere)."""
     cors_allow_origins: tuple[str, ...] = ()
     """Origins (scheme://host[:port]) whose browser scripts may call the API; none by default."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -172,6 +173,12 @@ class Settings:
         if self.is_production:
             raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
         return load_or_create_private_key_pem(self.var_dir / DEV_SIGNING_KEY_FILE)
+
+    def startup_warnings(self) -> list[str]:
+        """Allowed but worth saying when a process starts (logged once logging is configured, in its format)."""
+        if self.is_production and "console" in (self.notify.sms_backend, self.notify.email_backend):
+            return ["production with a console notification backend: nothing is delivered"]  # a shop may send no SMS
+        return []
 
     @property
     def is_sqlite(self) -> bool:
@@ -240,7 +247,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             worker_in_process=_flag(env.get("WORKER_IN_PROCESS"), default=app_env == "development"),
             notify=_notify_settings(env, production=app_env == "production"),
-            log_format=_log_format(env.get("LOG_FORMAT", "json")),
+            log_format=_log_format(env.get("LOG_FORMAT") or ("json" if app_env == "production" else "console")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             rate_limits=rate_limits,
             request_limits=RequestLimits.from_env(env),
@@ -367,11 +374,6 @@ def _notify_settings(env: Mapping[str, str], *, production: bool) -> NotifySetti
         starttls=smtp_starttls,
         production=production and email_backend == "smtp",
     )
-    if production and (sms_backend == "console" or email_backend == "console"):
-        # allowed (a shop may not want SMS) but worth saying at start-up
-        import logging
-
-        logging.getLogger("shop").warning("production with a console notification backend: nothing is delivered")
     return NotifySettings(
         sms_backend=cast("Literal['console', 'africastalking']", sms_backend),
         at_username=env.get("AT_USERNAME", "sandbox"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 from pathlib import Path
 
@@ -84,7 +86,8 @@ def test_create_staff_user_applies_the_password_policy(env: dict[str, str], monk
 
 
 def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
-    """`shop serve --setup` as a real process: migrates, seeds, starts Redis and serves the demo token."""
+    """`shop serve --setup` as a real process: migrates a new SQLite file, seeds, starts Redis and serves the demo
+    token; what it prints is text for people, without a warning."""
     env = {"VAR_DIR": str(tmp_path / "var"), "LOG_LEVEL": "INFO"}
     with live_server(env, "--setup") as (base, log):
         profile = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
@@ -97,9 +100,27 @@ def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
             "redis": "ok",
         }
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
-    output = log.read_text()
+        placed = httpx.post(
+            f"{base}/api/orders/",
+            json={"items": [{"product_id": 1, "quantity": 1}]},
+            headers={"Authorization": "Bearer demo-customer-token-999"},
+        )
+        assert placed.status_code == 201, placed.text
+        eventually(lambda: "    Subject: New Order Received" in log.read_text(), timeout=20)  # the console e-mail
+        output = log.read_text()  # up to here: the start and the serving, not the stop
     assert f"API docs:   {base}/schema" in output
     assert "Demo staff token:    Authorization: Bearer long-lasting-token-999" in output
+    # no warning at start: SQLAlchemy's SAWarning on the lower() indexes was printed twice by the first migration
+    assert not re.search(r"\w*Warning: ", output), output
+    assert not re.search(r"\[(warning|error|critical) *\]", output), output
+    # development logs are text for people (no JSON, no colour codes outside a terminal), uvicorn's lines too
+    assert not any(line.startswith("{") for line in output.splitlines()), output
+    assert "\x1b" not in output
+    assert re.search(r"\[info +\] Application startup complete\. +\[uvicorn\.error\]", output), output
+    # the e-mail prints as an e-mail: its lines below the log line, not one string full of `\n`
+    email = output[output.index("E-mail to admin@shop.example") :]
+    assert "\n    To: admin@shop.example\n    Subject: New Order Received - " in email
+    assert "\\n" not in email.split("\n", 1)[0]
     eventually(lambda: not (tmp_path / "var" / "redis.sock").exists(), timeout=10)  # Redis died with the server
 
 
@@ -125,8 +146,10 @@ def test_serve_runs_a_process_per_core_one_worker_and_one_redis_and_none_outlive
     with served(env, "--setup") as server:
         children = _children(server.process.pid)
         commands = [_command(child) for child in children]
-        assert sum("redis-server" in command for command in commands) == 1, commands
+        [redis_server] = [child for child, command in zip(children, commands, strict=True) if "redis-server" in command]
         assert sum(command.rstrip().endswith("shop worker") for command in commands) == 1, commands
+        # Ctrl-C at the terminal reaches `shop serve`'s process group, not Redis: it stops after the worker
+        assert os.getpgid(redis_server) != os.getpgid(server.process.pid)
         serving = [child for child in children if "spawn_main" in _command(child)]  # uvicorn's processes
         assert len(serving) == 2, commands
         assert "Serving processes: 2" in server.log.read_text()

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal, cast
 
 import httpx
 import pytest
+import structlog
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.main import create_app
-from app.observability import SaqHeartbeatShutdownFilter
+from app.observability import ConsoleLines, SaqHeartbeatShutdownFilter, colors_wanted, logging_config
 from app.settings import Settings
+from shop_notify.channels import ConsoleEmail
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.fakes import eventually
@@ -126,9 +132,20 @@ def test_log_lines_are_json_and_jobs_log_under_the_request_that_caused_them(tmp_
         assert len(sent()) == 2  # SMS and e-mail
         assert all(line["request_id"] == "order-req-1" for line in sent())
         assert all({"timestamp", "level", "logger"} <= line.keys() for line in sent())
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        assert records
+        output = log.read_text()
+        # every line is JSON without a terminal escape code, except the banner `shop serve` prints for people
+        lines = output.splitlines()
+        banner = [line for line in lines if not line.startswith("{")]
+        assert all(line.startswith(("Embedded Redis on ", "Shop API on ", "  ")) for line in banner), banner
+        records = [json.loads(line) for line in lines if line.startswith("{")]
         assert all("timestamp" in record and "level" in record for record in records)
+        assert "\x1b" not in output
+        assert "\\u001b" not in output
+        [started] = [record for record in records if str(record["event"]).startswith("Started server process")]
+        assert started["logger"] == "uvicorn.error"
+        assert "color_message" not in started
+        [email] = [record for record in records if str(record["event"]).startswith("E-mail to ")]
+        assert "\nSubject: New Order Received - " in email["event"]
 
 
 def test_a_clean_stop_of_the_in_process_worker_logs_no_error(
@@ -154,3 +171,134 @@ def test_only_the_heartbeat_threads_clean_stop_is_dropped() -> None:
     assert keep(_record("HeartbeatManager thread crashed", RuntimeError("Redis went away")))
     assert keep(_record("HeartbeatManager thread crashed", ValueError("Event loop stopped before Future completed.")))
     assert keep(_record("something else", RuntimeError("Event loop stopped before Future completed.")))
+
+
+def _formatter(log_format: Literal["json", "console"]) -> logging.Formatter:
+    """The formatter every log line goes through, as `logging_config` builds it."""
+    config = logging_config(Settings(log_format=log_format)).standard_lib_logging_config
+    assert config is not None
+    options = dict(config.formatters["standard"])
+    return cast("logging.Formatter", options.pop("()")(**options))
+
+
+def _records() -> list[logging.LogRecord]:
+    """What uvicorn, the access log and the console e-mail channel log (the channel's record is its own)."""
+    uvicorn = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started server process [%d]", (42,), None)
+    uvicorn.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
+    access = logging.LogRecord("shop.access", logging.INFO, __file__, 1, "request", None, None)
+    access.__dict__.update(method="GET", path="/api/products/", status=200, duration_ms=3.1, request_id="req-1")
+    painted = logging.LogRecord("saq", logging.WARNING, __file__, 1, "\x1b[1mbold\x1b[0m claim", None, None)
+    sent: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = sent.append  # type: ignore[method-assign]
+    notify = logging.getLogger("shop.notify")
+    notify.addHandler(catcher)
+    notify.propagate = False  # kept from the handlers an earlier app in this session installed
+    notify.setLevel(logging.INFO)
+    try:
+        asyncio.run(
+            ConsoleEmail("shop@shop.example").send("ann@example.com", "Order received", "Line 1\n\nLine 2\n", "")
+        )
+    finally:
+        notify.removeHandler(catcher)
+        notify.propagate = True
+        notify.setLevel(logging.NOTSET)
+    [email] = sent
+    return [uvicorn, access, painted, email]
+
+
+def test_production_log_lines_are_json_without_escape_codes() -> None:
+    formatter = _formatter("json")
+    lines = [formatter.format(record) for record in _records()]
+    assert all("\n" not in line and "\x1b" not in line and "\\u001b" not in line for line in lines), lines
+    uvicorn, access, painted, email = (json.loads(line) for line in lines)
+    assert uvicorn["event"] == "Started server process [42]"
+    assert uvicorn["logger"] == "uvicorn.error"
+    assert "color_message" not in uvicorn
+    assert {"timestamp", "level"} <= uvicorn.keys()
+    assert {key: access[key] for key in ("method", "path", "status", "duration_ms", "request_id")} == {
+        "method": "GET",
+        "path": "/api/products/",
+        "status": 200,
+        "duration_ms": 3.1,
+        "request_id": "req-1",
+    }
+    assert painted["event"] == "bold claim"
+    assert email["event"].startswith("E-mail to ann@example.com\n")
+    assert "Subject: Order received\n\nLine 1\n\nLine 2" in email["event"]
+
+
+def test_development_log_lines_are_text_for_people() -> None:
+    formatter = _formatter("console")
+    uvicorn, access, painted, email = (formatter.format(record) for record in _records())
+    for text in (uvicorn, access, painted, email):
+        assert not text.startswith("{")
+        assert "\x1b" not in text  # no colours: the test's standard error is not a terminal
+    assert "Started server process [42]" in uvicorn
+    assert "[uvicorn.error]" in uvicorn
+    assert "color_message" not in uvicorn
+    [line] = access.splitlines()
+    assert "GET /api/products/ 200 3.1 ms" in line
+    assert "[shop.access]" in line
+    assert "request_id=req-1" in line
+    assert "bold claim" in painted
+    # the e-mail reads as an e-mail: a log line, then its headers and body as lines (no `\n` escapes)
+    first, *rest = email.splitlines()
+    assert "E-mail to ann@example.com" in first
+    assert "[shop.notify]" in first
+    assert rest == [
+        "    From: shop@shop.example",
+        "    To: ann@example.com",
+        "    Subject: Order received",
+        "",
+        "    Line 1",
+        "",
+        "    Line 2",
+    ]
+    assert "\\n" not in email
+
+
+def test_colours_only_at_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = {"event": "Application startup complete.", "level": "info", "logger": "uvicorn.error"}
+    assert "\x1b[" in ConsoleLines(colors=True)(None, "info", dict(record))
+    assert "\x1b[" not in ConsoleLines(colors=False)(None, "info", dict(record))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert colors_wanted() is False
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert colors_wanted() is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert colors_wanted() is False
+
+
+def test_structlog_loggers_go_through_the_same_formatter() -> None:
+    """Code that logs with structlog (`structlog.get_logger("shop.access")`) gets the same lines as `logging`."""
+    config = logging_config(Settings(log_format="json"))
+    config.configure()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(_formatter("json"))
+    access = logging.getLogger("shop.access")
+    access.addHandler(handler)
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    try:
+        structlog.get_logger("shop.access").info("request", method="POST", path="/api/orders/", status=201)
+        structlog.get_logger("shop.access").debug("below the level")
+    finally:
+        access.removeHandler(handler)
+        access.propagate = True
+        access.setLevel(logging.NOTSET)
+    [line] = out.getvalue().splitlines()
+    logged = json.loads(line)
+    assert logged["logger"] == "shop.access"
+    assert logged["level"] == "info"
+    assert (logged["event"], logged["method"], logged["path"], logged["status"]) == (
+        "request",
+        "POST",
+        "/api/orders/",
+        201,
+    )
+    assert "timestamp" in logged

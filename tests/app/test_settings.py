@@ -30,6 +30,9 @@ def test_development_defaults_are_embedded_and_seeded(tmp_path: Path) -> None:
     assert settings.port == 8000
     assert settings.access_token_ttl == timedelta(hours=1)
     assert settings.is_sqlite
+    assert settings.log_format == "console"  # text for the person running it
+    assert settings.startup_warnings() == []
+    assert Settings.from_env({"VAR_DIR": str(tmp_path), "LOG_FORMAT": "json"}).log_format == "json"
 
 
 def test_production_settings() -> None:
@@ -43,6 +46,10 @@ def test_production_settings() -> None:
     assert settings.oauth_issuer == "https://shop.example"
     assert settings.signing_key_pem() == SIGNING_KEY.strip()
     assert settings.secure_cookies is True
+    assert settings.log_format == "json"  # lines for the log collector
+    # said once the process has its log format (settings are read before), not printed as a bare line
+    assert settings.startup_warnings() == ["production with a console notification backend: nothing is delivered"]
+    assert Settings.from_env({**PRODUCTION, "LOG_FORMAT": "console"}).log_format == "console"
 
 
 def test_signing_keys_from_files_with_a_retired_key_published(tmp_path: Path) -> None:

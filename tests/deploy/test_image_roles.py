@@ -8,6 +8,7 @@ throwaway PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -160,6 +161,13 @@ def test_migrate_then_api_then_worker_as_the_cluster_runs_them(role_env: dict[st
         demo = httpx.get(f"{base}/api/auth/profile/", headers={"Authorization": "Bearer long-lasting-token-999"})
         assert demo.status_code == 401
         assert httpx.get(f"{base}/api/products/").status_code == 200
+    # production logs, uvicorn's included: one JSON object per line, no terminal escape codes
+    api_log = (tmp_path / "api.log").read_text()
+    records = [json.loads(line) for line in api_log.splitlines()]
+    assert any(record["event"] == "Application startup complete." for record in records), api_log
+    assert all({"timestamp", "level", "logger", "event"} <= record.keys() for record in records), api_log
+    assert "\x1b" not in api_log
+    assert "\\u001b" not in api_log
 
     queue = redis.Redis.from_url(role_env["REDIS_URL"])
     queue.delete("saq:notify:stats")

@@ -18,6 +18,8 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+NO_REFERENCED_TABLES = {"resolve_fks": False}
+
 
 def upgrade() -> None:
     op.create_table(
@@ -72,7 +74,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_identity_authorization_code_client_id"), ["client_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_identity_authorization_code_customer_id"), ["customer_id"], unique=False)
 
-    with op.batch_alter_table("identity_access_token", schema=None) as batch_op:
+    # SQLite rebuilds this table (a unique constraint cannot be added in place). Reflecting it would also
+    # reflect the tables its foreign keys point to, and identity_customer's lower() indexes cannot be reflected
+    # (SAWarning "Skipped unsupported reflection of expression-based index"). The rebuild needs only the
+    # referenced table's name and key column, which alembic stubs itself: the DDL is the same.
+    with op.batch_alter_table("identity_access_token", schema=None, reflect_kwargs=NO_REFERENCED_TABLES) as batch_op:
         batch_op.add_column(sa.Column("family_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("refresh_token_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("refresh_expires_at", DateTimeUTC(timezone=True), nullable=True))
@@ -84,7 +90,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("identity_access_token", schema=None) as batch_op:
+    with op.batch_alter_table("identity_access_token", schema=None, reflect_kwargs=NO_REFERENCED_TABLES) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_identity_access_token_refresh_token_hash"), type_="unique")
         batch_op.drop_index(batch_op.f("ix_identity_access_token_family_id"))
         batch_op.drop_column("refresh_used_at")

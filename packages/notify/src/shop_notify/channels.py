@@ -74,7 +74,10 @@ class ConsoleEmail:
         self.sender = sender
 
     async def send(self, to: str, subject: str, text: str, html: str) -> str | None:
-        logger.info("E-mail from %s to %s: %s\n%s", self.sender, to, subject, text)
+        # the e-mail as a mail reader shows it (headers, blank line, body); the console log format prints a
+        # multi-line message as lines, JSON keeps it in one string
+        body = text.rstrip("\n")
+        logger.info("E-mail to %s\nFrom: %s\nTo: %s\nSubject: %s\n\n%s", to, self.sender, to, subject, body)
         return f"console-{uuid.uuid4().hex[:12]}"
 
 
