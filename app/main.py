@@ -16,6 +16,7 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar_saq import SAQConfig, SAQPlugin
 
+from app.allow import complete_allow_headers
 from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
 from app.db import make_alchemy_config
@@ -158,7 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else {}
     )
     metrics = metrics_config()
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             *([MetricsController] if settings.metrics_enabled else []),
@@ -222,3 +223,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores=stores,
         state=State({"settings": settings, "alchemy": alchemy}),
     )
+    complete_allow_headers(app)  # OPTIONS lists every method of its path (app/allow.py)
+    return app
