@@ -175,6 +175,7 @@ class CategoryController(Controller):
 
     @get(
         "/",
+        operation_id="listCategories",
         summary="List categories",
         description="Each category with its whole subtree in `children`. 10 a page by default, at most 50.",
     )
@@ -191,18 +192,26 @@ class CategoryController(Controller):
         items, count = await categories.page(paging, parent=parent, roots_only=root)
         return numbered_page(request, items, count=count, paging=paging)
 
-    @post("/", summary="Create a category", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @post(
+        "/",
+        operation_id="createCategory",
+        summary="Create a category",
+        status_code=201,
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def create_category(
         self, categories: NamedDependency[CategoryService], data: JSONBody[CategoryWrite]
     ) -> CategoryNode:
         return await categories.create(data)
 
-    @get("/{category_id:int}/", summary="A category and its subtree")
+    @get("/{category_id:int}/", operation_id="getCategory", summary="A category and its subtree")
     async def get_category(self, categories: NamedDependency[CategoryService], category_id: RowId) -> CategoryNode:
         return await categories.get(category_id)
 
     @put(
         "/{category_id:int}/",
+        operation_id="replaceCategory",
         summary="Rename or move a category",
         description="Moving a category under itself or one of its descendants answers 409.",
         guards=STAFF_WRITE_GUARDS,
@@ -216,6 +225,7 @@ class CategoryController(Controller):
 
     @patch(
         "/{category_id:int}/",
+        operation_id="updateCategory",
         summary="Partially update a category",
         description="Moving a category under itself or one of its descendants answers 409.",
         guards=STAFF_WRITE_GUARDS,
@@ -229,6 +239,7 @@ class CategoryController(Controller):
 
     @delete(
         "/{category_id:int}/",
+        operation_id="deleteCategory",
         summary="Delete a category",
         description=(
             "A category with subcategories or products answers 409 unless `cascade=true`, which deletes the "
@@ -248,6 +259,7 @@ class CategoryController(Controller):
 
     @get(
         "/{category_id:int}/products/",
+        operation_id="listCategoryProducts",
         summary="Active products of a category and its descendants",
         description=f"50 a page by default, at most 200. {COUNT_RULE}",
     )
@@ -275,6 +287,7 @@ class CategoryController(Controller):
 
     @get(
         "/{category_id:int}/average-price/",
+        operation_id="getAveragePrice",
         summary="Average price of a category",
         description="Over the distinct active products of the category and all its descendants; 0 when empty.",
     )
@@ -313,6 +326,7 @@ class ProductController(Controller):
 
     @get(
         "/",
+        operation_id="listProducts",
         summary="List products",
         description=(
             "50 a page by default, at most 200. Public pages are cached for 2 seconds (shared by all replicas "
@@ -342,7 +356,14 @@ class ProductController(Controller):
         items, count = await products.page(filters, paging, staff=principal.is_staff)
         return numbered_page(request, items, count=count, paging=paging)
 
-    @post("/", summary="Create a product", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @post(
+        "/",
+        operation_id="createProduct",
+        summary="Create a product",
+        status_code=201,
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def create_product(
         self, request: Request[Any, Any, Any], products: NamedDependency[ProductService], data: JSONBody[ProductWrite]
     ) -> ProductRead:
@@ -350,7 +371,12 @@ class ProductController(Controller):
         publish(request.app, "product.created", product_ids=[product.id])
         return product
 
-    @get("/{product_id:int}/", summary="A product", description="Inactive products are visible to staff only.")
+    @get(
+        "/{product_id:int}/",
+        operation_id="getProduct",
+        summary="A product",
+        description="Inactive products are visible to staff only.",
+    )
     async def get_product(
         self,
         products: NamedDependency[ProductService],
@@ -359,7 +385,13 @@ class ProductController(Controller):
     ) -> ProductRead:
         return await products.get(product_id, staff=principal.is_staff)
 
-    @put("/{product_id:int}/", summary="Replace a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @put(
+        "/{product_id:int}/",
+        operation_id="replaceProduct",
+        summary="Replace a product",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def replace_product(
         self,
         request: Request[Any, Any, Any],
@@ -370,7 +402,11 @@ class ProductController(Controller):
         return await self._update(request, products, product_id, data)
 
     @patch(
-        "/{product_id:int}/", summary="Partially update a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY
+        "/{product_id:int}/",
+        operation_id="updateProduct",
+        summary="Partially update a product",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
     )
     async def update_product(
         self,
@@ -393,6 +429,7 @@ class ProductController(Controller):
 
     @delete(
         "/{product_id:int}/",
+        operation_id="deleteProduct",
         summary="Delete a product",
         description="A product that appears in orders is deactivated instead, so order history stays intact.",
         guards=STAFF_WRITE_GUARDS,
@@ -403,6 +440,7 @@ class ProductController(Controller):
 
     @post(
         "/bulk_upload/",
+        operation_id="bulkUploadProducts",
         summary="Create (or update) many products at once",
         description=(
             "A JSON array, or `text/csv`. All or nothing: any invalid row answers 400 with one entry per bad row "

@@ -52,6 +52,7 @@ class OrderController(Controller):
 
     @post(
         "/",
+        operation_id="createOrder",
         summary="Place an order",
         description=(
             "Reserves stock for every line and writes the order in one transaction: all or nothing. Lines naming "
@@ -93,6 +94,7 @@ class OrderController(Controller):
 
     @get(
         "/",
+        operation_id="listOrders",
         summary="List orders",
         description=(
             "Newest first with cursor pagination (`next`/`previous` are URLs). Customers see their own orders; "
@@ -123,7 +125,7 @@ class OrderController(Controller):
         )
         return cursor_page(request, items, window)
 
-    @get("/{order_id:int}/", summary="An order", guards=READ, security=bearer_security("read"))
+    @get("/{order_id:int}/", operation_id="getOrder", summary="An order", guards=READ, security=bearer_security("read"))
     async def get_order(
         self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: RowId
     ) -> OrderRead:
@@ -131,6 +133,7 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/cancel/",
+        operation_id="cancelOrder",
         summary="Cancel an order",
         description="Only pending or confirmed orders; the stock comes back exactly once. A second cancel is 409.",
         status_code=200,
@@ -151,6 +154,7 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/status/",
+        operation_id="changeOrderStatus",
         summary="Advance an order (staff)",
         description="pending → confirmed → processing → shipped → delivered, one step at a time; else 409.",
         status_code=200,
@@ -169,6 +173,7 @@ class OrderController(Controller):
 
     @patch(
         "/{order_id:int}/",
+        operation_id="updateOrder",
         summary="Change an order's status (staff)",
         description="The same transitions as `POST /api/orders/{id}/status/`; only `status` can change.",
         guards=STAFF_WRITE,
