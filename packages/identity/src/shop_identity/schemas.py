@@ -7,6 +7,8 @@ from typing import Annotated
 
 import msgspec
 
+from shop_identity.passwords import MAX_LENGTH, MIN_LENGTH
+
 __all__ = ("CustomerProfile", "ProfileUpdate", "RegisterCustomer")
 
 Username = Annotated[
@@ -27,13 +29,28 @@ Phone = Annotated[
 ]
 
 
+Password = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_LENGTH,
+        description=(
+            f"At least {MIN_LENGTH} characters, not entirely numeric, not a common password and not too similar to "
+            "the username, e-mail or names."
+        ),
+        # The service checks the length with the other password rules, so that one answer lists every problem in
+        # Django's words (decision 121); the document states it.
+        extra_json_schema={"extra": {"min_length": MIN_LENGTH}},
+    ),
+]
+
+
 class RegisterCustomer(msgspec.Struct):
     """`POST /api/auth/register/`."""
 
     username: Username
     email: Email
-    password: Annotated[str, msgspec.Meta(max_length=128)]
-    password_confirm: Annotated[str, msgspec.Meta(max_length=128)]
+    password: Password
+    password_confirm: Annotated[str, msgspec.Meta(max_length=MAX_LENGTH, description="The same as `password`.")]
     first_name: Name = ""
     last_name: Name = ""
     phone_number: Phone | None = None
