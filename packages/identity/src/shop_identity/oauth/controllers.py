@@ -23,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.models import Customer
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
+from shop_identity.oauth.openapi import (
+    AuthorizeOperation,
+    IntrospectOperation,
+    RevokeOperation,
+    SignInFormOperation,
+    TokenOperation,
+)
 from shop_identity.oauth.server import CLIENT_AUTH_METHODS, SCOPES, SECRET_METHODS, user_claims
 from shop_identity.oauth.store import OAuthStore, UserView
 from shop_identity.oauth.web import (
@@ -116,6 +123,7 @@ class AuthorizeController(Controller):
     @get(
         "/",
         operation_id="authorize",
+        operation_class=AuthorizeOperation,
         summary="Authorization endpoint (sign-in and consent pages)",
         description=(
             "Starts the authorization code flow: `response_type=code`, `client_id`, `redirect_uri` (exactly as "
@@ -139,6 +147,7 @@ class AuthorizeController(Controller):
     @post(
         "/",
         operation_id="decideAuthorization",
+        operation_class=SignInFormOperation,
         summary="Sign-in and consent form submissions",
         description=(
             "The HTML forms post here, with the authorization request still in the query string: "
@@ -396,6 +405,7 @@ class OAuthController(Controller):
     @post(
         "/token",
         operation_id="getToken",
+        operation_class=TokenOperation,
         summary="Token endpoint",
         description=(
             "`grant_type=authorization_code` (`code`, `redirect_uri`, `code_verifier`), `refresh_token` "
@@ -418,6 +428,7 @@ class OAuthController(Controller):
     @post(
         "/revoke",
         operation_id="revokeToken",
+        operation_class=RevokeOperation,
         summary="Token revocation (RFC 7009)",
         description=(
             "`token`, optional `token_type_hint`. A refresh token revokes its whole family; an access token "
@@ -439,6 +450,7 @@ class OAuthController(Controller):
     @post(
         "/introspect",
         operation_id="introspectToken",
+        operation_class=IntrospectOperation,
         summary="Token introspection (RFC 7662)",
         description=(
             "`token`, optional `token_type_hint`. Confidential clients may introspect their own tokens; resource "
