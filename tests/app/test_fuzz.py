@@ -90,6 +90,14 @@ OAUTH_PROTOCOL: dict[str, str] = {
     "authorize": "an unknown client or redirect URI: an error page, there is nowhere to redirect to",
     "decideAuthorization": "an unknown client or redirect URI: an error page",
 }
+REFUSED_AS_A_WHOLE: dict[str, dict[str, str]] = {
+    "createOrder": {"/problems/insufficient-stock": "not enough stock for a line (400, as the original answered)"},
+}
+"""Problem types (no field named) that schema-valid data may get as its 400, per operation."""
+OTHER_REFUSALS: dict[str, dict[str, str]] = {
+    "createOrder": {"422": "its Idempotency-Key was used before with another body"},
+}
+"""Statuses besides 400 that schema-valid data may get, per operation, beyond schemathesis' defaults."""
 OPEN_PROPERTIES = (
     "a property the schema leaves open (no `additionalProperties: false`) is held to the text rule too: a 400 of type "
     "invalid-text whose body holds a control character"
@@ -104,7 +112,7 @@ def _expected_refusals(document: dict[str, Any]) -> dict[str, str]:
     for item in document["paths"].values():
         for operation in item.values():
             name = operation["operationId"]
-            why = [*BUSINESS_RULES.get(name, {}).values()]
+            why = [*BUSINESS_RULES.get(name, {}).values(), *REFUSED_AS_A_WHOLE.get(name, {}).values()]
             if name in OAUTH_PROTOCOL:
                 why.append(OAUTH_PROTOCOL[name])
             if "application/json" in operation.get("requestBody", {}).get("content", {}):
@@ -115,14 +123,17 @@ def _expected_refusals(document: dict[str, Any]) -> dict[str, str]:
 
 
 def _config(document: dict[str, Any]) -> SchemathesisConfig:
+    expected = {name: ["400"] for name in _expected_refusals(document)}
+    for name, statuses in OTHER_REFUSALS.items():
+        expected.setdefault(name, []).extend(statuses)
     return SchemathesisConfig.from_dict(
         {
             "operations": [
                 {
                     "include-operation-id": name,
-                    "checks": {"positive_data_acceptance": {"expected-statuses": [*SCHEMATHESIS_ACCEPTS, "400"]}},
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*SCHEMATHESIS_ACCEPTS, *statuses]}},
                 }
-                for name in _expected_refusals(document)
+                for name, statuses in expected.items()
             ]
         }
     )
@@ -167,11 +178,11 @@ def _check_positive_data(response: httpx.Response, case: schemathesis.Case) -> s
         body: Any = response.json()
     except ValueError:
         body = None
-    if name in OAUTH_PROTOCOL and (
-        (isinstance(body, dict) and "error" in body) or "text/html" in response.headers.get("content-type", "")
-    ):
+    problem = body if isinstance(body, dict) else {}
+    oauth_error = "error" in problem or "text/html" in response.headers.get("content-type", "")
+    if (name in OAUTH_PROTOCOL and oauth_error) or problem.get("type") in REFUSED_AS_A_WHOLE.get(name, {}):
         return None
-    if isinstance(body, dict) and body.get("type") == INVALID_TEXT:
+    if problem.get("type") == INVALID_TEXT:
         # Every documented string carries the text rule's pattern (tests/app/test_openapi.py), so schema-valid data
         # holds control characters only in properties the schema leaves open; those are refused too.
         if _holds_control_character(case.body):
