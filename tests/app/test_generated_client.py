@@ -93,16 +93,16 @@ def test_a_generated_client_lists_registers_signs_in_and_reads_the_profile(
     app = oauth.register(public=True)
     user = Caller(id=registered.id, username=person.username, token="", password=person.password)
     code, verifier = oauth.code_for(app, user, scope="openid read")
-    request = models.GetTokenTokenRequest(
-        grant_type=models.GetTokenTokenRequestGrantType.AUTHORIZATION_CODE,
+    request = models.TokenRequest(
+        grant_type=models.TokenRequestGrantType.AUTHORIZATION_CODE,
         code=code,
         redirect_uri=REDIRECT_URI,
         code_verifier=verifier,
         client_id=app["client_id"],
     )
     tokens = get_token.sync(client=anonymous, body=request)
-    assert isinstance(tokens, models.GetTokenTokenResponse), tokens
-    assert tokens.token_type == models.GetTokenTokenResponseTokenType.BEARER
+    assert isinstance(tokens, models.TokenResponse), tokens
+    assert tokens.token_type == models.TokenResponseTokenType.BEARER
     assert tokens.scope == "openid read"
     assert tokens.expires_in > 0
     assert isinstance(tokens.refresh_token, str)

@@ -11,6 +11,7 @@ or `\\`, and a PKCE verifier or challenge 43 to 128 unreserved characters (RFC 7
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from litestar.enums import ParamType
 from litestar.openapi.spec import (
@@ -20,6 +21,7 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Parameter,
+    Reference,
     RequestBody,
     Schema,
 )
@@ -27,8 +29,19 @@ from litestar.openapi.spec import (
 from shop_identity.oauth.clients import GRANT_TYPES
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.web import MAX_PARAMETER_LENGTH
+from shop_kernel import TEXT_PATTERN
 
-__all__ = ("AuthorizeOperation", "IntrospectOperation", "RevokeOperation", "SignInFormOperation", "TokenOperation")
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+__all__ = (
+    "AuthorizeOperation",
+    "IntrospectOperation",
+    "RevokeOperation",
+    "SignInFormOperation",
+    "TokenOperation",
+    "register_oauth_schemas",
+)
 
 FORM = "application/x-www-form-urlencoded"
 VISIBLE_ASCII = r"^[ -~]*$"
@@ -60,15 +73,36 @@ TOKEN_FORM = {
 }
 
 
+COMPONENTS: dict[str, Schema] = {}
+"""The schemas the operations below refer to, by title; `register_oauth_schemas` adds them to the document."""
+
+
+def _component(schema: Schema) -> Reference:
+    assert schema.title is not None  # noqa: S101 - every schema here is named
+    COMPONENTS[schema.title] = schema
+    return Reference(ref=f"#/components/schemas/{schema.title}")
+
+
 def _form(title: str, description: str, properties: dict[str, Schema], required: list[str]) -> RequestBody:
     schema = Schema(
         type=OpenAPIType.OBJECT, title=title, description=description, properties=properties, required=required
     )
-    return RequestBody(required=True, content={FORM: OpenAPIMediaType(schema=schema)})
+    return RequestBody(required=True, content={FORM: OpenAPIMediaType(schema=_component(schema))})
 
 
 def _answer(description: str, schema: Schema) -> OpenAPIResponse:
-    return OpenAPIResponse(description=description, content={"application/json": OpenAPIMediaType(schema=schema)})
+    return OpenAPIResponse(
+        description=description, content={"application/json": OpenAPIMediaType(schema=_component(schema))}
+    )
+
+
+def register_oauth_schemas(app: Litestar) -> None:
+    """On startup: the named schemas of the OAuth operations into the document's components (Litestar builds the
+    components from its own registry, which only knows the schemas it generated)."""
+    if app.openapi_config is None:
+        return
+    components = app.openapi_schema.components
+    components.schemas = {**(components.schemas or {}), **COMPONENTS}
 
 
 TOKEN_RESPONSE = Schema(
@@ -180,9 +214,11 @@ class SignInFormOperation(Operation):
             "What the sign-in and consent pages post; `csrf_token` comes from the page.",
             {
                 "step": _enum("Which form was sent.", "sign_in", "consent", "switch_account"),
-                "csrf_token": Schema(type=OpenAPIType.STRING),
-                "username": Schema(type=OpenAPIType.STRING, description="`sign_in`: the username or e-mail."),
-                "password": Schema(type=OpenAPIType.STRING, description="`sign_in`."),
+                "csrf_token": Schema(type=OpenAPIType.STRING, pattern=TEXT_PATTERN),
+                "username": Schema(
+                    type=OpenAPIType.STRING, pattern=TEXT_PATTERN, description="`sign_in`: the username or e-mail."
+                ),
+                "password": Schema(type=OpenAPIType.STRING, pattern=TEXT_PATTERN, description="`sign_in`."),
                 "decision": _enum("`consent`.", "allow", "deny"),
             },
             ["step", "csrf_token"],
