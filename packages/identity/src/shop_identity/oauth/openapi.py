@@ -32,6 +32,8 @@ from shop_identity.oauth.web import MAX_PARAMETER_LENGTH
 from shop_kernel import TEXT_PATTERN
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from litestar import Litestar
 
 __all__ = (
@@ -83,9 +85,9 @@ def _component(schema: Schema) -> Reference:
     return Reference(ref=f"#/components/schemas/{schema.title}")
 
 
-def _form(title: str, description: str, properties: dict[str, Schema], required: list[str]) -> RequestBody:
+def _form(title: str, description: str, properties: Mapping[str, Schema], required: list[str]) -> RequestBody:
     schema = Schema(
-        type=OpenAPIType.OBJECT, title=title, description=description, properties=properties, required=required
+        type=OpenAPIType.OBJECT, title=title, description=description, properties=dict(properties), required=required
     )
     return RequestBody(required=True, content={FORM: OpenAPIMediaType(schema=_component(schema))})
 
