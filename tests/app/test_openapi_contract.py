@@ -11,7 +11,9 @@ from litestar.testing import TestClient
 
 from shop_identity.oauth.clients import GRANT_TYPES
 from shop_identity.oauth.server import SCOPES
+from shop_ordering import OrderingSettings
 from tests.support.api import Api
+from tests.support.catalog import Catalog
 
 OPERATION_ID = re.compile(r"[a-z][a-zA-Z]{2,31}")
 """camelCase, letters only, at most 32 characters: `listProducts`, `getToken`."""
@@ -123,3 +125,18 @@ def test_an_oauth_parameter_name_an_error_cannot_repeat_is_invalid_request(https
                 "error": "invalid_request",
                 "error_description": "A parameter name contains characters that are not allowed.",
             }
+
+
+def test_the_document_states_the_configured_quantity_limit(
+    document: dict[str, Any], client: TestClient[Litestar], api: Api, catalog: Catalog
+) -> None:
+    quantity = document["components"]["schemas"]["OrderLineIn"]["properties"]["quantity"]
+    assert (quantity["minimum"], quantity["maximum"]) == (1, OrderingSettings().max_quantity_per_line)
+    product = catalog.product(catalog.category("Phones"), stock_quantity=5000)
+    customer = api.customer()
+    over = {"items": [{"product_id": product["id"], "quantity": quantity["maximum"] + 1}]}
+    refused = client.post("/api/orders/", json=over, headers=customer.headers)
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == ["items"]
+    at_most = {"items": [{"product_id": product["id"], "quantity": quantity["maximum"]}]}
+    assert client.post("/api/orders/", json=at_most, headers=customer.headers).status_code == 201
