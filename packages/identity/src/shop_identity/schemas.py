@@ -9,16 +9,21 @@ import msgspec
 
 from shop_identity.passwords import MAX_LENGTH, MIN_LENGTH
 
-__all__ = ("CustomerProfile", "ProfileUpdate", "RegisterCustomer")
+__all__ = ("USERNAME_DOCUMENTED", "USERNAME_PATTERN", "CustomerProfile", "ProfileUpdate", "RegisterCustomer")
 
+USERNAME_PATTERN = r"^[\w.@+-]+\Z"
+r"""Python's: `\Z` ends the text, where `$` would also take a final line feed."""
+USERNAME_DOCUMENTED = r"^[\w.@+-]+$"
+r"""The same rule for the document, whose patterns are ECMA-262: it has no `\Z`, and its `$` ends the text."""
 Username = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=150,
-        pattern=r"^[\w.@+-]+\Z",
+        pattern=USERNAME_PATTERN,
         description="150 characters or fewer: letters, digits and @/./+/-/_ only.",
         examples=["john_doe"],
+        extra_json_schema={"extra": {"pattern": USERNAME_DOCUMENTED}},
     ),
 ]
 Name = Annotated[str, msgspec.Meta(max_length=150)]

@@ -114,7 +114,11 @@ class OrderController(Controller):
         customer: Annotated[
             str | None,
             QueryParameter(
-                description="Staff only: a username.", min_length=1, max_length=150, pattern=r"^[\w.@+-]+\Z"
+                description="Staff only: a username.",
+                min_length=1,
+                max_length=150,
+                pattern=r"^[\w.@+-]+\Z",
+                schema_extra={"pattern": r"^[\w.@+-]+$"},  # the document's patterns are ECMA-262: no `\Z`
             ),
         ] = None,
     ) -> CursorPage[OrderRead]:
