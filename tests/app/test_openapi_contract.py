@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -12,6 +13,7 @@ from litestar.testing import TestClient
 from shop_identity.oauth.clients import GRANT_TYPES
 from shop_identity.oauth.server import SCOPES
 from shop_ordering import OrderingSettings
+from tests.identity.oauth import REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 
@@ -140,3 +142,30 @@ def test_the_document_states_the_configured_quantity_limit(
     assert list(refused.json()["errors"]) == ["items"]
     at_most = {"items": [{"product_id": product["id"], "quantity": quantity["maximum"]}]}
     assert client.post("/api/orders/", json=at_most, headers=customer.headers).status_code == 201
+
+
+def test_the_oauth_answers_match_their_documented_schemas(
+    document: dict[str, Any], oauth: OAuthHarness, api: Api
+) -> None:
+    schemas = document["components"]["schemas"]
+
+    def conforms(name: str, body: dict[str, Any]) -> None:
+        jsonschema.validate(body, {**schemas[name], "additionalProperties": False})  # nothing undocumented either
+
+    app = oauth.register(public=False, may_introspect=True)
+    issued = oauth.tokens_for(app, api.customer(), scope="openid read")
+    conforms("TokenResponse", issued)
+    refreshed = oauth.token(app, grant_type="refresh_token", refresh_token=issued["refresh_token"])
+    conforms("TokenResponse", refreshed.json())
+    machine = oauth.register(public=False, grant_types=["client_credentials"], redirect_uris=[], scopes=["read"])
+    conforms("TokenResponse", oauth.token(machine, grant_type="client_credentials").json())
+    for token in (refreshed.json()["access_token"], refreshed.json()["refresh_token"], "unknown"):
+        described = oauth.endpoint("/oauth/introspect", app, token=token)
+        assert described.status_code == 200
+        conforms("IntrospectionResponse", described.json())
+    revoked = oauth.endpoint("/oauth/revoke", app, token=refreshed.json()["access_token"])
+    assert revoked.status_code == 200
+    conforms("RevocationResponse", revoked.json())
+    refused = oauth.token(app, grant_type="authorization_code", code="nope", redirect_uri=REDIRECT_URI)
+    assert refused.status_code == 400
+    conforms("OAuthErrorBody", refused.json())
