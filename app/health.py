@@ -143,13 +143,14 @@ class HealthController(Controller):
     path = "/api"
     tags = ["Operations"]
 
-    @get("/health/", summary="Liveness probe", cache_control=None)
+    @get("/health/", operation_id="getHealth", summary="Liveness probe", cache_control=None)
     async def health(self) -> Health:
         """The process is up and serving; says nothing about its dependencies."""
         return Health(status="ok")
 
     @get(
         "/ready/",
+        operation_id="getReadiness",
         summary="Readiness probe",
         description=(
             "200 when the database answers, its schema is at the latest migration and it takes a write "

@@ -16,6 +16,7 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar_saq import SAQConfig, SAQPlugin
 
+from app.allow import complete_allow_headers
 from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
 from app.cache_bus import RedisInvalidationBus
@@ -161,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # anonymous catalog reads answered from memory; a write anywhere drops what it changed everywhere (Redis)
     response_cache = ResponseCache()
     bus = RedisInvalidationBus(settings.redis_url, response_cache) if settings.redis_url else None
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             *([MetricsController] if settings.metrics_enabled else []),
@@ -232,3 +233,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores=stores,
         state=State({"settings": settings, "alchemy": alchemy, RESPONSE_CACHE: response_cache}),
     )
+    complete_allow_headers(app)  # OPTIONS lists every method of its path (app/allow.py)
+    return app

@@ -275,6 +275,7 @@ class MetricsController(PrometheusController):
     path = "/metrics"
 
     @get(
+        operation_id="getMetrics",
         summary="Prometheus metrics",
         description="Prometheus text format. Refreshes the outbox gauges from the database on each scrape.",
         tags=["Operations"],

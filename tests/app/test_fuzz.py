@@ -2,9 +2,12 @@
 data, as anonymous, a customer and a staff member, through the test client against the composed app.
 
 Every answer is checked by schemathesis' own checks: no server error; status code, content type, headers
-and body conform to the document; negative (schema-violating) data is rejected. Two checks are ours:
-- positive (schema-valid) data may be refused with 400 only for the business rules the schema cannot
-  state, listed in `BUSINESS_RULES` per operation and field;
+and body conform to the document; negative (schema-violating) data is rejected; positive (schema-valid) data is
+accepted (`positive_data_acceptance`), where a 400 is expected only from the operations `_config` names, each for
+a reason listed in `BUSINESS_RULES`, `OAUTH_PROTOCOL` or `OPEN_PROPERTIES`; and `OPTIONS` on each operation's path
+lists in `Allow` exactly the methods the document lists (`allow_header_conformance`). Two checks are ours:
+- such a 400 must name only the fields `BUSINESS_RULES` lists for the operation (or be an OAuth protocol error, or
+  the text rule in a property the schema leaves open);
 - ignored auth: an operation that declares a security requirement and answered 2xx to a token answers
   401 to the same request without the token and with a forged one. (schemathesis' `ignored_auth` sends its
   probes to a server over the network; here the app runs in-process.)
@@ -33,6 +36,7 @@ from hypothesis.errors import Unsatisfiable
 from litestar import Litestar
 from litestar.testing import TestClient
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core import NotSet
 from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
 from schemathesis.specs.openapi import checks
@@ -45,29 +49,97 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 INVALID_TEXT = InvalidText.problem_type
 LONG_PROFILE = EXAMPLES > 8
 
-# Fields that schema-valid data may still get a 400 for, per operation: rules about other rows (exists,
-# taken, in stock), about two fields together, or checks no JSON Schema keyword expresses.
-BUSINESS_RULES: dict[str, set[str]] = {
-    "POST /api/auth/register": {"username", "email", "password", "password_confirm", "phone_number"},
-    "PUT /api/auth/profile": {"email", "phone_number"},
-    "PATCH /api/auth/profile": {"email", "phone_number"},
-    "POST /api/orders": {"items"},  # unknown or inactive products, the per-order quantity limit
-    "GET /api/orders": {"cursor"},  # opaque: only cursors the API gave out are valid
-    "POST /api/products/categories": {"parent"},  # must exist
-    "PUT /api/products/categories/{category_id}": {"parent"},  # must exist and not be a descendant
-    "PATCH /api/products/categories/{category_id}": {"parent"},
-    "POST /api/products": {"categories", "price", "sku"},  # categories must exist; price above 0; SKU not taken
-    "PUT /api/products/{product_id}": {"categories", "price", "sku"},
-    "PATCH /api/products/{product_id}": {"categories", "price", "sku"},
-    "POST /api/products/bulk_upload": {"non_field_errors", "rows"},  # the CSV inside the upload
-    "POST /api/oauth/clients": {"non_field_errors", "redirect_uris", "grant_types", "scopes"},
+# Schema-valid data that a rule no JSON Schema keyword states may refuse, per operation and field, with the reason:
+# rules about other rows (exists, taken, in stock), about two fields together, or about a value's meaning. Only these
+# operations may answer schema-valid data with 400 (schemathesis' `positive_data_acceptance`, configured below), and
+# only for these fields (`_check_positive_data`).
+BUSINESS_RULES: dict[str, dict[str, str]] = {
+    "registerCustomer": {
+        "username": "taken, compared case-insensitively",
+        "email": "taken, or not an address (email-validator's syntax check)",
+        "password": "entirely numeric, a common password, or too similar to the username, e-mail or names",
+        "password_confirm": "differs from `password`",
+        "phone_number": "not a phone number (libphonenumber)",
+    },
+    "replaceProfile": {"email": "taken, or not an address", "phone_number": "not a phone number"},
+    "updateProfile": {"email": "taken, or not an address", "phone_number": "not a phone number"},
+    "createOrder": {"items": "an unknown or inactive product, or more than the per-order quantity of one product"},
+    "listOrders": {"cursor": "opaque: only cursors the API gave out are valid"},
+    "createCategory": {"parent": "no such category"},
+    "replaceCategory": {"parent": "no such category, or the category itself or one of its descendants"},
+    "updateCategory": {"parent": "no such category, or the category itself or one of its descendants"},
+    "createProduct": {"categories": "no such category", "price": "not above 0", "sku": "taken, case-insensitively"},
+    "replaceProduct": {"categories": "no such category", "price": "not above 0", "sku": "taken, case-insensitively"},
+    "updateProduct": {"categories": "no such category", "price": "not above 0", "sku": "taken, case-insensitively"},
+    "bulkUploadProducts": {
+        "rows": "per row: the product rules above, and SKUs repeated in the upload",
+        "non_field_errors": "the CSV inside the upload: its header and encoding",
+    },
+    "createClient": {
+        "grant_types": "`refresh_token` without `authorization_code`, `client_credentials` for a public client",
+        "redirect_uris": "not an https URL (http only on loopback), or missing for `authorization_code`",
+        "non_field_errors": "an unknown field: registration refuses them, which the document does not state",
+    },
 }
-# The OAuth protocol endpoints answer RFC 6749 errors (`{"error": ...}`) to requests they cannot honour.
-OAUTH_PROTOCOL = {"POST /oauth/token", "POST /oauth/revoke", "POST /oauth/introspect", "GET /oauth/authorize"}
-EXCLUDED_CHECKS = [
-    checks.positive_data_acceptance,  # replaced by `_check_positive_data`
-    checks.ignored_auth,  # replaced by `_check_auth_is_enforced`
-]
+# The OAuth protocol endpoints answer requests they cannot honour in RFC 6749 form: JSON `{"error": ...}`, or for the
+# browser pages an HTML error page. Schema-valid data names no client, code or token the server knows.
+OAUTH_PROTOCOL: dict[str, str] = {
+    "getToken": "an unknown client, code or refresh token (`invalid_client`, `invalid_grant`)",
+    "revokeToken": "an unknown client (`invalid_client`)",
+    "introspectToken": "an unknown client (`invalid_client`)",
+    "authorize": "an unknown client or redirect URI: an error page, there is nowhere to redirect to",
+    "decideAuthorization": "an unknown client or redirect URI: an error page",
+}
+REFUSED_AS_A_WHOLE: dict[str, dict[str, str]] = {
+    "createOrder": {"/problems/insufficient-stock": "not enough stock for a line (400, as the original answered)"},
+}
+"""Problem types (no field named) that schema-valid data may get as its 400, per operation."""
+OTHER_REFUSALS: dict[str, dict[str, str]] = {
+    "createOrder": {"422": "its Idempotency-Key was used before with another body"},
+}
+"""Statuses besides 400 that schema-valid data may get, per operation, beyond schemathesis' defaults."""
+OPEN_PROPERTIES = (
+    "a property the schema leaves open (no `additionalProperties: false`) is held to the text rule too: a 400 of type "
+    "invalid-text whose body holds a control character"
+)
+SCHEMATHESIS_ACCEPTS = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+"""schemathesis' own expected statuses for schema-valid data (5xx fails its `not_a_server_error` check)."""
+
+
+def _expected_refusals(document: dict[str, Any]) -> dict[str, str]:
+    """operationId -> why schema-valid data may get a 400 from it."""
+    reasons: dict[str, str] = {}
+    for item in document["paths"].values():
+        for operation in item.values():
+            name = operation["operationId"]
+            why = [*BUSINESS_RULES.get(name, {}).values(), *REFUSED_AS_A_WHOLE.get(name, {}).values()]
+            if name in OAUTH_PROTOCOL:
+                why.append(OAUTH_PROTOCOL[name])
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                why.append(OPEN_PROPERTIES)
+            if why:
+                reasons[name] = "; ".join(why)
+    return reasons
+
+
+def _config(document: dict[str, Any]) -> SchemathesisConfig:
+    expected = {name: ["400"] for name in _expected_refusals(document)}
+    for name, statuses in OTHER_REFUSALS.items():
+        expected.setdefault(name, []).extend(statuses)
+    return SchemathesisConfig.from_dict(
+        {
+            "operations": [
+                {
+                    "include-operation-id": name,
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*SCHEMATHESIS_ACCEPTS, *statuses]}},
+                }
+                for name, statuses in expected.items()
+            ]
+        }
+    )
+
+
+EXCLUDED_CHECKS = [checks.ignored_auth]  # replaced by `_check_auth_is_enforced`
 
 
 def _send(client: TestClient[Litestar], case: schemathesis.Case, headers: dict[str, str]) -> httpx.Response:
@@ -96,16 +168,21 @@ def _holds_control_character(value: Any) -> bool:
     return False
 
 
-def _check_positive_data(label: str, response: httpx.Response, case: schemathesis.Case) -> str | None:
+def _check_positive_data(response: httpx.Response, case: schemathesis.Case) -> str | None:
+    """A 400 to schema-valid data (which `_config` lets through only where a reason is listed) must be for a listed
+    field, an OAuth protocol error, or the text rule in a property the schema leaves open."""
     if response.status_code != 400:
         return None
+    name = case.operation.definition.raw["operationId"]
     try:
         body: Any = response.json()
     except ValueError:
         body = None
-    if label in OAUTH_PROTOCOL and ((isinstance(body, dict) and "error" in body) or label == "GET /oauth/authorize"):
+    problem = body if isinstance(body, dict) else {}
+    oauth_error = "error" in problem or "text/html" in response.headers.get("content-type", "")
+    if (name in OAUTH_PROTOCOL and oauth_error) or problem.get("type") in REFUSED_AS_A_WHOLE.get(name, {}):
         return None
-    if isinstance(body, dict) and body.get("type") == INVALID_TEXT:
+    if problem.get("type") == INVALID_TEXT:
         # Every documented string carries the text rule's pattern (tests/app/test_openapi.py), so schema-valid data
         # holds control characters only in properties the schema leaves open; those are refused too.
         if _holds_control_character(case.body):
@@ -113,7 +190,7 @@ def _check_positive_data(label: str, response: httpx.Response, case: schemathesi
         return f"refused as invalid text, but the body holds no control character: {response.text[:300]}"
     errors = body.get("errors") if isinstance(body, dict) else None
     fields = set(errors) if isinstance(errors, dict) else {"rows"} if isinstance(errors, list) else {"?"}
-    unexpected = fields - BUSINESS_RULES.get(label, set())
+    unexpected = fields - set(BUSINESS_RULES.get(name, {}))
     if unexpected:
         return f"schema-valid data refused for {sorted(unexpected)}: {response.text[:300]}"
     return None
@@ -174,9 +251,10 @@ def test_every_operation_keeps_its_contract(
     # The requests go through the test client, on the event loop where the app's engine and Redis clients live
     # (schemathesis' own ASGI client would run the app on another loop).
     document = client.get("/schema/openapi.json").json()
-    schema = schemathesis.openapi.from_dict(document)
+    schema = schemathesis.openapi.from_dict(document, config=_config(document))
     statuses: Counter[int] = Counter()
     failures: list[str] = []
+    allowed: list[str] = []
 
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -196,6 +274,13 @@ def test_every_operation_keeps_its_contract(
             response = _send(client, case, headers)
             statuses[response.status_code] += 1
             found: list[str] = []
+            if label not in allowed:  # noqa: B023 - once per operation: `Allow` lists the methods of its path
+                allowed.append(label)  # noqa: B023
+                options = client.options(case.formatted_path, headers=headers)
+                try:
+                    case.validate_response(options, checks=[checks.allow_header_conformance], headers=headers)
+                except FailureGroup as group:
+                    found += [f"OPTIONS {type(failure).__name__}: {failure.title}" for failure in group.exceptions]
             try:
                 case.validate_response(response, excluded_checks=EXCLUDED_CHECKS, headers=headers)
             except FailureGroup as group:
@@ -207,7 +292,7 @@ def test_every_operation_keeps_its_contract(
                         and _valid_as_the_server_reads_patterns(case, document)
                     )
                 ]
-            if mode is GenerationMode.POSITIVE and (problem := _check_positive_data(label, response, case)):  # noqa: B023
+            if mode is GenerationMode.POSITIVE and (problem := _check_positive_data(response, case)):
                 found.append(problem)
             if problem := _check_auth_is_enforced(client, case, response, headers):
                 found.append(problem)
@@ -227,6 +312,7 @@ def test_every_operation_keeps_its_contract(
         )
     assert failures == [], "\n".join(failures[:40])
     assert sum(statuses.values()) >= EXAMPLES * 25  # every operation was exercised
+    assert len(allowed) >= 25  # and OPTIONS on its path
     if mode is GenerationMode.POSITIVE and who == "staff":
         assert sum(n for status, n in statuses.items() if status < 300) >= EXAMPLES * 5, statuses
 
@@ -237,6 +323,9 @@ def test_every_operation_keeps_its_contract(
 BAD_TEXT = {"NUL": ("a\x00b", "a%00b"), "invalid UTF-8": ("@@not-utf-8@@", "a%FFb")}
 GUARDED_BEFORE_THE_BODY = {"POST /api/notifications/sms/delivery-reports/{secret}"}
 """Operations whose guard answers (404: the path secret, decision 79) before the body is read."""
+OAUTH_ANSWERS = {"POST /oauth/token", "POST /oauth/revoke", "POST /oauth/introspect"}
+OAUTH_PAGES = {"GET /oauth/authorize", "POST /oauth/authorize"}
+"""The OAuth protocol's own refusals: `invalid_request` as RFC 6749 JSON, or the authorization pages' 400 page."""
 
 Place = tuple[str | int, ...]
 
@@ -298,6 +387,24 @@ def _names_the_place(kind: str, where: str, place: Place, problem: dict[str, Any
     return isinstance(errors, dict) and str(place[0]) in errors
 
 
+def _not_refused(label: str, kind: str, where: str, place: Place, response: httpx.Response) -> str | None:
+    """Why `response` is not the refusal of text that is not text that `label` must answer, or None."""
+    answer = f"{label} ({kind} in {where} at {place}): {response.status_code} {response.text[:200]}"
+    if label in OAUTH_ANSWERS | OAUTH_PAGES:
+        oauth = (
+            "invalid_request" in response.text
+            if label in OAUTH_ANSWERS
+            else "text/html" in response.headers.get("content-type", "")
+        )
+        return None if response.status_code == 400 and oauth else answer
+    if label in GUARDED_BEFORE_THE_BODY and where == "form":
+        return None if response.status_code == 404 else f"{label} ({kind} in {where}): expected the guard's 404"
+    problem = response.json() if response.status_code == 400 else {}
+    if problem.get("type") != INVALID_TEXT or not _names_the_place(kind, where, place, problem):
+        return answer
+    return None
+
+
 def test_every_string_of_every_request_refuses_text_that_is_not_text(
     client: TestClient[Litestar], api: Api, catalog: Catalog
 ) -> None:
@@ -326,13 +433,8 @@ def test_every_string_of_every_request_refuses_text_that_is_not_text(
                 response = client.request(method.upper(), path, content=content, headers=headers)
                 if response.status_code != 403:
                     break
-            if label in GUARDED_BEFORE_THE_BODY and where == "form":
-                if response.status_code != 404:
-                    failures.append(f"{label} ({kind} in {where}): {response.status_code}, expected the guard's 404")
-                continue
-            problem = response.json() if response.status_code == 400 else {}
-            if problem.get("type") != INVALID_TEXT or not _names_the_place(kind, where, place, problem):
-                failures.append(f"{label} ({kind} in {where} at {place}): {response.status_code} {response.text[:200]}")
+            if why := _not_refused(label, kind, where, place, response):
+                failures.append(why)
     assert failures == [], "\n".join(failures)
     assert len(probes) >= 55  # every documented string field (59 today)
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 1

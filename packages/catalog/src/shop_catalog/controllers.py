@@ -179,6 +179,7 @@ class CategoryController(Controller):
 
     @get(
         "/",
+        operation_id="listCategories",
         summary="List categories",
         description="Each category with its whole subtree in `children`. 10 a page by default, at most 50.",
         opt={RESPONSE_CACHE: CATALOG_READ},
@@ -196,18 +197,31 @@ class CategoryController(Controller):
         items, count = await categories.page(paging, parent=parent, roots_only=root)
         return numbered_page(request, items, count=count, paging=paging)
 
-    @post("/", summary="Create a category", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @post(
+        "/",
+        operation_id="createCategory",
+        summary="Create a category",
+        status_code=201,
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def create_category(
         self, categories: NamedDependency[CategoryService], data: JSONBody[CategoryWrite]
     ) -> CategoryNode:
         return await categories.create(data)
 
-    @get("/{category_id:int}/", summary="A category and its subtree", opt={RESPONSE_CACHE: CATALOG_READ})
+    @get(
+        "/{category_id:int}/",
+        operation_id="getCategory",
+        summary="A category and its subtree",
+        opt={RESPONSE_CACHE: CATALOG_READ},
+    )
     async def get_category(self, categories: NamedDependency[CategoryService], category_id: RowId) -> CategoryNode:
         return await categories.get(category_id)
 
     @put(
         "/{category_id:int}/",
+        operation_id="replaceCategory",
         summary="Rename or move a category",
         description="Moving a category under itself or one of its descendants answers 409.",
         guards=STAFF_WRITE_GUARDS,
@@ -221,6 +235,7 @@ class CategoryController(Controller):
 
     @patch(
         "/{category_id:int}/",
+        operation_id="updateCategory",
         summary="Partially update a category",
         description="Moving a category under itself or one of its descendants answers 409.",
         guards=STAFF_WRITE_GUARDS,
@@ -234,6 +249,7 @@ class CategoryController(Controller):
 
     @delete(
         "/{category_id:int}/",
+        operation_id="deleteCategory",
         summary="Delete a category",
         description=(
             "A category with subcategories or products answers 409 unless `cascade=true`, which deletes the "
@@ -253,6 +269,7 @@ class CategoryController(Controller):
 
     @get(
         "/{category_id:int}/products/",
+        operation_id="listCategoryProducts",
         summary="Active products of a category and its descendants",
         description=f"50 a page by default, at most 200. {COUNT_RULE}",
     )
@@ -280,6 +297,7 @@ class CategoryController(Controller):
 
     @get(
         "/{category_id:int}/average-price/",
+        operation_id="getAveragePrice",
         opt={RESPONSE_CACHE: CATALOG_READ},
         summary="Average price of a category",
         description="Over the distinct active products of the category and all its descendants; 0 when empty.",
@@ -319,6 +337,7 @@ class ProductController(Controller):
 
     @get(
         "/",
+        operation_id="listProducts",
         summary="List products",
         description=(
             "50 a page by default, at most 200. Public pages are cached for 2 seconds (shared by all replicas "
@@ -348,7 +367,14 @@ class ProductController(Controller):
         items, count = await products.page(filters, paging, staff=principal.is_staff)
         return numbered_page(request, items, count=count, paging=paging)
 
-    @post("/", summary="Create a product", status_code=201, guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @post(
+        "/",
+        operation_id="createProduct",
+        summary="Create a product",
+        status_code=201,
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def create_product(
         self, request: Request[Any, Any, Any], products: NamedDependency[ProductService], data: JSONBody[ProductWrite]
     ) -> ProductRead:
@@ -358,6 +384,7 @@ class ProductController(Controller):
 
     @get(
         "/{product_id:int}/",
+        operation_id="getProduct",
         summary="A product",
         description="Inactive products are visible to staff only.",
         opt={RESPONSE_CACHE: PRODUCT_READ},
@@ -370,7 +397,13 @@ class ProductController(Controller):
     ) -> ProductRead:
         return await products.get(product_id, staff=principal.is_staff)
 
-    @put("/{product_id:int}/", summary="Replace a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY)
+    @put(
+        "/{product_id:int}/",
+        operation_id="replaceProduct",
+        summary="Replace a product",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
+    )
     async def replace_product(
         self,
         request: Request[Any, Any, Any],
@@ -381,7 +414,11 @@ class ProductController(Controller):
         return await self._update(request, products, product_id, data)
 
     @patch(
-        "/{product_id:int}/", summary="Partially update a product", guards=STAFF_WRITE_GUARDS, security=WRITE_SECURITY
+        "/{product_id:int}/",
+        operation_id="updateProduct",
+        summary="Partially update a product",
+        guards=STAFF_WRITE_GUARDS,
+        security=WRITE_SECURITY,
     )
     async def update_product(
         self,
@@ -404,6 +441,7 @@ class ProductController(Controller):
 
     @delete(
         "/{product_id:int}/",
+        operation_id="deleteProduct",
         summary="Delete a product",
         description="A product that appears in orders is deactivated instead, so order history stays intact.",
         guards=STAFF_WRITE_GUARDS,
@@ -414,6 +452,7 @@ class ProductController(Controller):
 
     @post(
         "/bulk_upload/",
+        operation_id="bulkUploadProducts",
         summary="Create (or update) many products at once",
         description=(
             "A JSON array, or `text/csv`. All or nothing: any invalid row answers 400 with one entry per bad row "

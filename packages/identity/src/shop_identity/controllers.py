@@ -40,6 +40,7 @@ class AuthController(Controller):
 
     @post(
         "/register/",
+        operation_id="registerCustomer",
         summary="Register a customer",
         description=(
             "Creates a customer account. Passwords must match, be at least 8 characters, not entirely "
@@ -56,6 +57,7 @@ class AuthController(Controller):
 
     @get(
         "/profile/",
+        operation_id="getProfile",
         summary="The caller's profile",
         guards=[require_customer, require_scopes("read")],
         security=bearer_security("read"),
@@ -67,6 +69,7 @@ class AuthController(Controller):
 
     @put(
         "/profile/",
+        operation_id="replaceProfile",
         summary="Update the caller's profile",
         description=(
             "Changes `email`, `first_name`, `last_name` and `phone_number`; fields left out keep their "
@@ -86,6 +89,7 @@ class AuthController(Controller):
 
     @patch(
         "/profile/",
+        operation_id="updateProfile",
         summary="Partially update the caller's profile",
         guards=[require_customer, require_scopes("write")],
         security=bearer_security("write"),

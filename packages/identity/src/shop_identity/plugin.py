@@ -23,6 +23,7 @@ from shop_identity.oauth.controllers import (
     WellKnownController,
 )
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem
+from shop_identity.oauth.openapi import register_oauth_schemas
 from shop_identity.oauth.server import OAuthConfig
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie
@@ -121,6 +122,8 @@ class IdentityPlugin(InitPluginProtocol):
                 ),
             ]
         )
+        # before the app's own startup hooks, which walk the document's components (the kernel's text rule)
+        app_config.on_startup.insert(0, register_oauth_schemas)
         app_config.signature_namespace.update(
             {
                 "CustomerService": CustomerService,

@@ -7,16 +7,23 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ("CustomerProfile", "ProfileUpdate", "RegisterCustomer")
+from shop_identity.passwords import MAX_LENGTH, MIN_LENGTH
 
+__all__ = ("USERNAME_DOCUMENTED", "USERNAME_PATTERN", "CustomerProfile", "ProfileUpdate", "RegisterCustomer")
+
+USERNAME_PATTERN = r"^[\w.@+-]+\Z"
+r"""Python's: `\Z` ends the text, where `$` would also take a final line feed."""
+USERNAME_DOCUMENTED = r"^[\w.@+-]+$"
+r"""The same rule for the document, whose patterns are ECMA-262: it has no `\Z`, and its `$` ends the text."""
 Username = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=150,
-        pattern=r"^[\w.@+-]+\Z",
+        pattern=USERNAME_PATTERN,
         description="150 characters or fewer: letters, digits and @/./+/-/_ only.",
         examples=["john_doe"],
+        extra_json_schema={"extra": {"pattern": USERNAME_DOCUMENTED}},
     ),
 ]
 Name = Annotated[str, msgspec.Meta(max_length=150)]
@@ -27,13 +34,28 @@ Phone = Annotated[
 ]
 
 
+Password = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_LENGTH,
+        description=(
+            f"At least {MIN_LENGTH} characters, not entirely numeric, not a common password and not too similar to "
+            "the username, e-mail or names."
+        ),
+        # The service checks the length with the other password rules, so that one answer lists every problem in
+        # Django's words (decision 121); the document states it.
+        extra_json_schema={"extra": {"min_length": MIN_LENGTH}},
+    ),
+]
+
+
 class RegisterCustomer(msgspec.Struct):
     """`POST /api/auth/register/`."""
 
     username: Username
     email: Email
-    password: Annotated[str, msgspec.Meta(max_length=128)]
-    password_confirm: Annotated[str, msgspec.Meta(max_length=128)]
+    password: Password
+    password_confirm: Annotated[str, msgspec.Meta(max_length=MAX_LENGTH, description="The same as `password`.")]
     first_name: Name = ""
     last_name: Name = ""
     phone_number: Phone | None = None

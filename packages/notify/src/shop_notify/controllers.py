@@ -85,7 +85,12 @@ class NotificationController(Controller):
     guards = [require_staff, require_scopes("read")]
     security = bearer_security("read")
 
-    @get("/", summary="The notification log (staff)", description="Newest first; filter by order number and status.")
+    @get(
+        "/",
+        operation_id="listNotifications",
+        summary="The notification log (staff)",
+        description="Newest first; filter by order number and status.",
+    )
     async def list_notifications(
         self,
         request: Request[Any, Any, Any],
@@ -113,6 +118,7 @@ class NotificationController(Controller):
 
     @post(
         "/{notification_id:int}/retry/",
+        operation_id="retryNotification",
         summary="Retry a failed notification (staff)",
         status_code=202,
         guards=[require_scopes("write")],
@@ -190,6 +196,7 @@ class DeliveryReportController(Controller):
 
     @post(
         "/{secret:str}/",
+        operation_id="recordDeliveryReport",
         summary="Africa's Talking delivery reports",
         description="Configure `<base>/api/notifications/sms/delivery-reports/<secret>/` as the callback URL.",
         status_code=200,

@@ -53,6 +53,7 @@ class OrderController(Controller):
 
     @post(
         "/",
+        operation_id="createOrder",
         summary="Place an order",
         description=(
             "Reserves stock for every line and writes the order in one transaction: all or nothing. Lines naming "
@@ -95,6 +96,7 @@ class OrderController(Controller):
 
     @get(
         "/",
+        operation_id="listOrders",
         summary="List orders",
         description=(
             "Newest first with cursor pagination (`next`/`previous` are URLs). Customers see their own orders; "
@@ -114,7 +116,11 @@ class OrderController(Controller):
         customer: Annotated[
             str | None,
             QueryParameter(
-                description="Staff only: a username.", min_length=1, max_length=150, pattern=r"^[\w.@+-]+\Z"
+                description="Staff only: a username.",
+                min_length=1,
+                max_length=150,
+                pattern=r"^[\w.@+-]+\Z",
+                schema_extra={"pattern": r"^[\w.@+-]+$"},  # the document's patterns are ECMA-262: no `\Z`
             ),
         ] = None,
     ) -> CursorPage[OrderRead]:
@@ -125,7 +131,7 @@ class OrderController(Controller):
         )
         return cursor_page(request, items, window)
 
-    @get("/{order_id:int}/", summary="An order", guards=READ, security=bearer_security("read"))
+    @get("/{order_id:int}/", operation_id="getOrder", summary="An order", guards=READ, security=bearer_security("read"))
     async def get_order(
         self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: RowId
     ) -> OrderRead:
@@ -133,6 +139,7 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/cancel/",
+        operation_id="cancelOrder",
         summary="Cancel an order",
         description="Only pending or confirmed orders; the stock comes back exactly once. A second cancel is 409.",
         status_code=200,
@@ -154,6 +161,7 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/status/",
+        operation_id="changeOrderStatus",
         summary="Advance an order (staff)",
         description="pending → confirmed → processing → shipped → delivered, one step at a time; else 409.",
         status_code=200,
@@ -172,6 +180,7 @@ class OrderController(Controller):
 
     @patch(
         "/{order_id:int}/",
+        operation_id="updateOrder",
         summary="Change an order's status (staff)",
         description="The same transitions as `POST /api/orders/{id}/status/`; only `status` can change.",
         guards=STAFF_WRITE,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from litestar.di import Provide
+from litestar.openapi.spec import Schema
 from litestar.plugins import InitPluginProtocol
 
 from shop_kernel import install_shared
@@ -15,6 +17,7 @@ from shop_ordering.controllers import OrderController, orders_provider
 from shop_ordering.services import OrderingRules
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from litestar.config.app import AppConfig
 
 __all__ = ("OrderingPlugin", "OrderingSettings")
@@ -40,4 +43,15 @@ class OrderingPlugin(InitPluginProtocol):
         )
         app_config.dependencies["orders"] = Provide(orders_provider(rules))
         app_config.route_handlers.append(OrderController)
+        app_config.on_startup.insert(0, partial(document_quantity_limit, limit=self.settings.max_quantity_per_line))
         return app_config
+
+
+def document_quantity_limit(app: Litestar, *, limit: int) -> None:
+    """The configured limit of one product per order as the `maximum` of a line's quantity in the document."""
+    if app.openapi_config is None:
+        return
+    line = (app.openapi_schema.components.schemas or {}).get("OrderLineIn")
+    quantity = (line.properties or {}).get("quantity") if isinstance(line, Schema) else None
+    if isinstance(quantity, Schema):
+        quantity.maximum = limit

@@ -33,7 +33,17 @@ class OrderStatus(StrEnum):
 
 class OrderLineIn(msgspec.Struct):
     product_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROW_ID, examples=[1])]
-    quantity: Annotated[int, msgspec.Meta(ge=1, examples=[2], description="At least 1; the maximum is configured.")]
+    quantity: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            examples=[2],
+            description=(
+                "At least 1; at most the configured units of one product per order (`maximum`), counting every "
+                "line of that product."
+            ),
+        ),
+    ]
 
 
 class PlaceOrder(msgspec.Struct):

@@ -16,7 +16,7 @@ from shop_identity.models import AccessToken, OAuthClient
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.store import ClientView
 from shop_identity.services import forget_revoked, hash_token
-from shop_kernel import FieldValidationError
+from shop_kernel import TEXT_PATTERN, FieldValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,56 @@ __all__ = ("ClientCreated", "ClientInfo", "ClientRegistration", "OAuthClientServ
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 LOOPBACK_HOSTS = {"localhost"}
+DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
+DEFAULT_SCOPES = ["openid", "profile", "email", "read", "write"]
+
+# `validate_registration` checks these itself, so that one answer lists every problem; the document states them.
+GrantTypes = Annotated[
+    list[str],
+    msgspec.Meta(
+        description=(
+            "`refresh_token` needs `authorization_code`; `client_credentials` needs a confidential client; "
+            "`authorization_code` needs at least one redirect URI."
+        ),
+        extra_json_schema={
+            "extra": {
+                "min_items": 1,
+                "items": {"type": "string", "enum": list(GRANT_TYPES)},
+                "default": DEFAULT_GRANT_TYPES,
+            },
+        },
+    ),
+]
+Scopes = Annotated[
+    list[str],
+    msgspec.Meta(
+        extra_json_schema={
+            "extra": {
+                "min_items": 1,
+                "items": {"type": "string", "enum": list(SCOPES)},
+                "default": DEFAULT_SCOPES,
+            }
+        },
+    ),
+]
+REDIRECT_URI_RULE = "An absolute https URL (http only on a loopback address), without fragment, user info or `*`."
+RedirectUris = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=2000)]],
+    msgspec.Meta(
+        max_length=20,
+        # Litestar does not carry the bounds of list items into the document; state them (and the text rule).
+        extra_json_schema={
+            "extra": {
+                "items": {
+                    "type": "string",
+                    "maxLength": 2000,
+                    "pattern": TEXT_PATTERN,
+                    "description": REDIRECT_URI_RULE,
+                }
+            }
+        },
+    ),
+]
 
 
 class ClientRegistration(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,11 +82,9 @@ class ClientRegistration(msgspec.Struct, forbid_unknown_fields=True):
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Shop mobile app"])]
     public: bool = False
-    grant_types: list[str] = msgspec.field(default_factory=lambda: ["authorization_code", "refresh_token"])
-    redirect_uris: Annotated[list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(max_length=20)] = (
-        msgspec.field(default_factory=list)
-    )
-    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile", "email", "read", "write"])
+    grant_types: GrantTypes = msgspec.field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
+    redirect_uris: RedirectUris = msgspec.field(default_factory=list)
+    scopes: Scopes = msgspec.field(default_factory=lambda: list(DEFAULT_SCOPES))
     may_introspect: bool = False
 
 

@@ -23,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.models import Customer
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
+from shop_identity.oauth.openapi import (
+    AuthorizeOperation,
+    IntrospectOperation,
+    RevokeOperation,
+    SignInFormOperation,
+    TokenOperation,
+)
 from shop_identity.oauth.server import CLIENT_AUTH_METHODS, SCOPES, SECRET_METHODS, user_claims
 from shop_identity.oauth.store import OAuthStore, UserView
 from shop_identity.oauth.web import (
@@ -115,6 +122,8 @@ class AuthorizeController(Controller):
 
     @get(
         "/",
+        operation_id="authorize",
+        operation_class=AuthorizeOperation,
         summary="Authorization endpoint (sign-in and consent pages)",
         description=(
             "Starts the authorization code flow: `response_type=code`, `client_id`, `redirect_uri` (exactly as "
@@ -137,6 +146,8 @@ class AuthorizeController(Controller):
 
     @post(
         "/",
+        operation_id="decideAuthorization",
+        operation_class=SignInFormOperation,
         summary="Sign-in and consent form submissions",
         description=(
             "The HTML forms post here, with the authorization request still in the query string: "
@@ -393,6 +404,8 @@ class OAuthController(Controller):
 
     @post(
         "/token",
+        operation_id="getToken",
+        operation_class=TokenOperation,
         summary="Token endpoint",
         description=(
             "`grant_type=authorization_code` (`code`, `redirect_uri`, `code_verifier`), `refresh_token` "
@@ -414,6 +427,8 @@ class OAuthController(Controller):
 
     @post(
         "/revoke",
+        operation_id="revokeToken",
+        operation_class=RevokeOperation,
         summary="Token revocation (RFC 7009)",
         description=(
             "`token`, optional `token_type_hint`. A refresh token revokes its whole family; an access token "
@@ -434,6 +449,8 @@ class OAuthController(Controller):
 
     @post(
         "/introspect",
+        operation_id="introspectToken",
+        operation_class=IntrospectOperation,
         summary="Token introspection (RFC 7662)",
         description=(
             "`token`, optional `token_type_hint`. Confidential clients may introspect their own tokens; resource "
@@ -454,6 +471,7 @@ class OAuthController(Controller):
 
     @get(
         "/userinfo",
+        operation_id="getUserInfo",
         summary="OpenID Connect userinfo",
         description="Claims about the signed-in user: `sub` always, `profile` and `email` by scope; needs `openid`.",
         guards=[require_customer, require_scopes("openid")],
@@ -466,6 +484,7 @@ class OAuthController(Controller):
 
     @post(
         "/userinfo",
+        operation_id="postUserInfo",
         summary="OpenID Connect userinfo (POST)",
         guards=[require_customer, require_scopes("openid")],
         security=bearer_security("openid"),
@@ -476,7 +495,7 @@ class OAuthController(Controller):
     ) -> Response[dict[str, Any]]:
         return await _userinfo(db_session, principal)
 
-    @get("/jwks", summary="JSON Web Key Set for id_token signatures", opt=NO_BEARER)
+    @get("/jwks", operation_id="getJwks", summary="JSON Web Key Set for id_token signatures", opt=NO_BEARER)
     async def jwks(self, oauth: NamedDependency[OAuthRuntime]) -> Response[dict[str, Any]]:
         return Response(oauth.config.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -493,13 +512,17 @@ class WellKnownController(Controller):
     tags = ["OAuth2"]
     opt = NO_BEARER
 
-    @get("/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+    @get(
+        "/oauth-authorization-server",
+        operation_id="getAuthorizationServerMetadata",
+        summary="Authorization server metadata (RFC 8414)",
+    )
     async def oauth_metadata(
         self, request: Request[Any, Any, Any], oauth: NamedDependency[OAuthRuntime]
     ) -> dict[str, Any]:
         return server_metadata(oauth.issuer_for(request))
 
-    @get("/openid-configuration", summary="OpenID Connect discovery")
+    @get("/openid-configuration", operation_id="getOpenidConfiguration", summary="OpenID Connect discovery")
     async def openid_configuration(
         self, request: Request[Any, Any, Any], oauth: NamedDependency[OAuthRuntime]
     ) -> dict[str, Any]:
@@ -557,6 +580,7 @@ class ClientAdminController(Controller):
 
     @get(
         "/",
+        operation_id="listClients",
         summary="List OAuth2 clients",
         guards=[require_staff, require_scopes("read")],
         security=bearer_security("read"),
@@ -566,6 +590,7 @@ class ClientAdminController(Controller):
 
     @post(
         "/",
+        operation_id="createClient",
         summary="Register an OAuth2 client",
         description=(
             "Public clients (`public: true`) get no secret and must use PKCE; confidential clients get a "
@@ -583,6 +608,7 @@ class ClientAdminController(Controller):
 
     @post(
         "/{client_id:str}/disable/",
+        operation_id="disableClient",
         summary="Disable an OAuth2 client",
         description="The client can no longer obtain tokens, and every token issued to it stops working.",
         guards=[require_staff, require_scopes("write")],

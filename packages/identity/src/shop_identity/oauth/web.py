@@ -103,6 +103,9 @@ def html_page(html: str, *, status_code: int = 200, headers: dict[str, str] | No
 def parameter_problem(pairs: Iterable[tuple[str, str]]) -> str | None:
     """Why the OAuth parameters are malformed (RFC 6749 appendix A: visible ASCII only), or None."""
     for name, value in pairs:
+        if any(not (0x20 <= ord(char) <= 0x7E) or char in '"\\' for char in name):
+            # Not echoed: an error description may not carry such characters (authlib raises, which was a 500).
+            return "A parameter name contains characters that are not allowed."
         if len(value) > MAX_PARAMETER_LENGTH:
             return f"The parameter '{name}' is too long."
         if any(not (0x20 <= ord(char) <= 0x7E) for char in value):
