@@ -80,7 +80,7 @@ def test_create_staff_user_applies_the_password_policy(env: dict[str, str], monk
     monkeypatch.setenv("SHOP_STAFF_PASSWORD", "12345678")
     code, output = invoke("create-staff-user", "--username", "ops", "--email", "ops@shop.example")
     assert code == 1
-    assert "password: This password is entirely numeric." in output
+    assert "password: This password is too common. This password is entirely numeric." in output
 
 
 def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:
