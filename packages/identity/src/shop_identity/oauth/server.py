@@ -22,6 +22,7 @@ import anyio.from_thread
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     ClientMixin,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     OAuth2Payload,
@@ -37,6 +38,11 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.grants import OpenIDCode
 
+from shop_identity.oauth.client_auth import (
+    GENERIC_FAILURE,
+    authenticate_public_client,
+    explain_failed_client_authentication,
+)
 from shop_identity.oauth.keys import SigningKeys
 from shop_identity.oauth.store import ClientView, CodeView, OAuthStore, TokenView, UserView
 from shop_identity.services import hash_token
@@ -412,6 +418,7 @@ class ShopAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(ServiceGrant)
         self.register_endpoint(Revocation(self))
         self.register_endpoint(Introspection(self))
+        self.register_client_auth_method("none", authenticate_public_client)
 
     def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Run a storage coroutine on the event loop from authlib's worker thread."""
@@ -420,6 +427,15 @@ class ShopAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> ClientAdapter | None:
         view = self.call(self.store.get_client, client_id)
         return ClientAdapter(view) if view else None
+
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
+        """authlib's, with its "cannot authenticate with methods: [...]" replaced by what to send instead."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            if str(error.description).startswith(GENERIC_FAILURE):
+                error.description = explain_failed_client_authentication(self.query_client, request, methods)
+            raise
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         grant_type = request.payload.grant_type
