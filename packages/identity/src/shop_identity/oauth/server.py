@@ -36,6 +36,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from authlib.oidc.core.grants import OpenIDCode
 
 from shop_identity.oauth.client_auth import (
@@ -260,6 +261,22 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
             raise InvalidRequestError("Public clients must send a PKCE code_challenge (S256).")
 
 
+class NoRequestObjects:
+    """OpenID Connect request objects (`request`, `request_uri`) are not supported, as discovery says. A
+    request carrying one is answered with OIDC Core's `request_not_supported` / `request_uri_not_supported`
+    rather than granted on the plain parameters, which may not be what the request object asked for."""
+
+    def __call__(self, grant: AuthorizationCodeGrant) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.refuse)
+
+    def refuse(self, grant: AuthorizationCodeGrant, redirect_uri: str | None) -> None:
+        data = grant.request.payload.data
+        if "request" in data:
+            raise RequestNotSupportedError("Request objects (the request parameter) are not supported.")
+        if "request_uri" in data:
+            raise RequestURINotSupportedError("The request_uri parameter is not supported.")
+
+
 class ShopOpenIDCode(OpenIDCode):  # type: ignore[misc]
     """id_tokens for the `openid` scope: RS256 with the current signing key, `nonce` and `auth_time`."""
 
@@ -413,7 +430,7 @@ class ShopAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 expires_generator=int(config.access_token_ttl.total_seconds()),
             ),
         )
-        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), ShopOpenIDCode(self)])
+        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), ShopOpenIDCode(self), NoRequestObjects()])
         self.register_grant(RefreshGrant)
         self.register_grant(ServiceGrant)
         self.register_endpoint(Revocation(self))
