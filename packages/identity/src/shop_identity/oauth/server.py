@@ -45,6 +45,7 @@ from shop_identity.oauth.client_auth import (
     explain_failed_client_authentication,
 )
 from shop_identity.oauth.keys import SigningKeys
+from shop_identity.oauth.redirects import covers_redirect_uri
 from shop_identity.oauth.store import ClientView, CodeView, OAuthStore, TokenView, UserView
 from shop_identity.services import hash_token
 
@@ -162,7 +163,7 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return " ".join(allowed) if allowed else None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.view.redirect_uris
+        return covers_redirect_uri(self.view.redirect_uris, redirect_uri, any_loopback_port=self.view.is_public)
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.view.secret_hash
