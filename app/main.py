@@ -19,7 +19,7 @@ from litestar_saq import SAQConfig, SAQPlugin
 from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
 from app.db import make_alchemy_config
-from app.docs_ui import docs_assets_router, docs_render_plugins
+from app.docs_ui import DOCS_CLIENT_ID, docs_assets_router, docs_render_plugins
 from app.health import HealthController
 from app.limits import (
     FallbackCounter,
@@ -65,7 +65,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             "`/problems/invalid-text` naming the field."
         ),
         path="/schema",
-        render_plugins=docs_render_plugins(),
+        render_plugins=docs_render_plugins(docs_client_id=DOCS_CLIENT_ID if settings.demo_data else None),
         tags=[
             Tag(name="Customers", description="Registration and profiles"),
             Tag(name="Operations", description="Health and readiness probes"),

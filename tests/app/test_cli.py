@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -37,7 +38,18 @@ def test_migrate_then_seed_demo_is_idempotent(env: dict[str, str]) -> None:
     assert invoke("migrate") == (0, "database is at the latest migration\n")
     assert (Path(env["VAR_DIR"]) / "shop.sqlite3").exists()
     assert invoke("seed-demo") == (0, "demo data created\n")
+    database = Path(env["VAR_DIR"]) / "shop.sqlite3"
+    docs_client = "SELECT redirect_uris FROM identity_oauth_client WHERE client_id = 'shop-api-docs'"
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        assert db.execute(docs_client).fetchone()[0].splitlines() == [
+            f"http://{host}/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html"
+            for host in ("127.0.0.1", "localhost", "[::1]")
+        ]
+        db.execute("DELETE FROM identity_oauth_client WHERE client_id = 'shop-api-docs'")
     assert invoke("seed-demo") == (0, "database already has data; demo data left as is\n")
+    # a database seeded before the docs page had a client gets it on the next seed
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute(docs_client).fetchone() is not None
 
 
 def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
