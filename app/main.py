@@ -110,6 +110,8 @@ def identity_settings(settings: Settings) -> IdentitySettings:
         retired_signing_key_pems=settings.oauth_retired_signing_key_pems,
         session_secret=f"oauth-session:{settings.secret_key}".encode(),
         secure_cookies=settings.secure_cookies,
+        # the docs page's development client never works in production, even in a copied database
+        refused_client_ids=frozenset({DOCS_CLIENT_ID}) if settings.is_production else frozenset(),
     )
 
 

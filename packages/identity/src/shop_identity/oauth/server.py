@@ -81,6 +81,7 @@ class OAuthConfig:
     authorization_code_ttl: timedelta
     id_token_ttl: timedelta
     keys: SigningKeys
+    refused_client_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -443,6 +444,8 @@ class ShopAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return anyio.from_thread.run(partial(fn, *args, **kwargs))
 
     def query_client(self, client_id: str) -> ClientAdapter | None:
+        if client_id in self.config.refused_client_ids:
+            return None
         view = self.call(self.store.get_client, client_id)
         return ClientAdapter(view) if view else None
 
