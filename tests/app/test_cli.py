@@ -10,10 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from litestar.testing import TestClient
 
 import app.settings as settings_module
 from app.cli import main
-from shop_identity import generate_private_key_pem
+from app.main import create_app
+from shop_identity import SCOPES, generate_private_key_pem
 from tests.support.fakes import eventually
 from tests.support.live import live_server, served
 
@@ -62,6 +64,37 @@ def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: py
     code, output = invoke("seed-demo")
     assert code == 1
     assert "never created in production" in output
+
+
+def test_create_token_prints_a_working_token_for_an_existing_user(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_IN_PROCESS", "false")  # the app below only answers two requests
+    invoke("migrate")
+    invoke("seed-demo")
+    result = CliRunner().invoke(main, ["create-token", "--username", "JOHN_DOE", "--scopes", "read,openid"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()  # only the token on standard output, for TOKEN=$(shop create-token ...)
+    assert len(token) >= 40
+    assert "scopes read openid; expires in 3600 s" in result.stderr
+    with TestClient(create_app(settings_module.get_settings())) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/auth/profile/", headers=headers).json()["username"] == "john_doe"
+        assert client.patch("/api/auth/profile/", headers=headers, json={"first_name": "J"}).status_code == 403
+
+    assert invoke("create-token", "--username", "nobody") == (1, "Error: no active user 'nobody'\n")
+    code, output = invoke("create-token", "--username", "john_doe", "--scopes", "read admin")
+    assert (code, output) == (1, "Error: unknown scope admin; --scopes takes one or more of: " + ", ".join(SCOPES) + "\n")
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{env['VAR_DIR']}/shop.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("OAUTH_ISSUER", "https://shop.example")
+    monkeypatch.setenv("OAUTH_SIGNING_KEY", generate_private_key_pem())
+    monkeypatch.setattr(settings_module, "_settings", None)
+    code, output = invoke("create-token", "--username", "john_doe")
+    assert code == 1
+    assert "create-token is for development; in production sign in through OAuth2" in output
 
 
 def test_configuration_errors_are_reported_not_raised(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
