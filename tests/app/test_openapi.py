@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import BACKENDS
 from shop_kernel import TEXT_PATTERN
+from tests.conftest import BACKENDS
 
 
 def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar]) -> None:
@@ -137,7 +137,8 @@ def test_docs_pages_load_everything_from_this_server(client: TestClient[Litestar
     html = client.get(page)
     assert html.status_code == 200
     # the one absolute URL is Swagger UI's OAuth2 redirect, on this server
-    assert [url for url in re.findall(r"https?://[^'\"\s]*", html.text) if not url.startswith(str(client.base_url))] == []
+    urls = re.findall(r"https?://[^'\"\s]*", html.text)
+    assert [url for url in urls if not url.startswith(str(client.base_url))] == []
     assets = re.findall(r"""(?:src|href)=['"](/schema/assets/[^'"]+)['"]""", html.text)
     assert assets
     for asset in assets:

@@ -195,9 +195,7 @@ def test_public_clients_may_use_http_basic_with_an_empty_secret(oauth: OAuthHarn
     anonymous = oauth.client.post("/oauth/token", data={**refresh, "refresh_token": "x"})
     assert anonymous.json()["error"] == "invalid_client"
     assert anonymous.json()["error_description"].startswith("No client credentials. A public client must send")
-    introspect = oauth.client.post(
-        "/oauth/introspect", data={"token": "x"}, auth=httpx.BasicAuth(app["client_id"], "")
-    )
+    introspect = oauth.client.post("/oauth/introspect", data={"token": "x"}, auth=httpx.BasicAuth(app["client_id"], ""))
     assert introspect.json()["error_description"] == (
         f"Client {app['client_id']} is public; this endpoint serves confidential clients only."
     )

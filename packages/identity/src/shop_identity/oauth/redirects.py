@@ -25,19 +25,18 @@ def is_loopback(host: str) -> bool:
 def covers_redirect_uri(registered: tuple[str, ...], requested: str, *, any_loopback_port: bool) -> bool:
     if requested in registered:
         return True
-    if not any_loopback_port:
-        return False
+    asked = _loopback_parts(requested) if any_loopback_port else None
+    return asked is not None and any(_loopback_parts(uri) == asked for uri in registered)
+
+
+def _loopback_parts(uri: str) -> tuple[str, str, str] | None:
+    """(host, path, query) of an http URI on a loopback host without user info or fragment; else None.
+    A port that is not a number makes the URI invalid; any other port is left out of the comparison."""
     try:
-        asked = urlsplit(requested)
-        asked_host, _ = asked.hostname, asked.port  # the port must parse, whatever it is
+        parts = urlsplit(uri)
+        host, _ = parts.hostname, parts.port
     except ValueError:
-        return False
-    if asked.scheme != "http" or not asked_host or not is_loopback(asked_host) or "@" in asked.netloc:
-        return False
-    if asked.fragment or "#" in requested:
-        return False
-    for uri in registered:
-        known = urlsplit(uri)
-        if (known.scheme, known.hostname, known.path, known.query) == ("http", asked_host, asked.path, asked.query):
-            return True
-    return False
+        return None
+    if parts.scheme != "http" or not host or not is_loopback(host) or "@" in parts.netloc or "#" in uri:
+        return None
+    return host, parts.path, parts.query
