@@ -1,4 +1,4 @@
-"""`shop` command: migrate, seed demo data, create staff users, serve.
+"""`shop` command: migrate, seed demo data, create staff users, clients and development tokens, serve.
 
 `litestar --app app.asgi:create_app database upgrade` works as well (advanced-alchemy's CLI).
 """
@@ -172,6 +172,50 @@ def create_oauth_client_command(
         click.echo(f"client_secret (shown once): {created.client_secret}")
     click.echo(f"type: {'public' if created.public else 'confidential'}; grants: {' '.join(created.grant_types)}")
     click.echo(f"scopes: {' '.join(created.scopes)}")
+
+
+async def _create_token(settings: Settings, username: str, scopes: tuple[str, ...], ttl: timedelta) -> str:
+    from shop_identity import CustomerService, TokenService
+
+    config = make_alchemy_config(settings)
+    try:
+        async with config.create_session_maker()() as session:
+            customer = await CustomerService(session).find_by_username(username)
+            if customer is None or not customer.is_active:
+                raise click.ClickException(f"no active user {username!r}")
+            return await TokenService(session).issue(customer_id=customer.id, scopes=scopes, ttl=ttl)
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command("create-token")
+@click.option("--username", required=True, help="An existing account (any case).")
+@click.option("--scopes", default="read write", show_default=True, help="Space- or comma-separated.")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(min=60, max=30 * 24 * 3600),
+    default=None,
+    help="Seconds; defaults to ACCESS_TOKEN_EXPIRE_SECONDS.",
+)
+def create_token_command(username: str, scopes: str, expires_in: int | None) -> None:
+    """Print an access token for an existing user (development only; refused in production).
+
+    Only the token goes to standard output, so `TOKEN=$(shop create-token --username jane)` works.
+    """
+    from shop_identity import SCOPES
+
+    settings = _settings()
+    if settings.is_production:
+        raise click.ClickException("create-token is for development; in production sign in through OAuth2")
+    wanted = tuple(dict.fromkeys(scopes.replace(",", " ").split()))
+    unknown = [scope for scope in wanted if scope not in SCOPES]
+    if unknown or not wanted:
+        given = f"unknown scope {', '.join(unknown)}; " if unknown else ""
+        raise click.ClickException(f"{given}--scopes takes one or more of: {', '.join(SCOPES)}")
+    ttl = timedelta(seconds=expires_in) if expires_in else settings.access_token_ttl
+    token = asyncio.run(_create_token(settings, username, wanted, ttl))
+    click.echo(token)
+    click.echo(f"scopes {' '.join(wanted)}; expires in {int(ttl.total_seconds())} s", err=True)
 
 
 @main.command("serve")

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from app.auth import DEMO_CUSTOMER_TOKEN, DEMO_STAFF_TOKEN
+from app.docs_ui import DOCS_CLIENT_ID, DOCS_REDIRECT_PATH
 from app.settings import SettingsError
 from shop_catalog import BulkUpload, CategoryService, CategoryWrite
 from shop_identity import (
     ClientRegistration,
     Customer,
     CustomerService,
+    OAuthClient,
     OAuthClientService,
     RegisterCustomer,
     TokenService,
@@ -33,6 +35,9 @@ DEMO_CUSTOMER_PASSWORD = "demo-cust-9Kp4"  # noqa: S105
 DEMO_TOKEN_TTL = timedelta(days=3650)
 DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 """Of the public demo OAuth client (find its client_id with GET /api/oauth/clients/ as staff)."""
+DOCS_REDIRECT_URIS = [f"http://{host}{DOCS_REDIRECT_PATH}" for host in ("127.0.0.1", "localhost", "[::1]")]
+"""Of the docs page's client: loopback URIs match on any port (RFC 8252 7.3), so `PORT=9000 make run` and
+the test servers' free ports work too."""
 
 
 async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession]) -> bool:
@@ -40,6 +45,7 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
     if settings.is_production:
         raise SettingsError("demo data is never created in production")
     async with session_maker() as session:
+        await _ensure_docs_client(session)
         if await session.scalar(select(Customer.id).limit(1)) is not None:
             return False
         customers = CustomerService(session)
@@ -77,6 +83,20 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
         )
         await _seed_catalog(session)
     return True
+
+
+async def _ensure_docs_client(session: AsyncSession) -> None:
+    """The Authorize button of `/schema` signs in as this public client; added to older databases too."""
+    if await session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == DOCS_CLIENT_ID)) is None:
+        await OAuthClientService(session).create(
+            ClientRegistration(
+                name="Shop API docs (development)",
+                public=True,
+                redirect_uris=DOCS_REDIRECT_URIS,
+                scopes=["openid", "profile", "email", "read", "write"],
+            ),
+            client_id=DOCS_CLIENT_ID,
+        )
 
 
 DEMO_TREE: dict[str, Any] = {

@@ -21,7 +21,7 @@ from app.auth import build_auth_middleware
 from app.body_limits import RequestBodyMiddleware
 from app.cache_bus import RedisInvalidationBus
 from app.db import make_alchemy_config
-from app.docs_ui import docs_assets_router, docs_render_plugins
+from app.docs_ui import DOCS_CLIENT_ID, docs_assets_router, docs_render_plugins
 from app.edge import EdgeMiddleware, edge_headers_for_unrouted
 from app.health import HealthController
 from app.limits import (
@@ -67,7 +67,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             "`/problems/invalid-text` naming the field."
         ),
         path="/schema",
-        render_plugins=docs_render_plugins(),
+        render_plugins=docs_render_plugins(docs_client_id=DOCS_CLIENT_ID if settings.demo_data else None),
         tags=[
             Tag(name="Customers", description="Registration and profiles"),
             Tag(name="Operations", description="Health and readiness probes"),
@@ -112,6 +112,8 @@ def identity_settings(settings: Settings) -> IdentitySettings:
         retired_signing_key_pems=settings.oauth_retired_signing_key_pems,
         session_secret=f"oauth-session:{settings.secret_key}".encode(),
         secure_cookies=settings.secure_cookies,
+        # the docs page's development client never works in production, even in a copied database
+        refused_client_ids=frozenset({DOCS_CLIENT_ID}) if settings.is_production else frozenset(),
     )
 
 

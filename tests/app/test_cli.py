@@ -6,15 +6,18 @@ import contextlib
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from litestar.testing import TestClient
 
 import app.settings as settings_module
 from app.cli import main
-from shop_identity import generate_private_key_pem
+from app.main import create_app
+from shop_identity import SCOPES, generate_private_key_pem
 from tests.support.fakes import eventually
 from tests.support.live import live_server, served
 
@@ -39,7 +42,18 @@ def test_migrate_then_seed_demo_is_idempotent(env: dict[str, str]) -> None:
     assert invoke("migrate") == (0, "database is at the latest migration\n")
     assert (Path(env["VAR_DIR"]) / "shop.sqlite3").exists()
     assert invoke("seed-demo") == (0, "demo data created\n")
+    database = Path(env["VAR_DIR"]) / "shop.sqlite3"
+    docs_client = "SELECT redirect_uris FROM identity_oauth_client WHERE client_id = 'shop-api-docs'"
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        assert db.execute(docs_client).fetchone()[0].splitlines() == [
+            f"http://{host}/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html"
+            for host in ("127.0.0.1", "localhost", "[::1]")
+        ]
+        db.execute("DELETE FROM identity_oauth_client WHERE client_id = 'shop-api-docs'")
     assert invoke("seed-demo") == (0, "database already has data; demo data left as is\n")
+    # a database seeded before the docs page had a client gets it on the next seed
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute(docs_client).fetchone() is not None
 
 
 def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,6 +66,38 @@ def test_seed_demo_is_refused_in_production(env: dict[str, str], monkeypatch: py
     code, output = invoke("seed-demo")
     assert code == 1
     assert "never created in production" in output
+
+
+def test_create_token_prints_a_working_token_for_an_existing_user(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_IN_PROCESS", "false")  # the app below only answers two requests
+    invoke("migrate")
+    invoke("seed-demo")
+    result = CliRunner().invoke(main, ["create-token", "--username", "JOHN_DOE", "--scopes", "read,openid"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()  # only the token on standard output, for TOKEN=$(shop create-token ...)
+    assert len(token) >= 40
+    assert "scopes read openid; expires in 3600 s" in result.stderr
+    with TestClient(create_app(settings_module.get_settings())) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/auth/profile/", headers=headers).json()["username"] == "john_doe"
+        assert client.patch("/api/auth/profile/", headers=headers, json={"first_name": "J"}).status_code == 403
+
+    assert invoke("create-token", "--username", "nobody") == (1, "Error: no active user 'nobody'\n")
+    code, output = invoke("create-token", "--username", "john_doe", "--scopes", "read admin")
+    assert code == 1
+    assert output == f"Error: unknown scope admin; --scopes takes one or more of: {', '.join(SCOPES)}\n"
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{env['VAR_DIR']}/shop.sqlite3")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("OAUTH_ISSUER", "https://shop.example")
+    monkeypatch.setenv("OAUTH_SIGNING_KEY", generate_private_key_pem())
+    monkeypatch.setattr(settings_module, "_settings", None)
+    code, output = invoke("create-token", "--username", "john_doe")
+    assert code == 1
+    assert "create-token is for development; in production sign in through OAuth2" in output
 
 
 def test_configuration_errors_are_reported_not_raised(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +128,7 @@ def test_create_staff_user_applies_the_password_policy(env: dict[str, str], monk
     monkeypatch.setenv("SHOP_STAFF_PASSWORD", "12345678")
     code, output = invoke("create-staff-user", "--username", "ops", "--email", "ops@shop.example")
     assert code == 1
-    assert "password: This password is entirely numeric." in output
+    assert "password: This password is too common. This password is entirely numeric." in output
 
 
 def test_serve_with_setup_is_what_make_run_starts(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.settings import Settings
 from shop_kernel import TEXT_PATTERN
+from tests.conftest import BACKENDS
 
 
 def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar]) -> None:
@@ -65,6 +67,35 @@ def test_interactive_docs_are_served(client: TestClient[Litestar]) -> None:
     assert "text/html" in response.headers["content-type"]
 
 
+def test_docs_authorize_button_uses_pkce_and_an_absolute_redirect_uri(
+    client: TestClient[Litestar], settings: Settings, backend: str
+) -> None:
+    """Swagger UI's Authorize: PKCE, the redirect URI of the host the page was asked for, and the docs
+    page's development client only where development data exists (never in production, which refuses it)."""
+    if backend != BACKENDS[0]:
+        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
+    html = client.get("/schema").text
+    assert "oauth2RedirectUrl: 'http://testserver.local/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html'" in html
+    init = json.loads(re.search(r"ui\.initOAuth\((.*?)\)\s*</script>", html, re.S).group(1))  # type: ignore[union-attr]
+    assert init["usePkceWithAuthorizationCodeGrant"] is True
+    assert "clientId" not in init  # no development data here
+    other_host = client.get("/schema", headers={"Host": "127.0.0.1:9000"}).text
+    assert "oauth2RedirectUrl: 'http://127.0.0.1:9000/schema/assets/" in other_host
+    hostile = client.get("/schema", headers={"Host": "evil.example');alert(1);//"})
+    assert "alert(1)" not in hostile.text
+
+    development = Settings(
+        env="development",
+        demo_data=True,
+        database_url=settings.database_url,
+        var_dir=settings.var_dir,
+        worker_in_process=False,
+    )
+    with TestClient(create_app(development)) as dev_client:
+        dev_html = dev_client.get("/schema").text
+    assert '"clientId":"shop-api-docs"' in dev_html
+
+
 def test_docs_can_be_switched_off(settings: Settings) -> None:
     hidden = Settings(env="test", database_url=settings.database_url, openapi_enabled=False, var_dir=settings.var_dir)
     with TestClient(create_app(hidden)) as client:
@@ -105,8 +136,9 @@ def test_docs_pages_load_everything_from_this_server(client: TestClient[Litestar
     """No CDN, no web fonts: the docs work on a machine without internet access."""
     html = client.get(page)
     assert html.status_code == 200
-    assert "https://" not in html.text
-    assert "http://" not in html.text
+    # the one absolute URL is Swagger UI's OAuth2 redirect, on this server
+    urls = re.findall(r"https?://[^'\"\s]*", html.text)
+    assert [url for url in urls if not url.startswith(str(client.base_url))] == []
     assets = re.findall(r"""(?:src|href)=['"](/schema/assets/[^'"]+)['"]""", html.text)
     assert assets
     for asset in assets:

@@ -145,6 +145,8 @@ def test_requests_oauthlib_runs_code_pkce_refresh_revoke_and_introspect(
 
 
 def test_requests_oauthlib_public_client(live_shop: LiveShop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fetch_token's defaults; include_client_id=True, which docs/oauth.md recommends, sends client_id in
+    the body as the OAuthHarness tests do."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     base = live_shop.base
     session = OAuth2Session(
@@ -153,7 +155,8 @@ def test_requests_oauthlib_public_client(live_shop: LiveShop, monkeypatch: pytes
     url, _ = session.authorization_url(f"{base}/oauth/authorize")
     with requests.Session() as browser:
         location = browse_with_requests(browser, url, live_shop.user)
-    token = session.fetch_token(f"{base}/oauth/token", authorization_response=location, include_client_id=True)
+    # requests-oauthlib's default: HTTP Basic with the client id and an empty secret (decision 115)
+    token = session.fetch_token(f"{base}/oauth/token", authorization_response=location)
     assert token["scope"] == ["read"]
     refreshed = session.refresh_token(f"{base}/oauth/token", client_id=live_shop.public_client_id)
     assert session.get(f"{base}/api/auth/profile/").status_code == 200

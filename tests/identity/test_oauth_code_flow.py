@@ -204,6 +204,44 @@ def test_redirect_uri_must_match_exactly(oauth: OAuthHarness, api: Api) -> None:
         assert "invalid_request" in page.text
 
 
+@pytest.mark.usefixtures("one_backend")
+def test_loopback_redirect_uris_of_public_clients_match_any_port(oauth: OAuthHarness, api: Api) -> None:
+    """RFC 8252 7.3: a native app (or the docs page on a development server) listens on whatever port is free."""
+    registered = ("http://127.0.0.1/cb", "http://localhost:8000/cb")
+    public = oauth.register(redirect_uris=registered)
+    confidential = oauth.register(public=False, redirect_uris=registered)
+    verifier, challenge = pkce_pair()
+
+    def page(client: dict[str, str], redirect_uri: str) -> int:
+        url = oauth.authorize_url(client["client_id"], challenge=challenge, redirect_uri=redirect_uri)
+        return oauth.client.get(url, follow_redirects=False).status_code
+
+    for port_changed in ("http://127.0.0.1:43123/cb", "http://localhost:9000/cb", "http://localhost/cb"):
+        assert page(public, port_changed) == 200, port_changed
+        assert page(confidential, port_changed) == 400, port_changed
+    for still_wrong in (
+        "http://127.0.0.1:43123/cb/",  # path
+        "http://127.0.0.1:43123/cb?x=1",  # query
+        "http://[::1]:43123/cb",  # another loopback host than registered
+        "https://127.0.0.1:43123/cb",  # scheme
+        "http://user@127.0.0.1:43123/cb",
+        "http://127.0.0.1:notaport/cb",
+    ):
+        assert page(public, still_wrong) == 400, still_wrong
+
+    url = oauth.authorize_url(public["client_id"], challenge=challenge, redirect_uri="http://127.0.0.1:43123/cb")
+    back = sign_in_and_consent(oauth.client, url, api.customer())
+    assert back.headers["location"].startswith("http://127.0.0.1:43123/cb?")
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": query_of(back.headers["location"])["code"],
+        "code_verifier": verifier,
+        "client_id": public["client_id"],
+        "redirect_uri": "http://127.0.0.1:43123/cb",  # the one the code was issued for, port included
+    }
+    assert oauth.client.post("/oauth/token", data=exchange).status_code == 200
+
+
 def test_redirect_uri_at_the_token_endpoint_must_match_the_authorization_request(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register(redirect_uris=(REDIRECT_URI, "https://app.example/other"))
     code, verifier = oauth.code_for(app, api.customer())

@@ -11,7 +11,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.identity.oauth import HTTPS_BASE, OAuthHarness
+from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness, query_of
 from tests.support.api import Api
 
 
@@ -27,6 +27,11 @@ def test_discovery_documents_are_valid_metadata(oauth: OAuthHarness) -> None:
         assert metadata["response_types_supported"] == ["code"]
         assert "implicit" not in metadata["grant_types_supported"]
         assert "password" not in metadata["grant_types_supported"]
+        # what we do not support is said, not left to defaults (request_uri's default is true)
+        assert metadata["request_parameter_supported"] is False
+        assert metadata["request_uri_parameter_supported"] is False
+        assert metadata["claims_parameter_supported"] is False
+        assert "amr" in metadata["claims_supported"]
     AuthorizationServerMetadata(oauth.client.get("/.well-known/oauth-authorization-server").json()).validate()
     OpenIDProviderMetadata(oauth.client.get("/.well-known/openid-configuration").json()).validate()
 
@@ -53,9 +58,24 @@ def test_id_token_verifies_against_the_published_keys(oauth: OAuthHarness, api: 
     assert claims["preferred_username"] == user.username
     digest = hashlib.sha256(token["access_token"].encode()).digest()
     assert claims["at_hash"] == urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert claims["amr"] == ["pwd"]
+    assert set(claims) <= set(discovery["claims_supported"]), set(claims) - set(discovery["claims_supported"])
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": discovery["issuer"]}, aud={"essential": True, "value": app["client_id"]}
     ).validate(claims)
+
+
+@pytest.mark.usefixtures("one_backend")
+def test_request_objects_are_refused_not_ignored(oauth: OAuthHarness) -> None:
+    """OIDC Core 6: a request object the server does not support is an error sent back to the client."""
+    app = oauth.register()
+    for parameter, error in (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")):
+        url = oauth.authorize_url(app["client_id"], scope="openid", challenge="x" * 43, **{parameter: "eyJhbGciOi"})
+        answer = oauth.client.get(url, follow_redirects=False)
+        assert answer.status_code == 302, answer.text
+        params = query_of(answer.headers["location"])
+        assert answer.headers["location"].startswith(REDIRECT_URI + "?")
+        assert (params["error"], params["state"]) == (error, "st-123")
 
 
 def test_a_nonce_cannot_be_replayed(oauth: OAuthHarness, api: Api) -> None:

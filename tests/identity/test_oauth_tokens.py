@@ -157,6 +157,70 @@ def test_public_clients_cannot_introspect(oauth: OAuthHarness, api: Api) -> None
 
 
 @pytest.mark.usefixtures("one_backend")
+def test_public_clients_may_use_http_basic_with_an_empty_secret(oauth: OAuthHarness, api: Api) -> None:
+    """requests-oauthlib's default for a client without a secret (decision 115); anything else is told what
+    to send instead of authlib's "cannot authenticate with methods: [...]"."""
+    app, other = oauth.register(public=True), oauth.register(public=True, name="Other")
+    code, verifier = oauth.code_for(app, api.customer())
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+
+    with_secret = oauth.client.post("/oauth/token", data=form, auth=httpx.BasicAuth(app["client_id"], "guess"))
+    assert with_secret.status_code == 401
+    assert with_secret.json()["error"] == "invalid_client"
+    description = with_secret.json()["error_description"]
+    assert f"Client {app['client_id']} is public and has no secret" in description
+    assert "include_client_id=True" in description
+    assert "HTTP Basic with the client id and an empty password" in description
+    assert with_secret.headers["www-authenticate"].startswith('Basic error="invalid_client"')
+    mismatch = oauth.client.post(
+        "/oauth/token", data={**form, "client_id": other["client_id"]}, auth=httpx.BasicAuth(app["client_id"], "")
+    )
+    assert mismatch.status_code == 400
+    assert mismatch.json()["error"] == "invalid_request"
+
+    # the code was not spent by the refused attempts
+    exchanged = oauth.client.post("/oauth/token", data=form, auth=httpx.BasicAuth(app["client_id"], ""))
+    assert exchanged.status_code == 200, exchanged.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": exchanged.json()["refresh_token"]}
+    refreshed = oauth.client.post("/oauth/token", data=refresh, auth=httpx.BasicAuth(app["client_id"], ""))
+    assert refreshed.status_code == 200, refreshed.text
+    # and its refresh token belongs to it, not to another public client naming itself the same way
+    stolen = oauth.client.post(
+        "/oauth/token",
+        data={**refresh, "refresh_token": refreshed.json()["refresh_token"]},
+        auth=httpx.BasicAuth(other["client_id"], ""),
+    )
+    assert stolen.json()["error"] == "invalid_grant"
+
+    anonymous = oauth.client.post("/oauth/token", data={**refresh, "refresh_token": "x"})
+    assert anonymous.json()["error"] == "invalid_client"
+    assert anonymous.json()["error_description"].startswith("No client credentials. A public client must send")
+    introspect = oauth.client.post("/oauth/introspect", data={"token": "x"}, auth=httpx.BasicAuth(app["client_id"], ""))
+    assert introspect.json()["error_description"] == (
+        f"Client {app['client_id']} is public; this endpoint serves confidential clients only."
+    )
+
+
+@pytest.mark.usefixtures("one_backend")
+def test_confidential_clients_are_told_to_send_their_secret(oauth: OAuthHarness) -> None:
+    service = oauth.register(public=False, grant_types=("client_credentials",), redirect_uris=(), scopes=("read",))
+    form = {"grant_type": "client_credentials"}
+    empty = oauth.client.post("/oauth/token", data=form, auth=httpx.BasicAuth(service["client_id"], ""))
+    assert empty.status_code == 401
+    assert empty.json() == {
+        "error": "invalid_client",
+        "error_description": f"Client {service['client_id']} is confidential: send its client secret, as HTTP "
+        "Basic with the client id and secret (client_secret_basic) or as client_id and client_secret in the "
+        "request body (client_secret_post).",
+    }
+    wrong = oauth.client.post("/oauth/token", data={**form, "client_id": service["client_id"], "client_secret": "x"})
+    assert wrong.json()["error_description"] == (
+        f"The client secret is not the one issued to client {service['client_id']}."
+    )
+    assert oauth.token(service, **form).status_code == 200
+
+
+@pytest.mark.usefixtures("one_backend")
 @pytest.mark.parametrize(
     ("form", "error"),
     [

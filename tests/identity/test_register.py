@@ -143,6 +143,29 @@ def test_weak_passwords_are_rejected(client: TestClient[Litestar], api: Api, pas
     assert customer_count(api) == 0
 
 
+def test_password_policy_is_djangos(client: TestClient[Litestar], api: Api) -> None:
+    """Django's own examples through the endpoint; "newpass123" for "New" passes, as it does in Django."""
+    response = client.post(URL, json=payload(username="New", email="new@example.com", password="newpass123"))
+    assert response.status_code == 201, response.text
+    user = {"username": "testclient", "email": "testclient@example.com", "first_name": "Test", "last_name": "Client"}
+    refused = {
+        "testclient": ["The password is too similar to the username."],
+        "example.com": ["The password is too similar to the email address."],
+        "godzilla": ["This password is too common."],
+        "1234567": [
+            "This password is too short. It must contain at least 8 characters.",
+            "This password is too common.",
+            "This password is entirely numeric.",
+        ],
+    }
+    for password, messages in refused.items():
+        response = client.post(URL, json=payload(**user, password=password))
+        assert response.status_code == 400
+        assert response.json()["errors"] == {"password": messages}, password
+    assert customer_count(api) == 1
+    assert client.post(URL, json=payload(**user, password="a-safe-password")).status_code == 201
+
+
 def test_every_invalid_field_is_reported_at_once(client: TestClient[Litestar]) -> None:
     body = payload(email="nope", phone_number="1", password="12345678")
     body["password_confirm"] = "different"

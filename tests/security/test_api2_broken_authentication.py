@@ -19,10 +19,19 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import DEMO_STAFF_TOKEN
+from app.docs_ui import DOCS_CLIENT_ID
 from app.limits import RedisFailureCounter
 from app.main import create_app
 from app.settings import Settings
-from shop_identity import AccessToken, Customer, TokenService, generate_private_key_pem, hash_token
+from shop_identity import (
+    AccessToken,
+    ClientRegistration,
+    Customer,
+    OAuthClientService,
+    TokenService,
+    generate_private_key_pem,
+    hash_token,
+)
 from shop_identity.oauth.throttle import SignInThrottle
 from tests.support.api import Api
 
@@ -121,6 +130,34 @@ def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) ->
         assert prod_client.get(PROTECTED, headers=staff.headers).status_code == 200
     # the same token in the development app (the one under test) is accepted
     assert api.client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)).status_code == 200
+
+
+def test_the_docs_pages_development_client_does_not_work_in_production(api: Api, settings: Settings) -> None:
+    """Like the demo tokens: even in a development database copied to production, the client is unknown."""
+    redirect = "http://127.0.0.1/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html"
+    api.run(
+        lambda session: OAuthClientService(session).create(
+            ClientRegistration(name="Docs", public=True, redirect_uris=[redirect]), client_id=DOCS_CLIENT_ID
+        )
+    )
+    production = Settings(
+        env="production",
+        database_url=settings.database_url,
+        secret_key="s" * 40,
+        demo_data=False,
+        oauth_signing_key_pem=generate_private_key_pem(),
+        oauth_issuer="https://shop.example",
+    )
+    with TestClient(create_app(production), base_url="https://shop.example") as prod_client:
+        page = prod_client.get(
+            "/oauth/authorize",
+            params={"response_type": "code", "client_id": DOCS_CLIENT_ID, "redirect_uri": redirect, "scope": "read"},
+        )
+        assert page.status_code == 400
+        assert "The client does not exist on this server." in page.text
+        token = prod_client.post("/oauth/token", data={"grant_type": "refresh_token", "client_id": DOCS_CLIENT_ID})
+        assert token.json()["error"] == "invalid_client"
+        assert "clientId" not in prod_client.get("/schema").text
 
 
 def test_forged_tokens_are_refused(client: TestClient[Litestar], api: Api) -> None:

@@ -59,6 +59,8 @@ class IdentitySettings:
     max_failed_sign_ins_per_address: int = 20
     failed_sign_in_window: timedelta = timedelta(minutes=15)
     shop_name: str = "Shop"
+    refused_client_ids: frozenset[str] = frozenset()
+    """OAuth clients treated as unknown even if registered: the host's development clients in production."""
 
 
 class IdentityPlugin(InitPluginProtocol):
@@ -89,6 +91,7 @@ class IdentityPlugin(InitPluginProtocol):
                 authorization_code_ttl=settings.authorization_code_ttl,
                 id_token_ttl=settings.id_token_ttl,
                 keys=keys,
+                refused_client_ids=settings.refused_client_ids,
             ),
             issuer=settings.issuer.rstrip("/") if settings.issuer else None,
             throttle=self.throttle,

@@ -85,7 +85,13 @@ class CustomerService:
         if data.password != data.password_confirm:
             errors.setdefault("password_confirm", []).append("The two password fields didn't match.")
         weaknesses = password_problems(
-            data.password, personal=(data.username, data.email, data.first_name, data.last_name)
+            data.password,
+            user={
+                "username": data.username,
+                "first_name": data.first_name,
+                "last_name": data.last_name,
+                "email": data.email,
+            },
         )
         if weaknesses:
             errors["password"] = weaknesses

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +12,7 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy import select, update
 
 from shop_identity.models import AccessToken, OAuthClient
+from shop_identity.oauth.redirects import is_loopback
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.store import ClientView
 from shop_identity.services import forget_revoked, hash_token
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ("ClientCreated", "ClientInfo", "ClientRegistration", "OAuthClientService")
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-LOOPBACK_HOSTS = {"localhost"}
 DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
 DEFAULT_SCOPES = ["openid", "profile", "email", "read", "write"]
 
@@ -139,18 +138,11 @@ def _redirect_uri_problem(uri: str) -> str | None:
         ("@" in parts.netloc, "must not contain a user name or password"),
         ("*" in uri, "must not contain wildcards: redirect URIs are matched exactly"),
         (
-            not host or not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))),
+            not host or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))),
             "must be an https URL (http only on localhost or a loopback address)",
         ),
     )
     return next((f"{uri!r} {why}." for refused, why in refusals if refused), None)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host in LOOPBACK_HOSTS or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def validate_registration(data: ClientRegistration) -> dict[str, list[str]]:
@@ -182,12 +174,13 @@ class OAuthClientService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, data: ClientRegistration) -> ClientCreated:
+    async def create(self, data: ClientRegistration, *, client_id: str | None = None) -> ClientCreated:
+        """Register a client; `client_id` is for well-known development clients, others get a random one."""
         if errors := validate_registration(data):
             raise FieldValidationError(errors)
         secret = None if data.public else secrets.token_urlsafe(32)
         client = OAuthClient(
-            client_id=secrets.token_hex(12),
+            client_id=client_id or secrets.token_hex(12),
             client_secret_hash=hash_token(secret) if secret else None,
             name=data.name.strip(),
             redirect_uris="\n".join(dict.fromkeys(data.redirect_uris)),

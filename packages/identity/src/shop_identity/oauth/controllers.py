@@ -556,6 +556,8 @@ def server_metadata(issuer: str) -> dict[str, Any]:
             "iat",
             "auth_time",
             "nonce",
+            "amr",
+            "at_hash",
             "name",
             "given_name",
             "family_name",
@@ -565,6 +567,10 @@ def server_metadata(issuer: str) -> dict[str, Any]:
             "email_verified",
         ],
         "prompt_values_supported": ["none", "login"],
+        # OpenID Connect request objects are not supported (request_uri's default would say they are)
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
 

@@ -22,6 +22,7 @@ import anyio.from_thread
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     ClientMixin,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     OAuth2Payload,
@@ -35,9 +36,16 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from authlib.oidc.core.grants import OpenIDCode
 
+from shop_identity.oauth.client_auth import (
+    GENERIC_FAILURE,
+    authenticate_public_client,
+    explain_failed_client_authentication,
+)
 from shop_identity.oauth.keys import SigningKeys
+from shop_identity.oauth.redirects import covers_redirect_uri
 from shop_identity.oauth.store import ClientView, CodeView, OAuthStore, TokenView, UserView
 from shop_identity.services import hash_token
 
@@ -73,6 +81,7 @@ class OAuthConfig:
     authorization_code_ttl: timedelta
     id_token_ttl: timedelta
     keys: SigningKeys
+    refused_client_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return " ".join(allowed) if allowed else None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.view.redirect_uris
+        return covers_redirect_uri(self.view.redirect_uris, redirect_uri, any_loopback_port=self.view.is_public)
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.view.secret_hash
@@ -252,6 +261,22 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
                 raise InvalidRequestError("PKCE needs code_challenge_method=S256; plain is not supported.")
         elif grant.request.client.view.is_public:
             raise InvalidRequestError("Public clients must send a PKCE code_challenge (S256).")
+
+
+class NoRequestObjects:
+    """OpenID Connect request objects (`request`, `request_uri`) are not supported, as discovery says. A
+    request carrying one is answered with OIDC Core's `request_not_supported` / `request_uri_not_supported`
+    rather than granted on the plain parameters, which may not be what the request object asked for."""
+
+    def __call__(self, grant: AuthorizationCodeGrant) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.refuse)
+
+    def refuse(self, grant: AuthorizationCodeGrant, redirect_uri: str | None) -> None:
+        data = grant.request.payload.data
+        if "request" in data:
+            raise RequestNotSupportedError("Request objects (the request parameter) are not supported.")
+        if "request_uri" in data:
+            raise RequestURINotSupportedError("The request_uri parameter is not supported.")
 
 
 class ShopOpenIDCode(OpenIDCode):  # type: ignore[misc]
@@ -407,19 +432,31 @@ class ShopAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 expires_generator=int(config.access_token_ttl.total_seconds()),
             ),
         )
-        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), ShopOpenIDCode(self)])
+        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), ShopOpenIDCode(self), NoRequestObjects()])
         self.register_grant(RefreshGrant)
         self.register_grant(ServiceGrant)
         self.register_endpoint(Revocation(self))
         self.register_endpoint(Introspection(self))
+        self.register_client_auth_method("none", authenticate_public_client)
 
     def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Run a storage coroutine on the event loop from authlib's worker thread."""
         return anyio.from_thread.run(partial(fn, *args, **kwargs))
 
     def query_client(self, client_id: str) -> ClientAdapter | None:
+        if client_id in self.config.refused_client_ids:
+            return None
         view = self.call(self.store.get_client, client_id)
         return ClientAdapter(view) if view else None
+
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
+        """authlib's, with its "cannot authenticate with methods: [...]" replaced by what to send instead."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            if str(error.description).startswith(GENERIC_FAILURE):
+                error.description = explain_failed_client_authentication(self.query_client, request, methods)
+            raise
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         grant_type = request.payload.grant_type
