@@ -14,7 +14,7 @@ from sqlalchemy import Table, delete, insert, update
 
 from shop_catalog.cache import CatalogCache
 from shop_catalog.models import Product, product_category
-from shop_catalog.schemas import BulkResult, ProductWrite
+from shop_catalog.schemas import ProductWrite
 from shop_catalog.services import ProductService
 from shop_kernel import (
     FieldValidationError,
@@ -80,7 +80,8 @@ def _csv_row(record: dict[Any, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BulkOutcome:
-    result: BulkResult
+    ids: list[int]
+    """Of every row, in input order."""
     created_ids: list[int]
     updated_ids: list[int]
 
@@ -176,9 +177,7 @@ class BulkUpload:
         await self.session.commit()
         self.products.cache.invalidate()
         return BulkOutcome(
-            result=BulkResult(
-                created=len(new), updated=len(changed), ids=[ids[item.sku.strip().lower()] for item in ordered]
-            ),
+            ids=[ids[item.sku.strip().lower()] for item in ordered],
             created_ids=[ids[item.sku.strip().lower()] for item in new],
             updated_ids=[ids[item.sku.strip().lower()] for item in changed],
         )

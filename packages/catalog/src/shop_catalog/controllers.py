@@ -8,11 +8,21 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +31,6 @@ from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
 from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
-    BulkResult,
     CategoryNode,
     CategoryPatch,
     CategoryWrite,
@@ -51,6 +60,8 @@ __all__ = ("CategoryController", "ProductController")
 
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
 PAGE_CACHE_SECONDS = 2
+CREATED_COUNT = "X-Created-Count"
+UPDATED_COUNT = "X-Updated-Count"
 WRITE_SECURITY = bearer_security("write")
 
 COUNT_RULE = (
@@ -287,6 +298,10 @@ class BulkUploadOperation(Operation):
     """Documents the two accepted bodies, which the handler reads itself to report every bad row."""
 
     def __post_init__(self) -> None:
+        created = (self.responses or {}).get("201")
+        for header in (created.headers or {}).values() if isinstance(created, OpenAPIResponse) else ():
+            if isinstance(header, OpenAPIHeader):  # Litestar's ResponseHeader documents no schema
+                header.schema = Schema(type=OpenAPIType.INTEGER, minimum=0)
         self.request_body = RequestBody(
             required=True,
             description=f"Up to {MAX_ROWS} products. CSV: a header row; `categories` as `;`-separated ids.",
@@ -411,6 +426,19 @@ class ProductController(Controller):
             f"{MAX_ROWS} rows answers 413."
         ),
         status_code=201,
+        response_description=(
+            "The products of the upload, one per row in input order, each as `GET /api/products/{id}/` shows it. "
+            "The headers count the products created and updated."
+        ),
+        response_headers=[
+            ResponseHeader(name=CREATED_COUNT, documentation_only=True, required=True, description="Products created."),
+            ResponseHeader(
+                name=UPDATED_COUNT,
+                documentation_only=True,
+                required=True,
+                description="Existing products updated (`mode=upsert`).",
+            ),
+        ],
         operation_class=BulkUploadOperation,
         request_max_body_size=16 * 1024 * 1024,
         guards=STAFF_WRITE_GUARDS,
@@ -422,12 +450,14 @@ class ProductController(Controller):
         db_session: NamedDependency[AsyncSession],
         catalog_cache: NamedDependency[CatalogCache],
         mode: FromQuery[Literal["create", "upsert"]] = "create",
-    ) -> BulkResult:
+    ) -> Response[list[ProductRead]]:
         is_csv = request.content_type[0] in {"text/csv", "application/csv"}
         rows = parse_csv(await request.body()) if is_csv else await parse_json(request)
-        outcome = await BulkUpload(db_session, catalog_cache).run(rows, upsert=mode == "upsert")
+        upload = BulkUpload(db_session, catalog_cache)
+        outcome = await upload.run(rows, upsert=mode == "upsert")
         if outcome.created_ids:
             publish(request.app, "product.created", product_ids=outcome.created_ids)
         if outcome.updated_ids:
             publish(request.app, "product.updated", product_ids=outcome.updated_ids)
-        return outcome.result
+        counts = {CREATED_COUNT: str(len(outcome.created_ids)), UPDATED_COUNT: str(len(outcome.updated_ids))}
+        return Response(await upload.products.get_many(outcome.ids), status_code=201, headers=counts)
