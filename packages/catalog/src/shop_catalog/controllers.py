@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -27,7 +28,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
+from shop_catalog.bulk import MAX_ROWS, BulkUpload, read_rows
 from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
@@ -316,6 +317,26 @@ class BulkUploadOperation(Operation):
                     schema=Schema(type=OpenAPIType.STRING),
                     example="name,price,sku,categories,stock_quantity\nProduct 1,19.99,P001,1;2,10\n",
                 ),
+                "application/x-www-form-urlencoded": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        description=(
+                            "DRF's indexed rows: `[0]name=...&[0]price=...&[0]categories=1&[0]categories=2&[1]name=...`"
+                            "; each row's values read as a form is (see the other operations)."
+                        ),
+                    ),
+                ),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        description=(
+                            "One file part, CSV (`text/csv` or a `.csv` name) or JSON (`application/json` or a "
+                            "`.json` name), and no other field; or the indexed rows of the url-encoded form (at "
+                            "most 1,000 parts)."
+                        ),
+                        properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+                    ),
+                ),
             },
         )
 
@@ -420,7 +441,8 @@ class ProductController(Controller):
         "/bulk_upload/",
         summary="Create (or update) many products at once",
         description=(
-            "A JSON array, or `text/csv`. All or nothing: any invalid row answers 400 with one entry per bad row "
+            "A JSON array, `text/csv`, or a form (DRF's indexed rows, or one CSV or JSON file). All or nothing: "
+            "any invalid row answers 400 with one entry per bad row "
             "(`{index, errors}`) and nothing is written. SKUs repeated in the upload or already in the catalog are "
             "row errors, unless `mode=upsert`, which updates the existing products instead. More than "
             f"{MAX_ROWS} rows answers 413."
@@ -451,8 +473,7 @@ class ProductController(Controller):
         catalog_cache: NamedDependency[CatalogCache],
         mode: FromQuery[Literal["create", "upsert"]] = "create",
     ) -> Response[list[ProductRead]]:
-        is_csv = request.content_type[0] in {"text/csv", "application/csv"}
-        rows = parse_csv(await request.body()) if is_csv else await parse_json(request)
+        rows = await read_rows(request)
         upload = BulkUpload(db_session, catalog_cache)
         outcome = await upload.run(rows, upsert=mode == "upsert")
         if outcome.created_ids:
