@@ -53,6 +53,7 @@ __all__ = (
     "UnsupportedMediaType",
     "body_kind",
     "document_form_bodies",
+    "empty_body",
     "form_data",
 )
 
@@ -158,6 +159,11 @@ def _shape_of(target: Any) -> _Field:
         return _field_of(mi.type_info(target))
     except (TypeError, ValueError):  # a type msgspec cannot describe: values are passed on as text
         return _Field("scalar")
+
+
+def empty_body(target: Any = Any) -> Any:
+    """What a request without a body stands for: `[]` for an array type, else `{}`."""
+    return [] if _shape_of(target).kind in {"objects", "list"} else {}
 
 
 # ---- a form, read as the JSON body it stands for ------------------------------------------------------------

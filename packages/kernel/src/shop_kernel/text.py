@@ -36,7 +36,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import BodyKwarg
 from litestar.types import Empty
 
-from shop_kernel.bodies import BODY_MEDIA_TYPES, body_kind, form_data
+from shop_kernel.bodies import BODY_MEDIA_TYPES, body_kind, empty_body, form_data
 from shop_kernel.problems import NON_FIELD, ProblemError, RowError
 
 if TYPE_CHECKING:
@@ -222,11 +222,13 @@ class TextRequest(Request[UserT, AuthT, StateT]):
 
     async def data(self, target: Any = Any) -> Any:
         """The body as the builtins a JSON body of type `target` decodes to: JSON as sent, a form as the JSON it stands
-        for. 415 for any other `Content-Type` (a body without one included); no body at all is None."""
+        for. 415 for any other `Content-Type` (a body without one included). No body at all, whatever its type, is
+        an empty object (an empty array for an array type); Litestar itself answers a `data` handler's missing body
+        (400 "No data provided", `shop_kernel.problems`) without asking."""
         media_type = self.content_type[0]
         kind = body_kind(media_type, has_body=media_type in BODY_MEDIA_TYPES or await self._has_body())
-        if kind == "empty":
-            return None
+        if kind == "empty" or (kind == "json" and not await self.body()):
+            return empty_body(target)
         if kind == "json":
             return await self._decoded_json()
         value = form_data(await self.form(), target)
@@ -259,8 +261,8 @@ class TextRequest(Request[UserT, AuthT, StateT]):
             if media_type == RequestEncodingType.URL_ENCODED or self._handler_takes_a_form():
                 if errors := _urlencoded_errors(body):
                     raise InvalidText("The form is not valid text.", errors=errors)
-            elif media_type.startswith("text/") or media_type in _TEXT_TYPES:
-                _refuse_invalid_plain_text(body)
+            elif (media_type.startswith("text/") or media_type in _TEXT_TYPES) and not self._handler_takes_json():
+                _refuse_invalid_plain_text(body)  # (a JSON operation refuses the type itself: 415)
         return body
 
     async def form(self) -> FormMultiDict:
@@ -280,6 +282,11 @@ class TextRequest(Request[UserT, AuthT, StateT]):
             if errors:
                 raise InvalidText("The form is not valid text.", errors=errors)
         return form
+
+    def _handler_takes_json(self) -> bool:
+        field = self.route_handler.parsed_data_field
+        kwarg = field.kwarg_definition if field else None
+        return field is not None and (not isinstance(kwarg, BodyKwarg) or kwarg.media_type == RequestEncodingType.JSON)
 
     def _handler_takes_a_form(self) -> bool:
         """Litestar reads an url-encoded `data` from the body whatever the `Content-Type` says."""
