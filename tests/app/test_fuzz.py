@@ -290,7 +290,8 @@ def _document_at(place: Place, value: str) -> Any:
 
 
 def _text_probes(document: dict[str, Any]) -> list[tuple[str, str, str, str, Place, str]]:
-    """(label, method, path template, where: body/csv/form/form field/query/path, place, media type) for every string of a request."""
+    """(label, method, path template, where: body/csv/form/form field/query/path, place, media type) per request
+    string."""
     components = document["components"]["schemas"]
     probes: list[tuple[str, str, str, str, Place, str]] = []
     for path, item in document["paths"].items():
@@ -323,6 +324,18 @@ def _names_the_place(kind: str, where: str, place: Place, problem: dict[str, Any
     return isinstance(errors, dict) and str(place[0]) in errors
 
 
+def _probe_body(where: str, place: Place, in_json: str, in_url: str) -> bytes:
+    if where == "body":
+        return json.dumps(_document_at(place, in_json)).encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
+    if where == "form field":
+        return f"{place[0]}={in_url}".encode()
+    if where == "csv":
+        return f"name,price,sku\n{in_json},1.00,S-1\n".encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
+    if where == "form":
+        return f"id={in_url}&status=Success".encode()
+    return b""
+
+
 def test_every_string_of_every_request_refuses_text_that_is_not_text(
     client: TestClient[Litestar], api: Api, catalog: Catalog
 ) -> None:
@@ -335,19 +348,11 @@ def test_every_string_of_every_request_refuses_text_that_is_not_text(
     for label, method, template, where, place, media_type in probes:
         for kind, (in_json, in_url) in BAD_TEXT.items():
             path = re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m[1], 1)), template)
-            content = b""
             if where == "path":
                 path = template.replace(f"{{{place[0]}}}", in_url)
             elif where == "query":
                 path += f"?{place[0]}={in_url}"
-            elif where == "body":
-                content = json.dumps(_document_at(place, in_json)).encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
-            elif where == "form field":
-                content = f"{place[0]}={in_url}".encode()
-            elif where == "csv":
-                content = f"name,price,sku\n{in_json},1.00,S-1\n".encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
-            else:
-                content = f"id={in_url}&status=Success".encode()
+            content = _probe_body(where, place, in_json, in_url)
             for caller in (staff, customer):  # the customer's operations refuse staff... and the reverse
                 headers = {**caller.headers, "Content-Type": media_type or "application/json"}
                 response = client.request(method.upper(), path, content=content, headers=headers)

@@ -138,8 +138,23 @@ def test_what_a_form_cannot_mean_is_400_naming_the_field(client: TestClient[Lite
     assert problem(multipart(client, "POST", "/api/products/", a_file, **staff.headers), 400)["errors"] == {
         "name": ["Expected text, got a file."]
     }
-    not_utf8 = encode_multipart({"name": "L\udce4mp", "price": "1.00", "sku": "L-1"}) if False else None
-    del not_utf8
+    indexed_scalar = [("name[0]", "Lamp"), ("price", "1.00"), ("sku", "L-1")]
+    assert problem(urlencoded(client, "POST", "/api/products/", indexed_scalar, **staff.headers), 400)["errors"] == {
+        "name": ["`name` is not a list."]
+    }
+    both = [("items", "[]"), ("items[0]product_id", "1")]
+    assert problem(urlencoded(client, "POST", "/api/orders/", both, **staff.headers), 400)["errors"] == {
+        "items": ["Send either `items` or `items[0]...`, not both."]
+    }
+    # a part that is not UTF-8 (its declared charset by default) is the text rule's 400, not a 500
+    latin1 = encode_multipart({"name": b"L\xe4mp", "price": "1.00", "sku": "L-1"})
+    headers = {**staff.headers, "Content-Type": MULTIPART_CONTENT}
+    assert (
+        problem(client.post("/api/products/", content=latin1, headers=headers), 400)["type"] == "/problems/invalid-text"
+    )
+    # forms obey the body limit (1 MiB here) as JSON does
+    huge = encode_multipart({"name": "x" * (1024 * 1024), "price": "1.00", "sku": "L-1"})
+    assert problem(client.post("/api/products/", content=huge, headers=headers), 413)["type"] == "/problems/too-large"
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 0
 
 
@@ -220,4 +235,9 @@ def test_other_types_are_415_and_write_nothing(client: TestClient[Litestar], sta
     product = json.dumps({"name": "Lamp", "price": "1.00", "sku": "L-1"}).encode()
     headers = {**staff.headers, "Content-Type": "text/plain"}
     assert problem(client.post("/api/products/", content=product, headers=headers), 415)["type"] == UNSUPPORTED
+    # the bulk upload reads JSON, CSV and forms; a JSON array labelled text/plain is not read either
+    rows = json.dumps([{"name": "Lamp", "price": "1.00", "sku": "L-1"}]).encode()
+    assert problem(client.post("/api/products/bulk_upload/", content=rows, headers=headers), 415)["type"] == UNSUPPORTED
+    # a JSON operation refuses the type before reading it: control characters in it are not the question
+    assert problem(client.post("/api/products/", content=b"a\x00b", headers=headers), 415)["type"] == UNSUPPORTED
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 0
