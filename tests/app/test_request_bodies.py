@@ -232,6 +232,10 @@ def test_other_types_are_415_and_write_nothing(client: TestClient[Litestar], sta
         answer = problem(client.post("/api/auth/register/", content=body, headers=headers), 415)
         assert answer["type"] == UNSUPPORTED, answer
         assert answer["detail"].startswith("Unsupported media type")
+    # no body at all, whatever the type: a 400 that says so (Litestar decides it before the body is read)
+    for headers in ({}, {"Content-Type": "text/plain"}, {"Content-Type": URLENCODED}):
+        empty = problem(client.post("/api/auth/register/", headers=headers), 400)
+        assert empty["errors"] == {"non_field_errors": ["No data provided: the request has no body."]}
     product = json.dumps({"name": "Lamp", "price": "1.00", "sku": "L-1"}).encode()
     headers = {**staff.headers, "Content-Type": "text/plain"}
     assert problem(client.post("/api/products/", content=product, headers=headers), 415)["type"] == UNSUPPORTED

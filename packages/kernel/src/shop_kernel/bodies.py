@@ -79,7 +79,11 @@ class UnsupportedMediaType(ProblemError):
     problem_type = "/problems/unsupported-media-type"
 
 
-def body_kind(media_type: str, *, has_body: bool) -> BodyKind:
+_ACCEPT_HEADER = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}
+"""Where a 415 names the accepted types (RFC 9110 15.5.16; Accept-Post of W3C LDP, Accept-Patch of RFC 5789)."""
+
+
+def body_kind(media_type: str, *, has_body: bool, method: str = "POST") -> BodyKind:
     """How to read a body of `media_type` (`Content-Type` without its parameters, lower case); 415 for any other."""
     if media_type == JSON_MEDIA_TYPE:
         return "json"
@@ -88,9 +92,10 @@ def body_kind(media_type: str, *, has_body: bool) -> BodyKind:
     if not has_body:
         return "empty"
     shown = f'"{media_type}"' if media_type else "none"
+    accept = _ACCEPT_HEADER.get(method)
     raise UnsupportedMediaType(
         f"Unsupported media type {shown}: send {', '.join(BODY_MEDIA_TYPES)}.",
-        headers={"Accept-Post": ", ".join(BODY_MEDIA_TYPES)},
+        headers={accept: ", ".join(BODY_MEDIA_TYPES)} if accept else None,
     )
 
 
@@ -234,31 +239,40 @@ def _object(pairs: list[tuple[str, Any]], shape: dict[str, _Field], where: str, 
     grouped = _grouped(plain)
     for name in dict.fromkeys([*grouped, *indexed_by_base]):
         label = f"{where}{name}" if where else name
-        values = grouped.get(name, [])
         spec = shape.get(name)
         if spec is None:
-            data[name] = _as_sent(label, values, errors)
-            continue
-        indexed = indexed_by_base.get(name, [])
-        if values and indexed:
-            errors.setdefault(label, []).append(f"Send either `{name}` or `{name}[0]...`, not both.")
-            continue
-        if spec.kind == "objects":
-            data[name] = (
-                [_object(row, spec.shape, f"{label}[{index}].", errors) for index, row in indexed]
-                if indexed
-                else _json_objects(label, values, errors)
-            )
-        elif spec.kind == "list":
-            if indexed:
-                values = [value for _, row in indexed for key, value in row if key == ""]
-            data[name] = _list(label, values, spec, errors)
+            data[name] = _as_sent(label, grouped[name], errors)
         else:
-            if indexed:
-                errors.setdefault(label, []).append(f"`{name}` is not a list.")
-                continue
-            data[name] = _plain(label, values, spec, errors)
+            data[name] = _described(name, label, spec, grouped.get(name, []), indexed_by_base.get(name, []), errors)
     return data
+
+
+def _described(
+    name: str,
+    label: str,
+    spec: _Field,
+    values: list[Any],
+    indexed: list[tuple[int, list[tuple[str, Any]]]],
+    errors: dict[str, list[str]],
+) -> Any:
+    """A field the schema describes, from its plain values or its indexed ones (`name[0]...`)."""
+    refused = None
+    if values and indexed:
+        refused = f"Send either `{name}` or `{name}[0]...`, not both."
+    elif spec.kind == "objects":
+        if indexed:
+            return [_object(row, spec.shape, f"{label}[{index}].", errors) for index, row in indexed]
+        return _json_objects(label, values, errors)
+    elif spec.kind == "list":
+        if not any(key for _, row in indexed for key, _ in row):
+            return _list(label, values or [value for _, row in indexed for _, value in row], spec, errors)
+        refused = f"`{name}` is a list of values, not of objects."
+    elif indexed:
+        refused = f"`{name}` is not a list."
+    if refused is None:
+        return _plain(label, values, spec, errors)
+    errors.setdefault(label, []).append(refused)
+    return None
 
 
 def _as_sent(label: str, values: list[Any], errors: dict[str, list[str]]) -> Any:

@@ -226,7 +226,8 @@ class TextRequest(Request[UserT, AuthT, StateT]):
         an empty object (an empty array for an array type); Litestar itself answers a `data` handler's missing body
         (400 "No data provided", `shop_kernel.problems`) without asking."""
         media_type = self.content_type[0]
-        kind = body_kind(media_type, has_body=media_type in BODY_MEDIA_TYPES or await self._has_body())
+        has_body = media_type in BODY_MEDIA_TYPES or await self._has_body()
+        kind = body_kind(media_type, has_body=has_body, method=self.method)
         if kind == "empty" or (kind == "json" and not await self.body()):
             return empty_body(target)
         if kind == "json":
