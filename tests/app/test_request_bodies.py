@@ -223,6 +223,30 @@ def test_bulk_upload_as_indexed_rows_or_a_file(client: TestClient[Litestar], cat
     )
     assert (as_json.status_code, as_json.headers["X-Created-Count"]) == (201, "1"), as_json.text
 
+    # what an uploaded file cannot be: each 400 names the part, and nothing more is written
+    bad_uploads = [
+        ({"file": csv, "mode": "upsert"}, {"non_field_errors": ["Send one file and no other field."]}),
+        ({"file": UploadedFile("rows.json", b"[{")}, "Invalid JSON: "),
+        ({"file": UploadedFile("rows.json", b'{"name": "x"}')}, {"file": ["Expected a JSON array of products."]}),
+        (
+            {"file": UploadedFile("rows.bin", b"\x00\x01")},
+            {"file": ["Send a CSV file (text/csv, .csv) or a JSON one (application/json, .json)."]},
+        ),
+    ]
+    for fields, expected in bad_uploads:
+        refused = problem(multipart(client, "POST", "/api/products/bulk_upload/", fields, **staff.headers), 400)
+        if isinstance(expected, str):
+            assert refused["errors"]["file"][0].startswith(expected), refused
+        else:
+            assert refused["errors"] == expected, refused
+    nul = UploadedFile("products.csv", b"name,price,sku\nLa\x00mp,12.50,L-9\n")
+    refused = problem(multipart(client, "POST", "/api/products/bulk_upload/", {"file": nul}, **staff.headers), 400)
+    assert refused["type"] == "/problems/invalid-text"
+    not_utf8 = UploadedFile("rows.json", b'[{"name": "L\xe4mp"}]')
+    refused = problem(multipart(client, "POST", "/api/products/bulk_upload/", {"file": not_utf8}, **staff.headers), 400)
+    assert refused["type"] == "/problems/invalid-text"
+    assert client.get("/api/products/", headers=staff.headers).json()["count"] == 5
+
 
 def test_other_types_are_415_and_write_nothing(client: TestClient[Litestar], staff: Caller) -> None:
     fields = msgspec.to_builtins(RegisterCustomerFactory.build())
