@@ -269,3 +269,44 @@ def test_other_types_are_415_and_write_nothing(client: TestClient[Litestar], sta
     # a JSON operation refuses the type before reading it: control characters in it are not the question
     assert problem(client.post("/api/products/", content=b"a\x00b", headers=headers), 415)["type"] == UNSUPPORTED
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 0
+
+
+def test_an_oauth_client_registered_with_a_form(client: TestClient[Litestar], staff: Caller) -> None:
+    fields = {
+        "name": "Shop mobile app",
+        "public": True,
+        "redirect_uris": ["https://app.example/callback", "http://127.0.0.1:8765/callback"],
+        "scopes": ["openid", "read"],
+    }
+    created = multipart(client, "POST", "/api/oauth/clients/", fields, **staff.headers)
+    assert created.status_code == 201, created.text
+    answer = created.json()
+    assert (answer["public"], answer["redirect_uris"], sorted(answer["scopes"])) == (
+        True,
+        fields["redirect_uris"],
+        ["openid", "read"],
+    )
+    # a struct that forbids unknown fields refuses them in a form as in JSON
+    extra = {"name": "Other", "redirect_uris": "https://app.example/cb", "colour": "blue"}
+    as_form = problem(urlencoded(client, "POST", "/api/oauth/clients/", extra, **staff.headers), 400)
+    same = {**extra, "redirect_uris": [extra["redirect_uris"]]}  # one value of a list field is a list of one
+    as_json = problem(client.post("/api/oauth/clients/", json=same, headers=staff.headers), 400)
+    assert as_form["errors"] == as_json["errors"]
+    assert len(client.get("/api/oauth/clients/", headers=staff.headers).json()) == 1
+
+
+def test_the_document_lists_the_three_types_with_one_schema_and_415(client: TestClient[Litestar]) -> None:
+    document = client.get("/schema/openapi.json").json()
+    json_writes = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            assert {"application/x-www-form-urlencoded", "multipart/form-data"} <= set(content), (method, path)
+            assert "415" in operation["responses"], (method, path)
+            if "text/csv" not in content:  # the bulk upload documents its own form bodies
+                json_writes += 1
+                schemas = {json.dumps(media["schema"], sort_keys=True) for media in content.values()}
+                assert len(schemas) == 1, (method, path)
+    assert json_writes == 13  # register, profile x2, categories x3, products x3, orders x3, OAuth clients
