@@ -217,6 +217,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "Location",
                 "X-Request-ID",
                 "Idempotent-Replayed",
+                "X-Created-Count",
+                "X-Updated-Count",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",

@@ -24,7 +24,7 @@
 # bench/mixed_invariants.py (waits for the outbox and the notifications to drain, then checks stock,
 # outbox and notification log against the database and wrk's counts) -> bench/mixed_report.py (per class
 # req/s, p50, p99, non-2xx; CPU used by us and by others during the run) -> stop everything.
-# Exits non-zero when an invariant is broken or an unexpected status (non-2xx other than 409 on an order) or
+# Exits non-zero when an invariant is broken or an unexpected status (non-2xx other than a stock-out 400 on an order) or
 # a server error was seen. All traffic is on 127.0.0.1; every wrk run is bounded by -d.
 set -euo pipefail
 

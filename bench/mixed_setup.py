@@ -8,7 +8,7 @@ Through the app's own settings (`DATABASE_URL`, or the SQLite file under `VAR_DI
   the SMS of their orders is logged as skipped) and issues each a read/write access token
   (`TokenService.issue`, as `shop create-staff-user --token` does);
 - sets the stock of every active product to `--stock`, except `--hot` of them that get `--hot-stock`
-  (the load sends a share of its order lines there, so they sell out and answer 409 while cancels put
+  (the load sends a share of its order lines there, so they sell out and answer 400 while cancels put
   stock back: the contended case);
 - writes what the wrk script and the invariant check need into `--out`: `tokens.txt`, `products.txt`
   (active product ids), `hot.txt`, `categories.txt`, `words.txt` (search words taken from product names)

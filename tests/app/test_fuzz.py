@@ -44,6 +44,7 @@ from schemathesis.specs.openapi import checks
 from shop_kernel import InvalidText, control_character_in
 from tests.support.api import Api
 from tests.support.catalog import Catalog
+from tests.support.forms import MULTIPART_CONTENT, UploadedFile, encode_multipart
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 INVALID_TEXT = InvalidText.problem_type
@@ -150,7 +151,23 @@ def _send(client: TestClient[Litestar], case: schemathesis.Case, headers: dict[s
     elif data is not None:
         request["data"] = data
     request.pop("cookies", None)
+    if files := request.pop("files", None):  # schemathesis' parts, as `requests` takes them: encode them ourselves
+        request["content"] = _multipart(files)
+        request["headers"] = {**request.get("headers", {}), "Content-Type": MULTIPART_CONTENT}
     return client.request(**request)
+
+
+def _multipart(files: list[tuple[str, Any]]) -> bytes:
+    """`requests`' `files=[(name, (filename or None, value[, content type]))]` as DRF's test client would send the
+    same fields: a part without a file name is a field (its value as text), one with a name a file."""
+    fields: dict[str, list[Any]] = {}
+    for name, (filename, value, *content_type) in files:
+        content = value if isinstance(value, (str, bytes)) else str(value)
+        if filename is not None:
+            raw = content.encode() if isinstance(content, str) else content
+            content = UploadedFile(filename, raw, content_type[0] if content_type else None)
+        fields.setdefault(name, []).append(content)
+    return encode_multipart(fields)
 
 
 def _holds_control_character(value: Any) -> bool:
@@ -271,6 +288,8 @@ def test_every_operation_keeps_its_contract(
         def exercise(case: schemathesis.Case) -> None:  # run at once below, so `label` is this loop's
             if any(isinstance(value, dict) for value in (case.query or {}).values()):
                 reject()  # a query string cannot carry an object: httpx would send its repr, a valid string
+            if case.media_type == "application/x-www-form-urlencoded" and case.body == {}:
+                reject()  # an empty form is no body on the wire: 400 "No data provided", as a request without one
             response = _send(client, case, headers)
             statuses[response.status_code] += 1
             found: list[str] = []
@@ -360,7 +379,8 @@ def _document_at(place: Place, value: str) -> Any:
 
 
 def _text_probes(document: dict[str, Any]) -> list[tuple[str, str, str, str, Place, str]]:
-    """(label, method, path template, where: body/csv/query/path, place, media type) for every string of a request."""
+    """(label, method, path template, where: body/csv/form/form field/query/path, place, media type) per request
+    string."""
     components = document["components"]["schemas"]
     probes: list[tuple[str, str, str, str, Place, str]] = []
     for path, item in document["paths"].items():
@@ -369,8 +389,14 @@ def _text_probes(document: dict[str, Any]) -> list[tuple[str, str, str, str, Pla
             for parameter in operation.get("parameters", []):
                 if parameter["in"] in {"query", "path"} and _string_places(parameter["schema"], components):
                     probes.append((label, method, path, parameter["in"], (parameter["name"],), ""))
-            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+            contents = operation.get("requestBody", {}).get("content", {})
+            for media_type, content in contents.items():
                 where = {"application/json": "body", "text/csv": "csv"}.get(media_type, "form")
+                if where == "form" and "application/json" in contents:  # a JSON operation's form (issue 14)
+                    if media_type == "application/x-www-form-urlencoded":  # multipart: tests/app/test_invalid_text
+                        places = [p for p in _string_places(content["schema"], components) if len(p) == 1]
+                        probes += [(label, method, path, "form field", place, media_type) for place in places]
+                    continue
                 places = _string_places(content["schema"], components) if where == "body" else [()]
                 probes += [(label, method, path, where, place, media_type) for place in places]
     return probes
@@ -405,6 +431,18 @@ def _not_refused(label: str, kind: str, where: str, place: Place, response: http
     return None
 
 
+def _probe_body(where: str, place: Place, in_json: str, in_url: str) -> bytes:
+    if where == "body":
+        return json.dumps(_document_at(place, in_json)).encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
+    if where == "form field":
+        return f"{place[0]}={in_url}".encode()
+    if where == "csv":
+        return f"name,price,sku\n{in_json},1.00,S-1\n".encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
+    if where == "form":
+        return f"id={in_url}&status=Success".encode()
+    return b""
+
+
 def test_every_string_of_every_request_refuses_text_that_is_not_text(
     client: TestClient[Litestar], api: Api, catalog: Catalog
 ) -> None:
@@ -417,17 +455,11 @@ def test_every_string_of_every_request_refuses_text_that_is_not_text(
     for label, method, template, where, place, media_type in probes:
         for kind, (in_json, in_url) in BAD_TEXT.items():
             path = re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m[1], 1)), template)
-            content = b""
             if where == "path":
                 path = template.replace(f"{{{place[0]}}}", in_url)
             elif where == "query":
                 path += f"?{place[0]}={in_url}"
-            elif where == "body":
-                content = json.dumps(_document_at(place, in_json)).encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
-            elif where == "csv":
-                content = f"name,price,sku\n{in_json},1.00,S-1\n".encode().replace(b"@@not-utf-8@@", b"\xff\xfe")
-            else:
-                content = f"id={in_url}&status=Success".encode()
+            content = _probe_body(where, place, in_json, in_url)
             for caller in (staff, customer):  # the customer's operations refuse staff... and the reverse
                 headers = {**caller.headers, "Content-Type": media_type or "application/json"}
                 response = client.request(method.upper(), path, content=content, headers=headers)

@@ -21,6 +21,7 @@ from tests.factories import ProductWriteFactory, RegisterCustomerFactory
 from tests.identity.oauth import REDIRECT_URI, OAuthHarness, forms_of, pkce_pair
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
+from tests.support.forms import MULTIPART_CONTENT, encode_multipart
 
 INVALID_TEXT = "/problems/invalid-text"
 BAD_BYTES = "@@not-utf-8@@"
@@ -191,12 +192,25 @@ def test_field_names_and_nested_values_are_checked(world: World) -> None:
     ]
 
 
-def test_json_is_checked_whatever_content_type_it_comes_with(world: World) -> None:
-    """Litestar decodes the body of a JSON operation as JSON whatever the `Content-Type`."""
+def test_forms_are_checked_as_json_is_and_json_in_another_type_is_not_read(world: World) -> None:
+    """A JSON operation reads forms too (issue 14): their fields follow the same rule. JSON labelled with another
+    type (Litestar used to decode it anyway) is 415, never read."""
+    url = "/api/products/categories/"
+    for content_type, body in (
+        ("application/x-www-form-urlencoded", b"name=a%00b"),
+        ("application/x-www-form-urlencoded", b"name=a%FFb"),
+        (MULTIPART_CONTENT, encode_multipart({"name": "a\x1bb"})),
+        (MULTIPART_CONTENT, encode_multipart({"name": b"a\xff\xfeb"})),
+    ):
+        assert_invalid_text(world.send("staff", "POST", url, body, content_type), None)
+    # a JSON value inside a form is checked once decoded (`\u0000` is no control character until then)
+    order = encode_multipart({"items": ['{"product_id": 1, "quantity": 1, "x": "a\\u0000b"}']})
+    assert_invalid_text(world.send("customer", "POST", "/api/orders/", order, MULTIPART_CONTENT), "items")
     for content_type in ("text/plain", "application/octet-stream", ""):
-        response = world.send("staff", "POST", "/api/products/categories/", b'{"name":"a\\u0000b"}', content_type)
-        assert_invalid_text(response, "name")
-    assert world.client.get("/api/products/categories/").json()["count"] == 1
+        response = world.send("staff", "POST", url, b'{"name":"a\\u0000b"}', content_type)
+        assert response.status_code == 415, response.text
+        assert response.json()["type"] == "/problems/unsupported-media-type"
+    assert world.client.get(url).json()["count"] == 1
 
 
 def test_oauth_endpoints_answer_in_their_own_shape(oauth: OAuthHarness, api: Api) -> None:

@@ -185,7 +185,7 @@ def test_every_string_a_request_carries_states_the_text_rule(client: TestClient[
     strings = _request_strings(document)
     assert len(strings) >= 55
     for where, schema, patterns in strings:
-        if "enum" in schema:
+        if "enum" in schema or schema.get("format") == "binary":  # a file part's bytes are no text field
             continue
         assert patterns, where
         for text in ("a\x00b", "a\x1bb", "a\x7f\x00"):

@@ -31,11 +31,12 @@ def test_readme_example(client: TestClient[Litestar], catalog: Catalog, staff: C
     ]
     response = client.post(URL, json=body, headers=staff.headers)
     assert response.status_code == 201
-    result = response.json()
-    assert (result["created"], result["updated"], len(result["ids"])) == (2, 0, 2)
-    first = client.get(f"/api/products/{result['ids'][0]}/").json()
-    assert (first["sku"], first["price"], first["stock_quantity"]) == ("P001", "19.99", 10)
-    assert first["categories"][0]["id"] == category["id"]
+    products = response.json()  # the original's answer: the products, as an array (its test: len(data) == 2)
+    assert [p["sku"] for p in products] == ["P001", "P002"]
+    assert products == [client.get(f"/api/products/{p['id']}/").json() for p in products]
+    assert (products[0]["price"], products[0]["stock_quantity"]) == ("19.99", 10)
+    assert products[0]["categories"][0]["id"] == category["id"]
+    assert (response.headers["X-Created-Count"], response.headers["X-Updated-Count"]) == ("2", "0")
 
 
 def test_any_invalid_row_rejects_the_whole_upload(
@@ -70,10 +71,11 @@ def test_upsert_updates_existing_skus(client: TestClient[Litestar], catalog: Cat
     ]
     response = client.post(URL, params={"mode": "upsert"}, json=body, headers=staff.headers)
     assert response.status_code == 201
-    result = response.json()
-    assert (result["created"], result["updated"]) == (1, 1)
-    assert result["ids"][0] == old["id"]
-    updated = client.get(f"/api/products/{old['id']}/").json()
+    assert (response.headers["X-Created-Count"], response.headers["X-Updated-Count"]) == ("1", "1")
+    updated, new = response.json()
+    assert updated["id"] == old["id"]
+    assert new["sku"] == "NEW-1"
+    assert updated == client.get(f"/api/products/{old['id']}/").json()
     assert (updated["name"], updated["price"], updated["stock_quantity"]) == ("Updated", "12.50", 9)
     assert updated["categories"] == []
 
@@ -87,7 +89,7 @@ def test_csv_upload(client: TestClient[Litestar], catalog: Catalog, staff: Calle
     )
     response = client.post(URL, content=csv_body.encode(), headers={**staff.headers, "content-type": "text/csv"})
     assert response.status_code == 201, response.text
-    mug_id, spoon_id = response.json()["ids"]
+    mug_id, spoon_id = (product["id"] for product in response.json())
     mug = client.get(f"/api/products/{mug_id}/").json()
     assert (mug["description"], mug["stock_quantity"]) == ("Ceramic, 300 ml", 12)
     assert sorted(c["id"] for c in mug["categories"]) == [a["id"], b["id"]]

@@ -9,18 +9,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import SerializationException
 from sqlalchemy import Table, delete, insert, update
 
 from shop_catalog.cache import CatalogCache
 from shop_catalog.models import Product, product_category
-from shop_catalog.schemas import BulkResult, ProductWrite
+from shop_catalog.schemas import ProductWrite
 from shop_catalog.services import ProductService
 from shop_kernel import (
     FieldValidationError,
     PayloadTooLarge,
     RowError,
     RowsValidationError,
+    body_data,
+    check_plain_text,
+    decode_json_text,
     field_errors_from,
     money_problem,
     to_money,
@@ -30,22 +35,55 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("MAX_ROWS", "BulkOutcome", "BulkUpload", "parse_csv", "parse_json")
+__all__ = ("CSV_MEDIA_TYPES", "MAX_ROWS", "BulkOutcome", "BulkUpload", "parse_csv", "read_rows")
 
 MAX_ROWS = 10_000
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
+JSON_FILE_TYPES = frozenset({"application/json"})
+NON_FIELD = "non_field_errors"
 PRODUCT = cast("Table", Product.__table__)
 
 
-async def parse_json(request: Request[Any, Any, Any]) -> list[Any]:
-    """Decoded by the request, like every JSON body, so the kernel's text rule applies to the upload too."""
+async def read_rows(request: Request[Any, Any, Any]) -> list[Any]:
+    """The rows of an upload: a JSON array, CSV, a form of DRF's indexed rows (`[0]name=...`), or a multipart form
+    holding one CSV or JSON file. Every way through the kernel's text rule."""
+    media_type = request.content_type[0]
+    if media_type in CSV_MEDIA_TYPES:
+        return parse_csv(await request.body())
+    if media_type == RequestEncodingType.MULTI_PART:
+        parts = list((await request.form()).multi_items())
+        files = [(name, value) for name, value in parts if isinstance(value, UploadFile)]
+        if files:
+            if len(parts) > 1:
+                raise FieldValidationError({NON_FIELD: ["Send one file and no other field."]})
+            return await _file_rows(*files[0])
     try:
-        rows = await request.json()
+        rows = await body_data(request, list[ProductWrite])
     except SerializationException as exc:
-        errors = {"non_field_errors": [f"Invalid JSON: {exc.detail}"]}
+        errors = {NON_FIELD: [f"Invalid JSON: {exc.detail}"]}
         raise FieldValidationError(errors, detail="Invalid JSON.") from exc
     if not isinstance(rows, list):
-        raise FieldValidationError({"non_field_errors": ["Expected a JSON array of products."]})
+        raise FieldValidationError({NON_FIELD: ["Expected a JSON array of products."]})
     return rows
+
+
+async def _file_rows(name: str, file: UploadFile) -> list[Any]:
+    """A CSV file (`text/csv`, `.csv`) or a JSON one (`application/json`, `.json`), by its type or else its name."""
+    content = await file.read()
+    kind = file.content_type.split(";")[0].strip().lower()
+    filename = (file.filename or "").lower()
+    if kind in CSV_MEDIA_TYPES or (kind not in JSON_FILE_TYPES and filename.endswith(".csv")):
+        check_plain_text(content)
+        return parse_csv(content)
+    if kind in JSON_FILE_TYPES or filename.endswith(".json"):
+        try:
+            rows = decode_json_text(content)
+        except msgspec.DecodeError as exc:
+            raise FieldValidationError({name: [f"Invalid JSON: {exc}"]}, detail="Invalid JSON.") from exc
+        if not isinstance(rows, list):
+            raise FieldValidationError({name: ["Expected a JSON array of products."]})
+        return rows
+    raise FieldValidationError({name: ["Send a CSV file (text/csv, .csv) or a JSON one (application/json, .json)."]})
 
 
 def parse_csv(body: bytes) -> list[Any]:
@@ -80,7 +118,8 @@ def _csv_row(record: dict[Any, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BulkOutcome:
-    result: BulkResult
+    ids: list[int]
+    """Of every row, in input order."""
     created_ids: list[int]
     updated_ids: list[int]
 
@@ -176,9 +215,7 @@ class BulkUpload:
         await self.session.commit()
         self.products.cache.invalidate()
         return BulkOutcome(
-            result=BulkResult(
-                created=len(new), updated=len(changed), ids=[ids[item.sku.strip().lower()] for item in ordered]
-            ),
+            ids=[ids[item.sku.strip().lower()] for item in ordered],
             created_ids=[ids[item.sku.strip().lower()] for item in new],
             updated_ids=[ids[item.sku.strip().lower()] for item in changed],
         )

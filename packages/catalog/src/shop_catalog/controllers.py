@@ -8,20 +8,30 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_catalog.bulk import MAX_ROWS, BulkUpload, parse_csv, parse_json
+from shop_catalog.bulk import MAX_ROWS, BulkUpload, read_rows
 from shop_catalog.cache import CATALOG_READ, CATALOG_TAG, COUNT_TTL_SECONDS, PRODUCT_READ, CatalogCache
 from shop_catalog.schemas import (
     AveragePrice,
-    BulkResult,
     CategoryNode,
     CategoryPatch,
     CategoryWrite,
@@ -53,6 +63,8 @@ __all__ = ("CategoryController", "ProductController")
 
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
 PAGE_CACHE_SECONDS = 2
+CREATED_COUNT = "X-Created-Count"
+UPDATED_COUNT = "X-Updated-Count"
 WRITE_SECURITY = bearer_security("write")
 
 COUNT_RULE = (
@@ -311,6 +323,10 @@ class BulkUploadOperation(Operation):
     """Documents the two accepted bodies, which the handler reads itself to report every bad row."""
 
     def __post_init__(self) -> None:
+        created = (self.responses or {}).get("201")
+        for header in (created.headers or {}).values() if isinstance(created, OpenAPIResponse) else ():
+            if isinstance(header, OpenAPIHeader):  # Litestar's ResponseHeader documents no schema
+                header.schema = Schema(type=OpenAPIType.INTEGER, minimum=0)
         self.request_body = RequestBody(
             required=True,
             description=f"Up to {MAX_ROWS} products. CSV: a header row; `categories` as `;`-separated ids.",
@@ -324,6 +340,26 @@ class BulkUploadOperation(Operation):
                 "text/csv": OpenAPIMediaType(
                     schema=Schema(type=OpenAPIType.STRING),
                     example="name,price,sku,categories,stock_quantity\nProduct 1,19.99,P001,1;2,10\n",
+                ),
+                "application/x-www-form-urlencoded": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        description=(
+                            "DRF's indexed rows: `[0]name=...&[0]price=...&[0]categories=1&[0]categories=2&[1]name=...`"
+                            "; each row's values read as a form is (see the other operations)."
+                        ),
+                    ),
+                ),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        description=(
+                            "One file part, CSV (`text/csv` or a `.csv` name) or JSON (`application/json` or a "
+                            "`.json` name), and no other field; or the indexed rows of the url-encoded form (at "
+                            "most 1,000 parts)."
+                        ),
+                        properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+                    ),
                 ),
             },
         )
@@ -455,12 +491,26 @@ class ProductController(Controller):
         operation_id="bulkUploadProducts",
         summary="Create (or update) many products at once",
         description=(
-            "A JSON array, or `text/csv`. All or nothing: any invalid row answers 400 with one entry per bad row "
+            "A JSON array, `text/csv`, or a form (DRF's indexed rows, or one CSV or JSON file). All or nothing: "
+            "any invalid row answers 400 with one entry per bad row "
             "(`{index, errors}`) and nothing is written. SKUs repeated in the upload or already in the catalog are "
             "row errors, unless `mode=upsert`, which updates the existing products instead. More than "
             f"{MAX_ROWS} rows answers 413."
         ),
         status_code=201,
+        response_description=(
+            "The products of the upload, one per row in input order, each as `GET /api/products/{id}/` shows it. "
+            "The headers count the products created and updated."
+        ),
+        response_headers=[
+            ResponseHeader(name=CREATED_COUNT, documentation_only=True, required=True, description="Products created."),
+            ResponseHeader(
+                name=UPDATED_COUNT,
+                documentation_only=True,
+                required=True,
+                description="Existing products updated (`mode=upsert`).",
+            ),
+        ],
         operation_class=BulkUploadOperation,
         request_max_body_size=16 * 1024 * 1024,
         guards=STAFF_WRITE_GUARDS,
@@ -472,12 +522,13 @@ class ProductController(Controller):
         db_session: NamedDependency[AsyncSession],
         catalog_cache: NamedDependency[CatalogCache],
         mode: FromQuery[Literal["create", "upsert"]] = "create",
-    ) -> BulkResult:
-        is_csv = request.content_type[0] in {"text/csv", "application/csv"}
-        rows = parse_csv(await request.body()) if is_csv else await parse_json(request)
-        outcome = await BulkUpload(db_session, catalog_cache).run(rows, upsert=mode == "upsert")
+    ) -> Response[list[ProductRead]]:
+        rows = await read_rows(request)
+        upload = BulkUpload(db_session, catalog_cache)
+        outcome = await upload.run(rows, upsert=mode == "upsert")
         if outcome.created_ids:
             publish(request.app, "product.created", product_ids=outcome.created_ids)
         if outcome.updated_ids:
             publish(request.app, "product.updated", product_ids=outcome.updated_ids)
-        return outcome.result
+        counts = {CREATED_COUNT: str(len(outcome.created_ids)), UPDATED_COUNT: str(len(outcome.updated_ids))}
+        return Response(await upload.products.get_many(outcome.ids), status_code=201, headers=counts)

@@ -13,7 +13,6 @@ from shop_kernel import AMOUNT_PATTERN, MAX_ROW_ID, RowIdField
 
 __all__ = (
     "AveragePrice",
-    "BulkResult",
     "CategoryNode",
     "CategoryPatch",
     "CategoryRef",
@@ -137,9 +136,3 @@ class AveragePrice(msgspec.Struct):
     category_path: str
     average_price: Annotated[float, msgspec.Meta(examples=[649.99])]
     total_products: int
-
-
-class BulkResult(msgspec.Struct):
-    created: int
-    updated: int
-    ids: list[int]

@@ -14,6 +14,7 @@ from shop_kernel.auth import (
     require_scopes,
     require_staff,
 )
+from shop_kernel.bodies import BODY_MEDIA_TYPES, UnsupportedMediaType
 from shop_kernel.context import (
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
@@ -63,12 +64,22 @@ from shop_kernel.response_cache import (
     ResponseCacheMiddleware,
     response_cache_of,
 )
-from shop_kernel.text import TEXT_PATTERN, InvalidText, TextInputMiddleware, TextRequest, control_character_in
+from shop_kernel.text import (
+    TEXT_PATTERN,
+    InvalidText,
+    TextInputMiddleware,
+    TextRequest,
+    body_data,
+    check_plain_text,
+    control_character_in,
+    decode_json_text,
+)
 from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
     "AMOUNT_PATTERN",
     "ANONYMOUS",
+    "BODY_MEDIA_TYPES",
     "DB_SESSION_KEY",
     "EVERYTHING",
     "MAX_ROW_ID",
@@ -104,16 +115,20 @@ __all__ = (
     "TextRequest",
     "TokenResolver",
     "UnprocessableError",
+    "UnsupportedMediaType",
     "add_to_outbox",
     "bearer_challenge",
     "bearer_security",
     "bind_request_id",
+    "body_data",
+    "check_plain_text",
     "close_unit_of_work_runner",
     "control_character_in",
     "current_request_id",
     "cursor_page",
     "database_outage",
     "decode_cursor",
+    "decode_json_text",
     "document_problems",
     "encode_cursor",
     "fetch_keyset_window",

@@ -4,12 +4,14 @@ Litestar documents a handler's success answer and, for handlers that validate in
 error format. Our errors are RFC 9457 problem documents, and most operations can also answer 401, 403,
 404 or 413. Which ones follows from the operation itself: guarded operations (those with a security
 requirement) can answer 401 and 403, operations with a path parameter or a page/cursor 404, operations
-with a body 413, and every operation 503 (the database may be unavailable). `document_problems` adds those
-answers once the document is built; a handler that declares an answer itself (`responses=problems(409)`,
-or the OAuth endpoints' RFC 6749 errors) keeps it.
+with a body 413, operations that take JSON 415, and every operation 503 (the database may be unavailable).
+`document_problems` adds those answers once the document is built; a handler that declares an answer itself
+(`responses=problems(409)`, or the OAuth endpoints' RFC 6749 errors) keeps it.
 
-It also states the kernel's text rule (`shop_kernel.text`) where clients and fuzzers read constraints: every
-string of a request body, query or path parameter without a pattern of its own gets `TEXT_PATTERN` (no control
+Operations that take JSON take forms too (`shop_kernel.bodies`): their request body lists both form media types
+with the same schema. It also states the kernel's text rule (`shop_kernel.text`) where clients and fuzzers read
+constraints: every string of a request body, query or path parameter without a pattern of its own gets
+`TEXT_PATTERN` (no control
 characters but tab, line feed and carriage return).
 """
 
@@ -19,8 +21,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, RequestBody, Schema
 
+from shop_kernel.bodies import JSON_MEDIA_TYPE, document_form_bodies
 from shop_kernel.problems import PROBLEM_JSON, ProblemDetail
 from shop_kernel.text import TEXT_PATTERN
 
@@ -44,6 +47,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     409: "The request conflicts with the current state (a duplicate, or a resource still in use).",
     408: "The body did not arrive in time.",
     413: "The body, or the number of rows in it, is over the limit.",
+    415: "The body's `Content-Type` is not one this operation reads (see its request body).",
     422: "The request is well-formed but cannot be carried out as asked.",
     429: "Too many requests: wait `Retry-After` seconds.",
     503: (
@@ -110,6 +114,9 @@ def _statuses_of(operation: Operation, method: str) -> set[int]:
         statuses.add(400)
     if method in _BODY_METHODS:
         statuses |= {408, 413}
+    body = operation.request_body
+    if isinstance(body, RequestBody) and JSON_MEDIA_TYPE in body.content:  # read by `TextRequest.data`
+        statuses.add(415)
     return statuses
 
 
@@ -213,6 +220,7 @@ def document_problems(app: Litestar, *, everywhere: set[int] | None = None) -> N
         return
     openapi = app.openapi_schema
     _register_problem_schema(openapi)
+    document_form_bodies(openapi)
     for method, operation in _operations(openapi):
         add_problem_answers(operation, _statuses_of(operation, method), everywhere=everywhere)
     _state_the_text_rule(openapi)

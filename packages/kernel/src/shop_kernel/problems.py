@@ -45,6 +45,8 @@ PROBLEM_JSON = "application/problem+json"
 NON_FIELD = "non_field_errors"
 logger = logging.getLogger("shop.errors")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_NO_BODY_MESSAGE = "'data'"
+NO_BODY = "No data provided: the request has no body."
 
 
 class RowError(msgspec.Struct):
@@ -180,7 +182,9 @@ def _validation_errors(extra: Any) -> tuple[dict[str, list[str]], str | None]:
         else:
             message, key = str(item), NON_FIELD
         key = key.removeprefix("data.").removeprefix("$.")
-        if key == "data":
+        if key == "data" and message == _NO_BODY_MESSAGE:  # Litestar found no body for a handler that takes one
+            key, message = NON_FIELD, NO_BODY
+        elif key == "data":
             missing = _MISSING_FIELD.search(message)
             key = missing.group(1) if missing else NON_FIELD
         errors.setdefault(key, []).append(message)

@@ -7,15 +7,17 @@ and SMS. Refusals are 400 problem+json of type `/problems/invalid-text`, naming 
 
 The rule is checked where text enters, before a handler sees it:
 - `TextRequest` (the request class `install_shared` installs) when a body is decoded, so after the guards and
-  through the body's size limit and deadline: `json()` for JSON bodies whatever their `Content-Type` (Litestar
-  decodes any body as JSON for a JSON handler), `body()` for url-encoded forms and text bodies (`text/*`,
-  `application/csv`), `form()` for multipart forms read by hand.
+  through the body's size limit and deadline: `json()` for JSON bodies, `body()` for url-encoded forms and text
+  bodies (`text/*`, `application/csv`), `form()` for multipart forms. A JSON operation reads forms too
+  (`shop_kernel.bodies`): their values are checked as the form is read, and what they hold as JSON text once
+  decoded.
 - `TextInputMiddleware` for the query string and the path, before any handler.
 
 Kept off the hot path: a JSON body is walked only when its bytes hold an escape that can decode to a control
 character (`\\u000`, `\\u001`, `\\b`, `\\f`; raw control bytes are invalid JSON already), and invalid UTF-8 is
 caught from the decoder instead of being looked for. Multipart bodies decoded by Litestar itself
-(`Body(media_type=MULTI_PART)`) bypass the request's methods; no operation takes one yet.
+(`Body(media_type=MULTI_PART)`) would bypass the request's methods; no operation takes one (JSON operations read
+their forms through `TextRequest.data`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
+import msgspec
 from litestar import Request
 from litestar.connection.base import AuthT, StateT, UserT
 from litestar.enums import RequestEncodingType, ScopeType
@@ -33,13 +36,23 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import BodyKwarg
 from litestar.types import Empty
 
+from shop_kernel.bodies import BODY_MEDIA_TYPES, body_kind, empty_body, form_data
 from shop_kernel.problems import NON_FIELD, ProblemError, RowError
 
 if TYPE_CHECKING:
     from litestar.datastructures import FormMultiDict
     from litestar.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("TEXT_PATTERN", "InvalidText", "TextInputMiddleware", "TextRequest", "control_character_in")
+__all__ = (
+    "TEXT_PATTERN",
+    "InvalidText",
+    "TextInputMiddleware",
+    "TextRequest",
+    "body_data",
+    "check_plain_text",
+    "control_character_in",
+    "decode_json_text",
+)
 
 TEXT_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]*$"
 """The rule as a JSON Schema pattern, for the OpenAPI document."""
@@ -193,13 +206,43 @@ def _refuse_invalid_plain_text(body: bytes) -> None:
 
 
 class TextRequest(Request[UserT, AuthT, StateT]):
-    """Litestar's request, with the text rule applied to the body as it is decoded."""
+    """Litestar's request, with the text rule applied to the body as it is decoded, and the body read from JSON or a
+    form alike (`shop_kernel.bodies`): what Litestar asks `json()` for is the body's data, whatever of the three
+    accepted types it came in; any other type is 415."""
 
     __slots__ = ("_text_checked",)
 
     async def json(self) -> Any:
         if self._json is not Empty or self._connection_state.json is not Empty:
             return await super().json()
+        field = self.route_handler.parsed_data_field
+        value = await self.data(field.annotation if field is not None else Any)
+        self._json = self._connection_state.json = value
+        return value
+
+    async def data(self, target: Any = Any) -> Any:
+        """The body as the builtins a JSON body of type `target` decodes to: JSON as sent, a form as the JSON it stands
+        for. 415 for any other `Content-Type` (a body without one included). No body at all, whatever its type, is
+        an empty object (an empty array for an array type); Litestar itself answers a `data` handler's missing body
+        (400 "No data provided", `shop_kernel.problems`) without asking."""
+        media_type = self.content_type[0]
+        has_body = media_type in BODY_MEDIA_TYPES or await self._has_body()
+        kind = body_kind(media_type, has_body=has_body, method=self.method)
+        if kind == "empty" or (kind == "json" and not await self.body()):
+            return empty_body(target)
+        if kind == "json":
+            return await self._decoded_json()
+        value = form_data(await self.form(), target)
+        _refuse_controls_in_json(value)  # values sent as JSON text may hold escaped control characters
+        return value
+
+    async def _has_body(self) -> bool:
+        announced = self.headers.get("content-length")
+        if announced is not None:
+            return announced.strip() not in {"", "0"}
+        return bool(await Request.body(self))  # read without the text rule: the type is refused whatever it holds
+
+    async def _decoded_json(self) -> Any:
         body = await self.body()
         try:
             value = await super().json()
@@ -219,12 +262,17 @@ class TextRequest(Request[UserT, AuthT, StateT]):
             if media_type == RequestEncodingType.URL_ENCODED or self._handler_takes_a_form():
                 if errors := _urlencoded_errors(body):
                     raise InvalidText("The form is not valid text.", errors=errors)
-            elif media_type.startswith("text/") or media_type in _TEXT_TYPES:
-                _refuse_invalid_plain_text(body)
+            elif (media_type.startswith("text/") or media_type in _TEXT_TYPES) and not self._handler_takes_json():
+                _refuse_invalid_plain_text(body)  # (a JSON operation refuses the type itself: 415)
         return body
 
     async def form(self) -> FormMultiDict:
-        form = await super().form()  # url-encoded forms were checked as their body was read
+        try:
+            form = await super().form()  # url-encoded forms were checked as their body was read
+        except (UnicodeDecodeError, LookupError):  # a multipart part not in its charset, or in an unknown one
+            raise InvalidText(
+                "The form is not valid text.", errors={NON_FIELD: ["A part is not valid UTF-8 (or its charset)."]}
+            ) from None
         if self.content_type[0] == RequestEncodingType.MULTI_PART:
             errors: dict[str, list[str]] = {}
             for name, value in form.multi_items():
@@ -236,11 +284,41 @@ class TextRequest(Request[UserT, AuthT, StateT]):
                 raise InvalidText("The form is not valid text.", errors=errors)
         return form
 
+    def _handler_takes_json(self) -> bool:
+        field = self.route_handler.parsed_data_field
+        kwarg = field.kwarg_definition if field else None
+        return field is not None and (not isinstance(kwarg, BodyKwarg) or kwarg.media_type == RequestEncodingType.JSON)
+
     def _handler_takes_a_form(self) -> bool:
         """Litestar reads an url-encoded `data` from the body whatever the `Content-Type` says."""
         field = self.route_handler.parsed_data_field
         kwarg = field.kwarg_definition if field else None
         return isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.URL_ENCODED
+
+
+async def body_data(request: Request[Any, Any, Any], target: Any = Any) -> Any:
+    """`TextRequest.data` of `request`, for a handler that reads its body itself (`install_shared` makes every
+    request of an app a `TextRequest`)."""
+    if not isinstance(request, TextRequest):  # pragma: no cover - install_shared refuses such an app
+        raise TypeError(f"{type(request).__qualname__} is not a TextRequest")
+    return await request.data(target)
+
+
+def check_plain_text(content: bytes) -> None:
+    """The text rule for a text document a handler reads itself (an uploaded CSV file): `InvalidText` names the
+    line."""
+    _refuse_invalid_plain_text(content)
+
+
+def decode_json_text(content: bytes) -> Any:
+    """A JSON document a handler reads itself (an uploaded file), with the text rule applied as to a JSON body.
+    Raises `msgspec.DecodeError` for what is not JSON."""
+    try:
+        value = msgspec.json.decode(content)
+    except UnicodeDecodeError:
+        raise InvalidText("The file is not valid UTF-8.", errors={NON_FIELD: ["Not valid UTF-8."]}) from None
+    _refuse_controls_in_json(value)
+    return value
 
 
 class TextInputMiddleware(ASGIMiddleware):

@@ -57,10 +57,11 @@ class OrderController(Controller):
         summary="Place an order",
         description=(
             "Reserves stock for every line and writes the order in one transaction: all or nothing. Lines naming "
-            "the same product are merged. Not enough stock answers 409 naming each product with the quantity "
-            "available; unknown or inactive products answer 400. With an `Idempotency-Key` header, repeating the "
-            "same request within 24 hours returns the first order instead of placing another (a different body "
-            "with the same key is 422; a request with that key still in progress is 409)."
+            "the same product are merged. Not enough stock answers 400 (as in the original API) with "
+            "`type: /problems/insufficient-stock`, naming each product with the quantity available; unknown or "
+            "inactive products answer 400. With an `Idempotency-Key` header, repeating the same request within "
+            "24 hours returns the first order instead of placing another (a different body with the same key is "
+            "422; a request with that key still in progress is 409)."
         ),
         status_code=201,
         guards=WRITE,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import msgspec
@@ -32,6 +33,7 @@ from shop_kernel import (
     FieldValidationError,
     KeysetWindow,
     Principal,
+    ProblemError,
     UnprocessableError,
     add_to_outbox,
     fetch_keyset_window,
@@ -393,6 +395,16 @@ def _earlier_order(connection: Connection, new_order: _NewOrder) -> int | None:
     return int(existing.id)
 
 
+class InsufficientStockError(ProblemError):
+    """400, as in the original API (its test asserts it): the order is well-formed, but the stock is short.
+
+    Its own problem type tells it apart from a field error; `errors.items` names each product with the quantity
+    available. Nothing was written."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    problem_type = "/problems/insufficient-stock"
+
+
 def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, ReservedProduct]:
     try:
         return reserve_stock(connection, quantities)
@@ -401,14 +413,13 @@ def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, Re
         raise FieldValidationError({"items": [f"Unknown or unavailable product id(s): {listed}."]}) from exc
     except InsufficientStock as exc:
         STOCK_OUT_REJECTIONS.inc()
-        raise ConflictError(
+        raise InsufficientStockError(
             "Not enough stock: "
             + "; ".join(
                 f"{s.name} (product {s.product_id}): requested {s.requested}, available {s.available}"
                 for s in exc.shortages
             )
             + ".",
-            problem_type="/problems/insufficient-stock",
             errors={
                 "items": [
                     f"Product {s.product_id}: requested {s.requested}, available {s.available}." for s in exc.shortages
