@@ -14,8 +14,10 @@ objects per (method, route template, status), so the fixed cost of a request is 
 - Access log: one INFO line per request on the `shop.access` logger (method, path without the query,
   status, duration_ms, request_id), unless `ACCESS_LOG=false` or the level is above INFO.
 
-Answers that never reach a route's middleware (404 for an unknown path, 405) get the same headers from
-`edge_headers_for_unrouted`, a `before_send` hook that leaves alone what this middleware already did.
+Answers that never reach a route's middleware (404 for an unknown path, 405), and those a middleware below
+this one raised (401, 413: Litestar answers them above every middleware) get the same headers from
+`edge_headers_for_unrouted`, a `before_send` hook that leaves alone what this middleware already did; the
+latter are counted and logged there, with their real status.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ NOT_A_PAGE = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 EDGED = "shop.edge"
 """Scope key: this middleware already completed the answer's headers."""
+PENDING = "shop.edge.pending"
+"""Scope key: the metrics and access log of an answer raised below the middleware, awaiting its status."""
+EDGE_ID = "shop.edge.request_id"
 
 
 def _finish_headers(headers: list[tuple[bytes, bytes]], request_id: bytes, *, production: bool) -> None:
@@ -123,7 +128,8 @@ class EdgeMiddleware(ASGIMiddleware):
         request_id = incoming_request_id(scope) or uuid.uuid4().hex
         encoded_id = request_id.encode()
         production = self.production
-        status = 500  # if nothing is sent (the server then answers 500 itself)
+        status: int | None = None
+        edge = cast("dict[str, Any]", scope)
 
         async def send_finished(message: Message) -> None:
             nonlocal status
@@ -132,37 +138,49 @@ class EdgeMiddleware(ASGIMiddleware):
                 headers = list(message["headers"])
                 _finish_headers(headers, encoded_id, production=production)
                 message["headers"] = headers
-                cast("dict[str, Any]", scope)[EDGED] = True
+                edge[EDGED] = True
             await send(message)
 
         token = request_id_var.set(request_id)
         method, path = scope["method"], scope["path_template"]  # type: ignore[typeddict-item]
         measured = self.metrics and path != "/metrics"
         started = time.perf_counter()
-        if measured:
-            _progress(method, path).inc()
-        try:
-            await next_app(scope, receive, send_finished)
-        finally:
+
+        def done(answered: int) -> None:
             seconds = time.perf_counter() - started
             if measured:
                 _progress(method, path).dec()
-                _record(method, path, status, seconds)
+                _record(method, path, answered, seconds)
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(
                     "%s %s %s %.1f ms",
                     method,
                     scope["path"],
-                    status,
+                    answered,
                     seconds * 1000,
                     extra={
                         "method": method,
                         "path": scope["path"],
-                        "status": status,
+                        "status": answered,
                         "duration_ms": round(seconds * 1000, 2),
                         "request_id": request_id,
                     },
                 )
+
+        if measured:
+            _progress(method, path).inc()
+        try:
+            await next_app(scope, receive, send_finished)
+        except BaseException:
+            if status is None:  # a middleware below raised (401, 413...): Litestar answers it above this one
+                edge[PENDING] = done
+                edge[EDGE_ID] = request_id
+            else:
+                done(status)
+            raise
+        else:
+            done(status if status is not None else 500)  # nothing sent: the server answers 500
+        finally:
             request_id_var.reset(token)
 
 
@@ -170,10 +188,13 @@ def edge_headers_for_unrouted(*, production: bool) -> BeforeMessageSendHookHandl
     """`before_send` hook: the request id and security headers on answers `EdgeMiddleware` did not see."""
 
     async def finish(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or cast("dict[str, Any]", scope).get(EDGED):
+        edge = cast("dict[str, Any]", scope)
+        if message["type"] != "http.response.start" or edge.get(EDGED):
             return
+        if (done := edge.pop(PENDING, None)) is not None:
+            done(message["status"])  # metrics and access log of an answer raised below the middleware
         headers = list(message["headers"])
-        request_id = request_id_var.get() or incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = edge.get(EDGE_ID) or request_id_var.get() or incoming_request_id(scope) or uuid.uuid4().hex
         _finish_headers(headers, request_id.encode(), production=production)
         message["headers"] = headers
 

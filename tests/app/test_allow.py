@@ -29,7 +29,7 @@ def test_options_and_405_list_every_documented_method_of_the_path(
     for template, item in paths.items():
         path = re.sub(r"\{\w+\}", "1", template) + "/"
         documented = {method.upper() for method in item} | {"OPTIONS"}
-        # HEAD is not served (decision 120): a path offers exactly the methods its document lists, plus OPTIONS.
+        # HEAD is not served (decision 107): a path offers exactly the methods its document lists, plus OPTIONS.
         unused = next(m for m in ("DELETE", "PATCH", "PUT", "POST", "GET") if m not in documented)
         refused = client.request(unused, path, headers=staff.headers)
         assert refused.status_code == 405, (template, unused, refused.text)

@@ -75,6 +75,7 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
     "bulkUploadProducts": {
         "rows": "per row: the product rules above, and SKUs repeated in the upload",
         "non_field_errors": "the CSV inside the upload: its header and encoding",
+        "file": "a file part that is neither CSV nor JSON (by its type or name), or does not parse as one",
     },
     "createClient": {
         "grant_types": "`refresh_token` without `authorization_code`, `client_credentials` for a public client",

@@ -35,7 +35,7 @@ def generated(https: TestClient[Litestar], tmp_path: Path, backend: str) -> Any:
     if backend != "sqlite":
         pytest.skip("the generated code does not depend on the database: one backend is enough")
     document = tmp_path / "openapi.json"
-    document.write_bytes(https.get("/schema/openapi.json").content)
+    document.write_bytes(msgspec.json.encode(_json_bodies_only(https.get("/schema/openapi.json").json())))
     config = tmp_path / "generator.yaml"
     config.write_text("post_hooks: []\n")  # no formatting of the generated code: it is only run
     command = [str(GENERATOR), "generate", "--path", str(document), "--meta", "none", "--config", str(config)]
@@ -52,6 +52,22 @@ def generated(https: TestClient[Litestar], tmp_path: Path, backend: str) -> Any:
         sys.path.remove(str(tmp_path))
         for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
             del sys.modules[name]
+
+
+def _json_bodies_only(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the form alternatives of JSON bodies (forms stay where they are the only body).
+
+    openapi-python-client 0.29 writes `body: A | A | A | Unset` without importing `Unset` for a required body
+    with several media types (openapi-python-client#1451, fix pending in #1478), so its generated modules fail
+    to import. A client author keeps the JSON alternative, as here (docs/quality.md).
+    """
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            if "application/json" in content:
+                for form in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                    content.pop(form, None)
+    return document
 
 
 def _operations(tag: str, *names: str) -> list[Any]:

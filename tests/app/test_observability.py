@@ -63,11 +63,15 @@ def test_each_request_leaves_one_access_log_line_unless_switched_off(
         client.get("/api/products/categories/?page_size=2", headers={"X-Request-ID": "lb-1"})
         client.get("/api/no-such-thing/")  # never routed: no route, no line
         client.delete("/api/products/categories/")
+        # refused by a middleware below the edge one: logged with the status the caller got, and its id
+        refused = client.get("/api/auth/profile/", headers={"Authorization": "Bearer nope", "X-Request-ID": "lb-2"})
+    assert (refused.status_code, refused.headers["X-Request-ID"]) == (401, "lb-2")
     lines = [record for record in caplog.records if record.name == "shop.access"]
-    assert [(r.method, r.path, r.status) for r in lines] == [("GET", "/api/products/categories", 200)], [  # type: ignore[attr-defined]
-        r.getMessage() for r in lines
-    ]
-    assert lines[0].request_id == "lb-1"  # type: ignore[attr-defined]
+    assert [(r.method, r.path, r.status) for r in lines] == [  # type: ignore[attr-defined]
+        ("GET", "/api/products/categories", 200),
+        ("GET", "/api/auth/profile", 401),
+    ], [r.getMessage() for r in lines]
+    assert [r.request_id for r in lines] == ["lb-1", "lb-2"]  # type: ignore[attr-defined]
     assert 0 < lines[0].duration_ms < 10_000  # type: ignore[attr-defined]
     caplog.clear()
     with (

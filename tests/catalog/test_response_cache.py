@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar
@@ -15,6 +13,7 @@ from app.settings import Settings
 from tests.catalog.test_query_counts import statements_for
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
+from tests.support.fakes import eventually
 
 
 @pytest.fixture
@@ -22,14 +21,6 @@ def replica(settings: Settings, client: TestClient[Litestar]) -> Iterator[TestCl
     """A second app on the same database and Redis, as another serving process would be."""
     with TestClient(create_app(settings), base_url="http://testserver.local") as other:
         yield other
-
-
-def eventually(read: Callable[[], Any], expected: Any, seconds: float = 3.0) -> Any:
-    """What `read()` gives once it equals `expected`, or its last value after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while (value := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return value
 
 
 def test_anonymous_reads_are_answered_from_memory_signed_in_ones_are_not(
@@ -87,9 +78,9 @@ def test_a_write_in_one_process_reaches_the_others(
     buyer = api.customer()
     order = {"items": [{"product_id": kettle["id"], "quantity": 1}]}
     assert client.post("/api/orders/", json=order, headers=buyer.headers).status_code == 201
-    assert eventually(lambda: replica.get(url).json()["stock_quantity"], 4) == 4
+    eventually(lambda: replica.get(url).json()["stock_quantity"] == 4, timeout=3)
     renamed = client.patch(category_url, json={"name": "Rack"}, headers=staff.headers)
     assert renamed.status_code == 200
     # the replica's own tree snapshot is dropped too, so it does not rebuild the old name into its answer
-    assert eventually(lambda: replica.get(category_url).json()["name"], "Rack") == "Rack"
+    eventually(lambda: replica.get(category_url).json()["name"] == "Rack", timeout=3)
     assert replica.get(url).json()["categories"][0]["name"] == "Rack"

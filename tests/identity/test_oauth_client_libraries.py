@@ -155,7 +155,7 @@ def test_requests_oauthlib_public_client(live_shop: LiveShop, monkeypatch: pytes
     url, _ = session.authorization_url(f"{base}/oauth/authorize")
     with requests.Session() as browser:
         location = browse_with_requests(browser, url, live_shop.user)
-    # requests-oauthlib's default: HTTP Basic with the client id and an empty secret (decision 115)
+    # requests-oauthlib's default: HTTP Basic with the client id and an empty secret (decision 112)
     token = session.fetch_token(f"{base}/oauth/token", authorization_response=location)
     assert token["scope"] == ["read"]
     refreshed = session.refresh_token(f"{base}/oauth/token", client_id=live_shop.public_client_id)

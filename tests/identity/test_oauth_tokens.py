@@ -158,7 +158,7 @@ def test_public_clients_cannot_introspect(oauth: OAuthHarness, api: Api) -> None
 
 @pytest.mark.usefixtures("one_backend")
 def test_public_clients_may_use_http_basic_with_an_empty_secret(oauth: OAuthHarness, api: Api) -> None:
-    """requests-oauthlib's default for a client without a secret (decision 115); anything else is told what
+    """requests-oauthlib's default for a client without a secret (decision 112); anything else is told what
     to send instead of authlib's "cannot authenticate with methods: [...]"."""
     app, other = oauth.register(public=True), oauth.register(public=True, name="Other")
     code, verifier = oauth.code_for(app, api.customer())

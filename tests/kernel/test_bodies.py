@@ -1,4 +1,4 @@
-"""How a form is read as the JSON body it stands for (`shop_kernel.bodies.form_data`): the rules of decision 110, on
+"""How a form is read as the JSON body it stands for (`shop_kernel.bodies.form_data`): the rules of decision 117, on
 a schema with every kind of field. The HTTP tests (tests/app/test_request_bodies.py) run them through the API."""
 
 from __future__ import annotations

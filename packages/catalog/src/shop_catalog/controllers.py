@@ -348,6 +348,9 @@ class BulkUploadOperation(Operation):
                             "DRF's indexed rows: `[0]name=...&[0]price=...&[0]categories=1&[0]categories=2&[1]name=...`"
                             "; each row's values read as a form is (see the other operations)."
                         ),
+                        pattern_properties={INDEXED_ROW_FIELD: Schema()},
+                        additional_properties=False,
+                        min_properties=1,
                     ),
                 ),
                 "multipart/form-data": OpenAPIMediaType(
@@ -359,10 +362,17 @@ class BulkUploadOperation(Operation):
                             "most 1,000 parts)."
                         ),
                         properties={"file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)},
+                        pattern_properties={INDEXED_ROW_FIELD: Schema()},
+                        additional_properties=False,
+                        min_properties=1,
                     ),
                 ),
             },
         )
+
+
+INDEXED_ROW_FIELD = r"^\[[0-9]+\](name|price|sku|description|categories|stock_quantity|is_active)$"
+"""A form field of a bulk upload: a product field of the row at that index."""
 
 
 class ProductController(Controller):

@@ -43,7 +43,7 @@ Password = Annotated[
             "the username, e-mail or names."
         ),
         # The service checks the length with the other password rules, so that one answer lists every problem in
-        # Django's words (decision 121); the document states it.
+        # Django's words (decision 108); the document states it.
         extra_json_schema={"extra": {"min_length": MIN_LENGTH}},
     ),
 ]

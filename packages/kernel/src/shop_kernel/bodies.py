@@ -7,7 +7,7 @@ being read as JSON. The request class (`shop_kernel.text.TextRequest`) applies t
 body, so no handler knows which type arrived; `form_data` turns a form into what the JSON body would have been, and
 Litestar's validation of the result gives the same answers, errors keyed by field, in both cases.
 
-How a form spells what JSON spells with types (decision 110):
+How a form spells what JSON spells with types (decision 117):
 - A field once: `name=Mug`. Values are text; numbers, decimals and booleans are read from it where the schema says
   so, by the same rules as a string in JSON (`"10"` is 10, `"abc"` is "Expected `int`"). Booleans also take DRF's
   words: true/false, 1/0, yes/no, on/off, t/f, y/n in any case (an HTML checkbox sends `on`).

@@ -2,7 +2,7 @@
 
 A public client (registered with `token_endpoint_auth_method=none`) has no secret. It names itself with
 `client_id` in the body, or, as requests-oauthlib does by default, with HTTP Basic carrying its id and an
-empty password: both are the `none` method (decision 115). Any secret from a public client, or a missing or
+empty password: both are the `none` method (decision 112). Any secret from a public client, or a missing or
 wrong one from a confidential client, is `invalid_client` with a description that says what to send.
 """
 

@@ -2,7 +2,7 @@
 
 Exact string match, except one case RFC 8252 section 7.3 requires: for a public client, an http redirect
 URI on a loopback host matches the registered one whatever its port, since native apps (and a development
-server) listen on whatever port is free. Host, path and query must still match exactly (decision 117).
+server) listen on whatever port is free. Host, path and query must still match exactly (decision 114).
 """
 
 from __future__ import annotations
