@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -29,10 +30,10 @@ from shop_identity import (
     Customer,
     OAuthClientService,
     TokenService,
-    generate_private_key_pem,
     hash_token,
 )
 from shop_identity.oauth.throttle import SignInThrottle
+from tests.security.conftest import production_settings
 from tests.support.api import Api
 
 PROTECTED = "/api/auth/profile/"
@@ -117,14 +118,7 @@ def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) ->
             customer_id=staff.id, scopes=("read",), ttl=timedelta(days=1), raw_token=DEMO_STAFF_TOKEN
         )
     )
-    production = Settings(
-        env="production",
-        database_url=settings.database_url,
-        secret_key="s" * 40,
-        demo_data=False,
-        oauth_signing_key_pem=generate_private_key_pem(),
-    )
-    with TestClient(create_app(production)) as prod_client:
+    with TestClient(create_app(production_settings(settings))) as prod_client:
         assert_unauthorized(prod_client.get(PROTECTED, headers=bearer(DEMO_STAFF_TOKEN)), "invalid_token")
         # an ordinary token still works in production
         assert prod_client.get(PROTECTED, headers=staff.headers).status_code == 200
@@ -140,14 +134,7 @@ def test_the_docs_pages_development_client_does_not_work_in_production(api: Api,
             ClientRegistration(name="Docs", public=True, redirect_uris=[redirect]), client_id=DOCS_CLIENT_ID
         )
     )
-    production = Settings(
-        env="production",
-        database_url=settings.database_url,
-        secret_key="s" * 40,
-        demo_data=False,
-        oauth_signing_key_pem=generate_private_key_pem(),
-        oauth_issuer="https://shop.example",
-    )
+    production = replace(production_settings(settings), oauth_issuer="https://shop.example")
     with TestClient(create_app(production), base_url="https://shop.example") as prod_client:
         page = prod_client.get(
             "/oauth/authorize",
