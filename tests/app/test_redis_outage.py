@@ -282,6 +282,7 @@ def test_redis_killed_under_load_costs_no_request_a_500(
         "RATE_LIMIT_AUTH_PER_MINUTE": "100000",
         "RATE_LIMIT_ORDERS_PER_MINUTE": "100000",
         "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",  # the lines are counted by their JSON `event`
     }
     with live_server(env) as (base, log), httpx.Client(base_url=base, timeout=10) as http:
         with Load(base, product, buyer) as load:
