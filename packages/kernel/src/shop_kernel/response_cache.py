@@ -187,7 +187,8 @@ def _cache_key(scope: Scope) -> bytes | None:
             return None
         if name == b"accept-encoding" and b"gzip" in value:
             gzip = b"1"
-    return b"%s?%s#%s" % (scope["raw_path"], scope["query_string"], gzip)
+    path = scope.get("raw_path") or scope["path"].encode()  # `raw_path` is optional in ASGI
+    return b"%s?%s#%s" % (path, scope["query_string"], gzip)
 
 
 class ResponseCacheMiddleware(ASGIMiddleware):
