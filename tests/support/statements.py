@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, event
-
-if TYPE_CHECKING:
-    from litestar import Litestar
-    from litestar.testing import TestClient
 
 
 @contextmanager
@@ -28,9 +24,3 @@ def counted() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
-
-
-def statements_for(client: TestClient[Litestar], url: str, headers: dict[str, str] | None = None) -> int:
-    with counted() as statements:
-        assert client.get(url, headers=headers).status_code == 200
-    return len(statements)
