@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 
 from tests.support.api import Caller
 from tests.support.catalog import Catalog
-from tests.support.statements import counted
+from tests.support.statements import statements_for
 
 
 def build_deep_catalog(catalog: Catalog, depth: int, products: int) -> list[dict[str, Any]]:
@@ -19,12 +19,6 @@ def build_deep_catalog(catalog: Catalog, depth: int, products: int) -> list[dict
     for number in range(products):
         catalog.product(chain[number % depth], chain[0])
     return chain
-
-
-def statements_for(client: TestClient[Litestar], url: str, headers: dict[str, str] | None = None) -> int:
-    with counted() as statements:
-        assert client.get(url, headers=headers).status_code == 200
-    return len(statements)
 
 
 def test_a_product_page_is_one_statement_once_its_total_is_known(

@@ -10,10 +10,10 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.catalog.test_query_counts import statements_for
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import eventually
+from tests.support.statements import statements_for
 
 
 @pytest.fixture

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
 
 
 @contextmanager
@@ -24,3 +28,9 @@ def counted() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def statements_for(client: TestClient[Litestar], url: str, headers: dict[str, str] | None = None) -> int:
+    with counted() as statements:
+        assert client.get(url, headers=headers).status_code == 200
+    return len(statements)

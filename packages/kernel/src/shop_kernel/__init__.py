@@ -17,10 +17,8 @@ from shop_kernel.auth import (
 from shop_kernel.bodies import BODY_MEDIA_TYPES, UnsupportedMediaType
 from shop_kernel.context import (
     REQUEST_ID_HEADER,
-    RequestIdMiddleware,
     bind_request_id,
     current_request_id,
-    request_id_on_every_response,
 )
 from shop_kernel.events import DomainEvent, publish
 from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
@@ -104,7 +102,6 @@ __all__ = (
     "Principal",
     "ProblemDetail",
     "ProblemError",
-    "RequestIdMiddleware",
     "ResponseCache",
     "ResponseCacheMiddleware",
     "RowError",
@@ -144,7 +141,6 @@ __all__ = (
     "problems",
     "provide_principal",
     "publish",
-    "request_id_on_every_response",
     "require_authenticated",
     "require_customer",
     "require_scopes",

@@ -49,7 +49,7 @@ RESPONSE_CACHE = "response_cache"
 """The route `opt` key holding a route's `CacheRule`, and the app state key holding the `ResponseCache`."""
 
 EVERYTHING = "*"
-"""The tag every entry carries: changing it empties the cache."""
+"""The tag of every entry: changing it empties the cache."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class ResponseCache:
             seconds = min(seconds, self.ttl_without_bus)
         if key in self._entries:
             self._remove(key)
-        entry = _Entry(headers, body, time.monotonic() + seconds, (EVERYTHING, *tags))
+        entry = _Entry(headers, body, time.monotonic() + seconds, tuple(tags))
         self._entries[key] = entry
         self._bytes += len(body)
         for tag in entry.tags:
