@@ -1,0 +1,44 @@
+"""A database that dies while a request's session is closed (as its answer starts) costs that answer nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from advanced_alchemy.extensions.litestar._utils import set_aa_scope_state
+from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_SCOPE_KEY
+from sqlalchemy.exc import OperationalError
+
+from app.db import close_session_before_send
+
+START = {"type": "http.response.start", "status": 200, "headers": []}
+
+
+class Session:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.error is not None:
+            raise self.error
+
+
+def _scope(session: Session) -> Any:
+    scope: dict[str, Any] = {"type": "http"}
+    set_aa_scope_state(scope, SESSION_SCOPE_KEY, session)  # type: ignore[arg-type]
+    return scope
+
+
+def test_an_outage_while_closing_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    gone = Session(OperationalError("ROLLBACK", {}, ConnectionRefusedError(111, "refused")))
+    asyncio.run(close_session_before_send(START, _scope(gone)))  # type: ignore[arg-type]
+    assert gone.closed
+    assert "Closing a session failed (OperationalError)" in caplog.text
+
+
+def test_any_other_error_while_closing_still_raises() -> None:
+    with pytest.raises(ValueError, match="bug"):
+        asyncio.run(close_session_before_send(START, _scope(Session(ValueError("bug")))))  # type: ignore[arg-type]
