@@ -12,8 +12,6 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
-from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
 from litestar_saq import SAQConfig, SAQPlugin
 
 from app.allow import complete_allow_headers
@@ -34,7 +32,7 @@ from app.limits import (
     rate_limit_middleware,
 )
 from app.observability import MetricsController, log_startup_warnings, logging_config
-from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
+from app.redis_outage import RedisOutage
 from app.settings import Settings, get_settings
 from shop_catalog import CatalogPlugin
 from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
@@ -146,21 +144,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.redis_url
         else None
     )
-    # a catalog write in any replica empties the shared pages for all
-    stores: dict[str, Store] = (
-        {
-            "response_cache": FailSoftStore(
-                RedisStore(
-                    request_path_redis(settings.redis_url),
-                    namespace="shop:response-cache",
-                    handle_client_shutdown=True,
-                ),
-                outage,
-            )
-        }
-        if settings.redis_url
-        else {}
-    )
     # anonymous catalog reads answered from memory; a write anywhere drops what it changed everywhere (Redis)
     response_cache = ResponseCache()
     bus = RedisInvalidationBus(settings.redis_url, response_cache) if settings.redis_url else None
@@ -234,7 +217,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=None,  # the structlog plugin sets it
         debug=False,
-        stores=stores,
         state=State({"settings": settings, "alchemy": alchemy, RESPONSE_CACHE: response_cache}),
     )
     complete_allow_headers(app)  # OPTIONS lists every method of its path (app/allow.py)

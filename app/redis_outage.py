@@ -1,10 +1,11 @@
 """Redis on the request path speeds things up and shares counts between replicas; it is never required.
 
-Three things a request does use Redis: the rate limiter's counts, the sign-in throttle's counts and the
-public page cache. Each goes through the one `RedisOutage` the composed app creates:
+Two things a request does use Redis: the rate limiter's counts and the sign-in throttle's counts. Both go
+through the one `RedisOutage` the composed app creates (the response cache's invalidation bus has its own
+rule: a process that is not subscribed serves nothing from memory, `app.cache_bus`):
 
 - an operation that fails with a Redis or socket error is done without Redis instead of failing the
-  request (counts are kept in this process, a cache read is a miss, a cache write or purge is skipped);
+  request (counts are kept in this process);
 - the first failure opens an outage: one WARNING line, `shop_redis_outages_total` + 1, `shop_redis_up` 0.
   While it lasts, at most one operation every `probe_seconds` tries Redis again; the others go straight
   to the fallback (`shop_redis_fallbacks_total{use}`), so no request waits on a connection that cannot
@@ -21,9 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from litestar.stores.base import Store
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -32,11 +32,7 @@ from redis.exceptions import RedisError
 
 from app.observability import REDIS_FALLBACKS, REDIS_OUTAGES, REDIS_UP
 
-if TYPE_CHECKING:
-    from datetime import timedelta
-    from types import TracebackType
-
-__all__ = ("UNREACHABLE", "FailSoftStore", "RedisOutage", "request_path_redis")
+__all__ = ("UNREACHABLE", "RedisOutage", "request_path_redis")
 
 T = TypeVar("T")
 logger = logging.getLogger("shop.redis")
@@ -117,50 +113,3 @@ class RedisOutage:
             logger.info("redis reachable again after %.1f s", time.monotonic() - self._down_since)
         self._up = True
         REDIS_UP.set(1)
-
-
-async def _none() -> None:
-    return None
-
-
-async def _false() -> bool:
-    return False
-
-
-class FailSoftStore(Store):
-    """A store that an unreachable Redis turns into an empty one: reads miss, writes and deletes are skipped.
-
-    For the response cache: a page that cannot be read from the cache is built from the database. A purge
-    that cannot reach Redis leaves entries Redis still holds to expire on their own (2 s for pages).
-    """
-
-    def __init__(self, store: Store, outage: RedisOutage, use: str = "response_cache") -> None:
-        self.store = store
-        self.outage = outage
-        self.use = use
-
-    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
-        await self.outage.either(self.use, lambda: self.store.set(key, value, expires_in), _none)
-
-    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        return await self.outage.either(self.use, lambda: self.store.get(key, renew_for), _none)
-
-    async def delete(self, key: str) -> None:
-        await self.outage.either(self.use, lambda: self.store.delete(key), _none)
-
-    async def delete_all(self) -> None:
-        await self.outage.either(self.use, self.store.delete_all, _none)
-
-    async def exists(self, key: str) -> bool:
-        return await self.outage.either(self.use, lambda: self.store.exists(key), _false)
-
-    async def expires_in(self, key: str) -> int | None:
-        return await self.outage.either(self.use, lambda: self.store.expires_in(key), _none)
-
-    async def __aenter__(self) -> None:
-        await self.store.__aenter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
-    ) -> None:
-        await self.store.__aexit__(exc_type, exc_val, exc_tb)

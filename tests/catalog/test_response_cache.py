@@ -84,3 +84,32 @@ def test_a_write_in_one_process_reaches_the_others(
     # the replica's own tree snapshot is dropped too, so it does not rebuild the old name into its answer
     eventually(lambda: replica.get(category_url).json()["name"] == "Rack", timeout=3)
     assert replica.get(url).json()["categories"][0]["name"] == "Rack"
+
+
+def test_pages_are_kept_briefly_and_dropped_by_what_they_list(
+    client: TestClient[Litestar], replica: TestClient[Litestar], catalog: Catalog, staff: Caller, api: Api
+) -> None:
+    kettle = catalog.product(name="Kettle", stock_quantity=5)
+    mug = catalog.product(name="Mug", stock_quantity=5)
+    kettles, mugs = "/api/products/?search=kettle", "/api/products/?search=mug"
+    assert [p["stock_quantity"] for p in client.get(kettles).json()["results"]] == [5]
+    assert client.get(mugs).json()["count"] == 1
+    assert statements_for(client, kettles) == 0  # from memory
+    assert statements_for(client, kettles, headers=staff.headers) >= 1  # staff pages are never kept
+    # a failed write changes nothing, so nothing is dropped
+    assert client.post("/api/products/", json={"name": ""}, headers=staff.headers).status_code == 400
+    assert statements_for(client, kettles) == 0
+    # an order drops the pages listing the product it sold, here and in the other process, and only those
+    assert replica.get(kettles).json()["results"][0]["stock_quantity"] == 5
+    buyer = api.customer()
+    order = {"items": [{"product_id": kettle["id"], "quantity": 2}]}
+    assert client.post("/api/orders/", json=order, headers=buyer.headers).status_code == 201
+    assert client.get(kettles).json()["results"][0]["stock_quantity"] == 3
+    assert statements_for(client, mugs) == 0
+    eventually(lambda: replica.get(kettles).json()["results"][0]["stock_quantity"] == 3, timeout=3)
+    # a catalog write drops every page everywhere
+    renamed = client.patch(f"/api/products/{mug['id']}/", json={"name": "Cup"}, headers=staff.headers)
+    assert renamed.status_code == 200
+    assert client.get(mugs).json()["count"] == 0
+    eventually(lambda: replica.get("/api/products/?search=cup").json()["count"] == 1, timeout=3)
+    eventually(lambda: replica.get(mugs).json()["count"] == 0, timeout=3)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import CatalogPlugin
 from shop_identity import CustomerService, TokenService
+from shop_kernel import response_cache_of
 from tests.factories import RegisterCustomerFactory
 
 T = TypeVar("T")
@@ -66,10 +67,9 @@ class Api:
             await session.commit()
 
         self.run(empty)
-        # the catalog's in-memory snapshot and the cached pages (Redis) would otherwise outlive the rows they describe
+        # the catalog's in-memory snapshot and the cached answers would otherwise outlive the rows they describe
         self.client.app.plugins.get(CatalogPlugin).cache.invalidate()
-        app = self.client.app
-        self.run(lambda _session: app.response_cache_config.get_store_from_app(app).delete_all())
+        response_cache_of(self.client.app).clear()
 
     def issue_token(
         self,

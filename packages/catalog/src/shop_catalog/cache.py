@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = (
     "CATALOG_READ",
     "CATALOG_TAG",
+    "PAGE_READ",
     "PRODUCT_READ",
     "CatalogCache",
     "CategoryNodeData",
@@ -52,6 +53,9 @@ def product_tag(product_id: int) -> str:
 
 
 CATALOG_READ = CacheRule(READ_CACHE_SECONDS, lambda _params: (CATALOG_TAG,))
+PAGE_READ = CacheRule(2.0, lambda _params: (CATALOG_TAG,))
+"""Product pages: many URLs (every filter, ordering and page), each asked a few times, so they are kept briefly;
+the handler adds the tags of the products listed (`tag_answer`), so an order drops the pages showing them."""
 PRODUCT_READ = CacheRule(READ_CACHE_SECONDS, lambda params: (CATALOG_TAG, product_tag(params["product_id"])))
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import ResponseHeader
@@ -25,11 +23,19 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, read_rows
-from shop_catalog.cache import CATALOG_READ, CATALOG_TAG, COUNT_TTL_SECONDS, PRODUCT_READ, CatalogCache
+from shop_catalog.cache import (
+    CATALOG_READ,
+    CATALOG_TAG,
+    COUNT_TTL_SECONDS,
+    PAGE_READ,
+    PRODUCT_READ,
+    CatalogCache,
+    product_tag,
+)
 from shop_catalog.schemas import (
     AveragePrice,
     CategoryNode,
@@ -51,18 +57,17 @@ from shop_kernel import (
     money_problem,
     numbered_page,
     page_request,
-    principal_of,
     problems,
     publish,
     require_scopes,
     require_staff,
     response_cache_of,
+    tag_answer,
 )
 
 __all__ = ("CategoryController", "ProductController")
 
 STAFF_WRITE_GUARDS = [require_staff, require_scopes("write")]
-PAGE_CACHE_SECONDS = 2
 CREATED_COUNT = "X-Created-Count"
 UPDATED_COUNT = "X-Updated-Count"
 WRITE_SECURITY = bearer_security("write")
@@ -96,31 +101,10 @@ Ordering = Annotated[
 ]
 
 
-def product_page_cache_key(request: Request[Any, Any, Any]) -> str:
-    """Response-cache key of a product page: its path and query, the same for every caller but staff.
-
-    Everyone but staff sees the same page (active products only), so one entry serves them all, in
-    every replica when the app's response-cache store is shared (Redis). Staff pages include inactive
-    products and are never cached: their key is unique, and `only_successful_gets` does not store them.
-    Catalog writes empty the store (`PurgePagesOnWrite`); stock figures changed by orders lag by at
-    most the cache time.
-    """
-    if principal_of(request).is_staff:
-        return f"catalog:staff:{uuid.uuid4().hex}"
-    query = sorted(request.query_params.multi_items())
-    # A stored response carries the CORS headers of the request that filled it: one entry per allowed origin
-    # (and one for every other request, which gets none).
-    origin = request.headers.get("origin", "")
-    cors = request.app.cors_config
-    if not (origin and cors is not None and cors.is_origin_allowed(origin)):
-        origin = "-"
-    return f"catalog:public:{origin}:{request.url.path}?{urlencode(query)}"
-
-
 class PurgePagesOnWrite(ASGIMiddleware):
-    """On the catalog's controllers: a successful write empties the shared page store and every process's
-    response cache (`shop_kernel.response_cache`) before its answer is sent, so the writer reads the new
-    catalog next, and other processes within one Redis message."""
+    """On the catalog's controllers: a successful write empties every process's cached catalog answers
+    (`shop_kernel.response_cache`) before its answer is sent, so the writer reads the new catalog next, and
+    other processes within one Redis message."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -132,16 +116,10 @@ class PurgePagesOnWrite(ASGIMiddleware):
 
         async def purge_then_send(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                await app.response_cache_config.get_store_from_app(app).delete_all()
                 await response_cache_of(app).changed({CATALOG_TAG})
             await send(message)
 
         await next_app(scope, receive, purge_then_send)
-
-
-def only_successful_gets(scope: HTTPScope, status_code: int) -> bool:
-    user = scope.get("user")
-    return scope["method"] == "GET" and status_code == 200 and not (isinstance(user, Principal) and user.is_staff)
 
 
 async def provide_categories(
@@ -386,12 +364,12 @@ class ProductController(Controller):
         operation_id="listProducts",
         summary="List products",
         description=(
-            "50 a page by default, at most 200. Public pages are cached for 2 seconds (shared by all replicas "
-            "through Redis); catalog writes empty the cache at once. Staff pages are never cached. "
+            f"50 a page by default, at most 200. Anonymous pages are kept for {PAGE_READ.seconds:g} seconds in "
+            "each serving process; a catalog write drops them everywhere at once, and an order drops the pages "
+            "showing a product whose stock it changed. Signed-in pages are never kept. "
             f"{COUNT_RULE}"
         ),
-        cache=PAGE_CACHE_SECONDS,
-        cache_key_builder=product_page_cache_key,
+        opt={RESPONSE_CACHE: PAGE_READ},
     )
     async def list_products(
         self,
@@ -411,6 +389,7 @@ class ProductController(Controller):
         paging = page_request(page, page_size, default_size=50, max_size=200)
         filters = _filters(search, category, min_price, max_price, in_stock, is_active, ordering)
         items, count = await products.page(filters, paging, staff=principal.is_staff)
+        tag_answer(request.scope, [product_tag(item.id) for item in items])
         return numbered_page(request, items, count=count, paging=paging)
 
     @post(

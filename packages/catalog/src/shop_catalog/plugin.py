@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from litestar.config.response_cache import default_do_cache_predicate
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
-from shop_catalog.controllers import CategoryController, ProductController, only_successful_gets
+from shop_catalog.controllers import CategoryController, ProductController
 from shop_kernel import RESPONSE_CACHE, install_shared
 
 if TYPE_CHECKING:
@@ -50,11 +49,6 @@ class CatalogPlugin(InitPluginProtocol):
         app_config.dependencies["catalog_cache"] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
         app_config.state["catalog_cache"] = cache
         app_config.state[RESPONSE_CACHE].listeners.append(cache.on_change)
-        if app_config.response_cache_config.cache_response_filter is default_do_cache_predicate:
-            # cache only successful GETs (Litestar's default would also keep e.g. a POST's 201 on a cached path)
-            app_config.response_cache_config = replace(
-                app_config.response_cache_config, cache_response_filter=only_successful_gets
-            )
         app_config.signature_namespace.update({"CatalogCache": CatalogCache})
         app_config.route_handlers.extend([CategoryController, ProductController])
         return app_config

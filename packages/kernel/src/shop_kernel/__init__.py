@@ -61,6 +61,7 @@ from shop_kernel.response_cache import (
     ResponseCache,
     ResponseCacheMiddleware,
     response_cache_of,
+    tag_answer,
 )
 from shop_kernel.text import (
     TEXT_PATTERN,
@@ -147,5 +148,6 @@ __all__ = (
     "require_staff",
     "response_cache_of",
     "run_unit_of_work",
+    "tag_answer",
     "to_money",
 )

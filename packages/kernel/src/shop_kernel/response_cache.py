@@ -43,6 +43,7 @@ __all__ = (
     "ResponseCache",
     "ResponseCacheMiddleware",
     "response_cache_of",
+    "tag_answer",
 )
 
 RESPONSE_CACHE = "response_cache"
@@ -51,6 +52,9 @@ RESPONSE_CACHE = "response_cache"
 EVERYTHING = "*"
 """The tag of every entry: changing it empties the cache."""
 
+ANSWER_TAGS = "shop.answer_tags"
+"""Scope key of the tags a handler adds to its answer (`tag_answer`)."""
+
 
 @dataclass(frozen=True)
 class CacheRule:
@@ -58,7 +62,8 @@ class CacheRule:
 
     seconds: float
     tags: Callable[[dict[str, Any]], Iterable[str]] | None = None
-    """From the route's path parameters, the tags of one answer (beyond `EVERYTHING`)."""
+    """From the route's path parameters, the tags of one answer (beyond `EVERYTHING`); the handler can add
+    the tags only its result knows (`tag_answer`: a page, the products on it)."""
 
 
 class InvalidationBus(Protocol):
@@ -174,6 +179,14 @@ class ResponseCache:
                     del self._tagged[tag]
 
 
+def tag_answer(scope: Scope, tags: Iterable[str]) -> None:
+    """From a handler of a cached route: what else its answer shows, e.g. the products listed on a page, so
+    a change of any of them drops the answer. Outside a cached read it does nothing."""
+    extra = scope.get(ANSWER_TAGS)
+    if isinstance(extra, list):
+        extra.extend(tags)
+
+
 def response_cache_of(app: Litestar) -> ResponseCache:
     cache: ResponseCache = app.state[RESPONSE_CACHE]
     return cache
@@ -214,6 +227,8 @@ class ResponseCacheMiddleware(ASGIMiddleware):
         since = cache.generation
         headers: list[tuple[bytes, bytes]] | None = None
         chunks: list[bytes] = []
+        extra: list[str] = []
+        scope[ANSWER_TAGS] = extra  # type: ignore[literal-required]
 
         async def keep(message: Message) -> None:
             nonlocal headers
@@ -222,7 +237,7 @@ class ResponseCacheMiddleware(ASGIMiddleware):
             elif headers is not None and message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    tags = rule.tags(scope["path_params"]) if rule.tags else ()
+                    tags = [*rule.tags(scope["path_params"]), *extra] if rule.tags else extra
                     cache.put(key, headers, b"".join(chunks), rule.seconds, tags, since)
             await send(message)
 
