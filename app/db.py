@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, async_default_before_send_handler
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shop_kernel import DB_SESSION_KEY, database_outage
 
 if TYPE_CHECKING:
-    from litestar.types import Message, Scope
+    from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
     from app.settings import Settings
 
@@ -64,20 +64,26 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-async def close_session_before_send(message: Message, scope: Scope) -> None:
-    """advanced-alchemy's own `before_send` handler, which closes the request's session as its answer starts,
-    except that a database outage during that close no longer turns a finished answer into a bare 500: the
-    read behind the answer succeeded, and the pool drops the dead connection on its own."""
-    try:
-        await async_default_before_send_handler(message, scope)
-    except Exception as error:
-        if database_outage(error) is None:
-            raise
-        logging.getLogger("shop.db").warning("Closing a session failed (%s); its answer is sent", type(error).__name__)
+def outage_tolerant(handler: BeforeMessageSendHookHandler) -> BeforeMessageSendHookHandler:
+    """advanced-alchemy's `before_send` handler closes the request's session as its answer starts; wrapped, a
+    database outage during that close no longer turns a finished answer into a bare 500: the read behind
+    the answer succeeded, and the pool drops the dead connection on its own."""
+
+    async def close_session(message: Message, scope: Scope) -> None:
+        try:
+            await handler(message, scope)  # type: ignore[misc]
+        except Exception as error:
+            if database_outage(error) is None:
+                raise
+            logging.getLogger("shop.db").warning(
+                "Closing a session failed (%s); its answer is sent", type(error).__name__
+            )
+
+    return close_session
 
 
 def make_alchemy_config(settings: Settings, engine: AsyncEngine | None = None) -> SQLAlchemyAsyncConfig:
-    return SQLAlchemyAsyncConfig(
+    config = SQLAlchemyAsyncConfig(
         engine_instance=engine or make_engine(settings),
         session_dependency_key=DB_SESSION_KEY,
         session_config=AsyncSessionConfig(expire_on_commit=False),
@@ -85,5 +91,7 @@ def make_alchemy_config(settings: Settings, engine: AsyncEngine | None = None) -
             script_location=str(MIGRATIONS_DIR), version_table_name=VERSION_TABLE, render_as_batch=True
         ),
         set_default_exception_handler=False,
-        before_send_handler=close_session_before_send,
     )
+    # the default handler is bound to this config's session key (made unique per config by advanced-alchemy)
+    config.before_send_handler = outage_tolerant(cast("BeforeMessageSendHookHandler", config.before_send_handler))
+    return config

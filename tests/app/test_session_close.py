@@ -6,11 +6,14 @@ import asyncio
 from typing import Any
 
 import pytest
+from advanced_alchemy.extensions.litestar import async_default_before_send_handler
 from advanced_alchemy.extensions.litestar._utils import set_aa_scope_state
 from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_SCOPE_KEY
 from sqlalchemy.exc import OperationalError
 
-from app.db import close_session_before_send
+from app.db import outage_tolerant
+
+close_session_before_send = outage_tolerant(async_default_before_send_handler)
 
 START = {"type": "http.response.start", "status": 200, "headers": []}
 
