@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from shop_catalog.direct import DirectReads
 from shop_catalog.models import Category
 from shop_kernel import EVERYTHING, CacheRule, response_cache_of
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from shop_catalog.schemas import AveragePrice
 
 __all__ = (
+    "CATALOG_CACHE",
     "CATALOG_READ",
     "CATALOG_TAG",
     "PAGE_READ",
@@ -41,6 +43,8 @@ __all__ = (
 )
 
 PATH_SEPARATOR = " > "
+CATALOG_CACHE = "catalog_cache"
+"""The app state key (and dependency name) of the plugin's `CatalogCache`."""
 CATALOG_TAG = "catalog"
 """What every cached catalog answer shows; a catalog write changes it (`PurgePagesOnWrite`)."""
 READ_CACHE_SECONDS = 60.0
@@ -131,6 +135,8 @@ class CatalogCache:
         self._averages: dict[int, tuple[AveragePrice, float]] = {}
         self._counts: OrderedDict[Hashable, tuple[int, float]] = OrderedDict()
         self._counting: dict[Hashable, asyncio.Lock] = {}
+        self.reads = DirectReads()
+        """How this process runs the hot catalog reads (`shop_catalog.direct`)."""
         self.generation = 0
         """Bumped by every catalog write in this process: a count read before it is not kept."""
 

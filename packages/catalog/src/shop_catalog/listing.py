@@ -7,19 +7,27 @@ a small category subtree, and (SQLite) a narrow price range. The databases canno
 they face (a subtree is a list of ids; SQLite, built without STAT4, guesses price ranges), so the
 list counts, up to `large_subtree_links` rows, what the filter would have it read, and picks the
 driver. The choice changes only how fast a page comes, never its rows.
+
+Every statement is built once per `ListShape` (which filters are present, the ordering, the plan, the
+dialect) with bound parameters for the values, so a page nobody asked before pays no statement building or
+cache-key generation, and `shop_catalog.direct` can run it straight on the driver (decision 145).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     ColumnElement,
+    Integer,
     Select,
+    String,
     Table,
     any_,
     bindparam,
@@ -33,14 +41,16 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from shop_catalog.models import Product, product_category
+from shop_catalog.queries import products_with_categories
 from shop_kernel import FieldValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shop_catalog.cache import CatalogCache
+    from shop_catalog.direct import DirectReads
 
-__all__ = ("ListPlan", "ProductFilters", "choose_plan", "count_statement", "page_ids_statement")
+__all__ = ("ListPlan", "ListShape", "ProductFilters", "choose_plan", "count_statement", "page_statement")
 
 PRODUCT = cast("Table", Product.__table__)
 LINK = product_category
@@ -58,6 +68,31 @@ class ProductFilters:
     in_stock: bool | None = None
     is_active: bool | None = None
     ordering: str = "-created_at"
+
+    def shape(self, *, staff: bool) -> ListShape:
+        return ListShape(
+            staff=staff,
+            ordering=self.ordering,
+            search=bool(self.search and self.search.strip()),
+            category=self.category is not None,
+            min_price=self.min_price is not None,
+            max_price=self.max_price is not None,
+            in_stock=self.in_stock,
+            is_active=self.is_active is not None,
+        )
+
+    def values(self, subtree: list[int] | None) -> dict[str, Any]:
+        """The bound values of this list's statements, by parameter name."""
+        values: dict[str, Any] = {
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "is_active": self.is_active,
+            "subtree": subtree,
+        }
+        if self.search and (term := self.search.strip()):
+            escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            values["search"] = f"%{escaped}%"
+        return values
 
     def count_key(self, *, staff: bool) -> tuple[Any, ...]:
         """What the total of a list depends on: every filter but the ordering, and who is asking."""
@@ -80,9 +115,30 @@ class ProductFilters:
             raise FieldValidationError({"ordering": [f"Choose one of: {choices}."]})
         return column, self.ordering.startswith("-")
 
+
+ORDERING_TERMS = {
+    name: (ORDERINGS[name.removeprefix("-")], name.startswith("-"))
+    for name in ("name", "-name", "price", "-price", "created_at", "-created_at")
+}
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """What the SQL of a product list depends on besides its values: which filters are there, and how."""
+
+    staff: bool
+    ordering: str
+    search: bool = False
+    category: bool = False
+    min_price: bool = False
+    max_price: bool = False
+    in_stock: bool | None = None
+    is_active: bool = False
+    """The staff-only `is_active` filter is given (its value is bound)."""
+
     def order_by(self, *, sorted_after: bool = False) -> list[Any]:
         """Ties break on id. `sorted_after`: SQLite must sort the matches, not walk an index for the order."""
-        column, descending = self.order_column()
+        column, descending = ORDERING_TERMS[self.ordering]
         if sorted_after:
             column = _plus(column)
         if descending:
@@ -106,77 +162,106 @@ def _plus(column: Any) -> Any:
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
-def _linked_to(category_ids: list[int], *, spelled_out: bool) -> ColumnElement[bool]:
-    """The product of the enclosing query has a link into `category_ids`, found from its own links (the
-    primary key leads with product_id). OFFSET 0 keeps PostgreSQL from turning the test into a join of the
-    whole subtree (it never flattens an EXISTS with an offset); SQLite (`spelled_out`) would otherwise look
-    each subtree id up in the category index, once per product. PostgreSQL gets the ids as one array
-    parameter: a big subtree's thousand bound values cost more to render than the page to read."""
-    if spelled_out:
-        in_subtree = _plus(LINK.c.category_id).in_(category_ids)
-    else:
-        in_subtree = LINK.c.category_id == any_(bindparam("subtree", category_ids, type_=ARRAY(BigInteger)))
+def _in_subtree(column: Any, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the bound `subtree` ids. PostgreSQL gets them as one array parameter (a big subtree's
+    thousand bound values cost more to render than the page to read); SQLite as a list expanded per call."""
+    if dialect == "postgresql":
+        return cast("ColumnElement[bool]", column == any_(bindparam("subtree", type_=ARRAY(BigInteger))))
+    return cast("ColumnElement[bool]", column.in_(bindparam("subtree", expanding=True)))
+
+
+def _linked_to(dialect: str, *, spelled_out: bool) -> ColumnElement[bool]:
+    """The product of the enclosing query has a link into the subtree, found from its own links (the primary
+    key leads with product_id). OFFSET 0 keeps PostgreSQL from turning the test into a join of the whole
+    subtree (it never flattens an EXISTS with an offset); SQLite (`spelled_out`) would otherwise look each
+    subtree id up in the category index, once per product."""
+    category = _plus(LINK.c.category_id) if spelled_out else LINK.c.category_id
+    in_subtree = _in_subtree(category, dialect)
     return exists(select(literal_column("1")).where(LINK.c.product_id == PRODUCT.c.id, in_subtree).offset(0))
 
 
-def conditions(
-    filters: ProductFilters, subtree: list[int] | None, *, staff: bool, plan: ListPlan | None = None
-) -> list[Any]:
-    """The WHERE terms of a list; without a plan, as the databases plan them best for a count."""
+def conditions(shape: ListShape, dialect: str, plan: ListPlan | None = None) -> list[Any]:
+    """The WHERE terms of a list, values bound by name (`ProductFilters.values`); without a plan, as the
+    databases plan them best for a count."""
     spelled = plan is not None and plan.spelled_out
     sorted_after = plan is not None and plan.driver != "order"
     terms: list[Any] = []
     # `= true`, not `IS true`: PostgreSQL uses an index only for the former (the column is NOT NULL)
     is_active = _plus(PRODUCT.c.is_active) if spelled and sorted_after else PRODUCT.c.is_active
-    if not staff:
+    if not shape.staff:
         terms.append(is_active == true())
-    if filters.is_active is not None:
-        terms.append(is_active == filters.is_active)
-    if filters.search:
-        term = filters.search.strip()
+    if shape.is_active:
+        terms.append(is_active == bindparam("is_active", type_=Boolean()))
+    if shape.search:
+        pattern = bindparam("search", type_=String())
         terms.append(
-            PRODUCT.c.name.icontains(term, autoescape=True)
-            | PRODUCT.c.description.icontains(term, autoescape=True)
-            | PRODUCT.c.sku.icontains(term, autoescape=True)
+            PRODUCT.c.name.ilike(pattern, escape="/")
+            | PRODUCT.c.description.ilike(pattern, escape="/")
+            | PRODUCT.c.sku.ilike(pattern, escape="/")
         )
-    if subtree is not None:
+    if shape.category:
         if plan is not None and plan.driver != "subtree":
-            terms.append(_linked_to(subtree, spelled_out=spelled))
+            terms.append(_linked_to(dialect, spelled_out=spelled))
         else:
-            terms.append(PRODUCT.c.id.in_(select(LINK.c.product_id).where(LINK.c.category_id.in_(subtree))))
+            terms.append(PRODUCT.c.id.in_(select(LINK.c.product_id).where(_in_subtree(LINK.c.category_id, dialect))))
     # the price index is the driver's own (`prices`), or the order's (`order` by price); else SQLite keeps off it
-    by_price = filters.order_column()[0] is PRODUCT.c.price
+    by_price = ORDERING_TERMS[shape.ordering][0] is PRODUCT.c.price
     price_indexed = plan is not None and (plan.driver == "prices" or (plan.driver == "order" and by_price))
     price = _plus(PRODUCT.c.price) if spelled and not price_indexed else PRODUCT.c.price
-    if filters.min_price is not None:
-        terms.append(price >= filters.min_price)
-    if filters.max_price is not None:
-        terms.append(price <= filters.max_price)
-    if filters.in_stock is True:
+    if shape.min_price:
+        terms.append(price >= bindparam("min_price", type_=PRODUCT.c.price.type))
+    if shape.max_price:
+        terms.append(price <= bindparam("max_price", type_=PRODUCT.c.price.type))
+    if shape.in_stock is True:
         terms.append(PRODUCT.c.stock_quantity > 0)
-    elif filters.in_stock is False:
+    elif shape.in_stock is False:
         terms.append(PRODUCT.c.stock_quantity == 0)
     return terms
 
 
-def page_ids_statement(
-    filters: ProductFilters, subtree: list[int] | None, plan: ListPlan, *, staff: bool, limit: int, offset: int
-) -> Select[Any]:
-    terms = conditions(filters, subtree, staff=staff, plan=plan)
-    order = filters.order_by(sorted_after=plan.spelled_out and plan.driver != "order")
-    return select(PRODUCT.c.id).where(*terms).order_by(*order).limit(limit).offset(offset)
+@cache
+def page_statement(shape: ListShape, plan: ListPlan, dialect: str) -> Select[Any]:
+    """A page with its category ids: the page's ids first (bound `limit` and `offset`), so per-row work is
+    done for the page only, never for every match."""
+    order = shape.order_by(sorted_after=plan.spelled_out and plan.driver != "order")
+    page_ids = (
+        select(PRODUCT.c.id)
+        .where(*conditions(shape, dialect, plan))
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
+        .subquery()
+    )
+    return products_with_categories(dialect).join(page_ids, page_ids.c.id == PRODUCT.c.id).order_by(*shape.order_by())
 
 
-def count_statement(filters: ProductFilters, subtree: list[int] | None, *, staff: bool) -> Select[Any]:
+@cache
+def count_statement(shape: ListShape, dialect: str) -> Select[Any]:
     """Every match is visited by a count: the subtree as a join, which both databases do best."""
-    return select(func.count()).select_from(PRODUCT).where(*conditions(filters, subtree, staff=staff))
+    return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+
+
+@cache
+def _capped(kind: str, shape: ListShape, dialect: str) -> Select[Any]:
+    """How many rows, up to the bound `cap`, a driver would have the database read: the subtree's links, or
+    the products in a price range."""
+    rows: Select[Any]
+    if kind == "subtree":
+        rows = select(literal_column("1")).where(_in_subtree(LINK.c.category_id, dialect))
+    else:
+        in_range = ListShape(
+            staff=shape.staff, ordering="-created_at", min_price=shape.min_price, max_price=shape.max_price
+        )
+        rows = select(literal_column("1")).where(*conditions(in_range, dialect))
+    return select(func.count()).select_from(rows.limit(bindparam("cap", type_=Integer())).subquery())
 
 
 async def choose_plan(
     session: AsyncSession,
+    reads: DirectReads,
     cache: CatalogCache,
     filters: ProductFilters,
-    subtree: list[int] | None,
+    values: dict[str, Any],
     *,
     staff: bool,
     generation: int,
@@ -184,22 +269,25 @@ async def choose_plan(
     """Count, up to `cache.large_subtree_links` rows, what a filter would have the database read and sort;
     cached as totals are (decision 98), so a filter's first page pays for it and the next ones do not."""
     limit = cache.large_subtree_links
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    dialect = session.get_bind().dialect.name
+    sqlite = dialect == "sqlite"
+    shape = filters.shape(staff=staff)
 
-    async def is_small(key: tuple[Any, ...], rows: Select[Any]) -> bool:
+    async def is_small(key: tuple[Any, ...], kind: str) -> bool:
         async def capped() -> int:
-            return int(await session.scalar(select(func.count()).select_from(rows.limit(limit).subquery())) or 0)
+            return int(await reads.scalar(session, _capped(kind, shape, dialect), {**values, "cap": limit}) or 0)
 
         return await cache.count(key, capped, generation=generation) < limit
 
-    if subtree is not None:
-        links: Select[Any] = select(literal_column("1")).where(LINK.c.category_id.in_(subtree))
-        if not subtree or await is_small(("subtree-links", filters.category), links):
-            return ListPlan("subtree", spelled_out=sqlite)
-    ranged = filters.min_price is not None or filters.max_price is not None
-    if sqlite and ranged and filters.order_column()[0] is not PRODUCT.c.price:
-        prices = ProductFilters(min_price=filters.min_price, max_price=filters.max_price)
-        in_range: Select[Any] = select(literal_column("1")).where(*conditions(prices, None, staff=staff))
-        if await is_small(("price-range", staff, filters.min_price, filters.max_price), in_range):
-            return ListPlan("prices", spelled_out=True)
+    if shape.category and (not values["subtree"] or await is_small(("subtree-links", filters.category), "subtree")):
+        return ListPlan("subtree", spelled_out=sqlite)
+    ranged = shape.min_price or shape.max_price
+    by_price = ORDERING_TERMS[shape.ordering][0] is PRODUCT.c.price
+    if (
+        sqlite
+        and ranged
+        and not by_price
+        and await is_small(("price-range", staff, filters.min_price, filters.max_price), "prices")
+    ):
+        return ListPlan("prices", spelled_out=True)
     return ListPlan("order", spelled_out=sqlite)

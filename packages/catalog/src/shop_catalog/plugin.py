@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
-from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
+from shop_catalog.cache import CATALOG_CACHE, COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.controllers import CategoryController, ProductController
 from shop_kernel import RESPONSE_CACHE, install_shared
 
@@ -46,8 +46,8 @@ class CatalogPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
         cache = self.cache
-        app_config.dependencies["catalog_cache"] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
-        app_config.state["catalog_cache"] = cache
+        app_config.dependencies[CATALOG_CACHE] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
+        app_config.state[CATALOG_CACHE] = cache
         app_config.state[RESPONSE_CACHE].listeners.append(cache.on_change)
         app_config.signature_namespace.update({"CatalogCache": CatalogCache})
         app_config.route_handlers.extend([CategoryController, ProductController])

@@ -13,7 +13,7 @@ from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop_catalog.cache import CatalogCache, TreeSnapshot
-from shop_catalog.listing import ProductFilters, choose_plan, count_statement, page_ids_statement
+from shop_catalog.listing import ProductFilters, choose_plan, count_statement, page_statement
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.queries import product_by_id, products_with_categories
 from shop_catalog.schemas import (
@@ -38,6 +38,10 @@ CATEGORY = cast("Table", Category.__table__)
 PRODUCT = cast("Table", Product.__table__)
 _IDS_PER_STATEMENT = 1000
 """Bound parameters per `IN (...)` when reading products back by id (a bulk upload's 10,000 rows)."""
+_COLUMN = {column.key: i for i, column in enumerate(products_with_categories("sqlite").selected_columns)}
+_ID, _NAME, _DESCRIPTION, _PRICE, _SKU = (_COLUMN[k] for k in ("id", "name", "description", "price", "sku"))
+_STOCK, _ACTIVE, _CREATED, _UPDATED = (_COLUMN[k] for k in ("stock_quantity", "is_active", "created_at", "updated_at"))
+_CATEGORY_IDS = _COLUMN["category_ids"]
 
 
 def _missing(kind: str, ids: Iterable[int]) -> str:
@@ -186,8 +190,8 @@ class ProductService:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def _with_categories(self) -> Select[Any]:
-        return products_with_categories(self.session.get_bind().dialect.name)
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     async def page(self, filters: ProductFilters, paging: PageRequest, *, staff: bool) -> tuple[list[ProductRead], int]:
         """A page of products with their categories in one statement, and its total (decision 98).
@@ -203,16 +207,17 @@ class ProductService:
         if filters.category is not None:
             tree = await self.cache.tree(self.session)
             subtree = tree.subtree(filters.category) if filters.category in tree.nodes else []
-        plan = await choose_plan(self.session, self.cache, filters, subtree, staff=staff, generation=generation)
-        # Page by id first, so per-row work (category ids) is done for the page only, never for every match.
-        page_ids = page_ids_statement(
-            filters, subtree, plan, staff=staff, limit=paging.page_size + 1, offset=paging.offset
-        ).subquery()
-        rows = list(
-            await self.session.execute(
-                self._with_categories().join(page_ids, page_ids.c.id == PRODUCT.c.id).order_by(*filters.order_by())
+        reads, dialect, shape = self.cache.reads, self._dialect(), filters.shape(staff=staff)
+        values = filters.values(subtree)
+        rows: list[tuple[Any, ...]] = []
+        if subtree != []:  # an unknown category lists nothing
+            plan = await choose_plan(
+                self.session, reads, self.cache, filters, values, staff=staff, generation=generation
             )
-        )
+            statement = page_statement(shape, plan, dialect)
+            rows = await reads.all(
+                self.session, statement, {**values, "limit": paging.page_size + 1, "offset": paging.offset}
+            )
         if not rows and paging.page > 1:
             raise NotFoundException(detail="Invalid page.")
         more = len(rows) > paging.page_size
@@ -224,50 +229,54 @@ class ProductService:
             return await self._render(rows), shown
 
         async def total() -> int:
-            return int(await self.session.scalar(count_statement(filters, subtree, staff=staff)) or 0)
+            return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
 
         count = await self.cache.count(key, total, generation=generation)
         return await self._render(rows), max(count, shown + 1)
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
-        statement = product_by_id(self.session.get_bind().dialect.name)
-        row = (await self.session.execute(statement, {"product_id": product_id})).first()
-        if row is None or (not row.is_active and not staff):
+        statement = product_by_id(self._dialect())
+        rows = await self.cache.reads.all(self.session, statement, {"product_id": product_id})
+        if not rows or (not rows[0][_ACTIVE] and not staff):
             raise NotFoundException(detail=f"No product with id {product_id}.")
-        return (await self._render([row]))[0]
+        return (await self._render(rows))[0]
 
     async def get_many(self, product_ids: Sequence[int]) -> list[ProductRead]:
         """Products as staff see them (inactive ones too), in the order of `product_ids` (each once)."""
         found: dict[int, ProductRead] = {}
+        with_categories = products_with_categories(self._dialect())
         for start in range(0, len(product_ids), _IDS_PER_STATEMENT):
             chunk = product_ids[start : start + _IDS_PER_STATEMENT]
-            rows = list(await self.session.execute(self._with_categories().where(PRODUCT.c.id.in_(chunk))))
+            rows = [tuple(row) for row in await self.session.execute(with_categories.where(PRODUCT.c.id.in_(chunk)))]
             found.update((product.id, product) for product in await self._render(rows))
         return [found[product_id] for product_id in product_ids if product_id in found]
 
-    async def _render(self, rows: Sequence[Any]) -> list[ProductRead]:
+    async def _render(self, rows: Sequence[tuple[Any, ...]]) -> list[ProductRead]:
+        """Rows of `products_with_categories` (its column order) as the API shows them."""
         if not rows:
             return []
         linked = {
-            row.id: sorted(int(i) for i in row.category_ids.split(",")) if row.category_ids else [] for row in rows
+            row[_ID]: sorted(int(i) for i in row[_CATEGORY_IDS].split(",")) if row[_CATEGORY_IDS] else []
+            for row in rows
         }
         tree = await self.cache.tree(self.session, must_have={c for ids in linked.values() for c in ids})
+        nodes, paths = tree.nodes, tree.paths
         return [
             ProductRead(
-                id=row.id,
-                name=row.name,
-                description=row.description,
-                price=to_money(row.price),
-                sku=row.sku,
+                id=row[_ID],
+                name=row[_NAME],
+                description=row[_DESCRIPTION],
+                price=to_money(row[_PRICE]),
+                sku=row[_SKU],
                 categories=[
-                    CategoryRef(id=c, name=tree.nodes[c].name, parent=tree.nodes[c].parent_id, full_path=tree.paths[c])
-                    for c in linked[row.id]
-                    if c in tree.nodes
+                    CategoryRef(id=c, name=nodes[c].name, parent=nodes[c].parent_id, full_path=paths[c])
+                    for c in linked[row[_ID]]
+                    if c in nodes
                 ],
-                stock_quantity=row.stock_quantity,
-                is_active=row.is_active,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
+                stock_quantity=row[_STOCK],
+                is_active=bool(row[_ACTIVE]),
+                created_at=row[_CREATED],
+                updated_at=row[_UPDATED],
             )
             for row in rows
         ]

@@ -96,7 +96,8 @@ def _url_with(request: Request[Any, Any, Any], **params: str | int) -> str:
     # The path as the client sent it: Litestar strips a trailing slash from scope["path"].
     raw_path = request.scope.get("raw_path")
     path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else request.url.path
-    return str(request.url.with_replacements(path=path, query=urlencode(query)))
+    url = request.url  # parsed once per request; a new URL object per link cost more than the page's query
+    return f"{url.scheme}://{url.netloc}{path}?{urlencode(query)}"
 
 
 def numbered_page(

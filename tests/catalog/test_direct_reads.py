@@ -1,0 +1,75 @@
+"""The catalog's hot reads run on the driver (decision 145) and return what the session would have."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_catalog.direct import DirectReads
+from shop_catalog.listing import ListPlan, ListShape, page_statement
+from shop_catalog.queries import PRODUCT
+from tests.support.api import Api
+from tests.support.catalog import Catalog
+from tests.support.statements import counted
+
+SHAPE = ListShape(staff=False, ordering="price", category=True, min_price=True)
+
+
+def _values(subtree: list[int], *, offset: int = 0) -> dict[str, Any]:
+    return {"subtree": subtree, "min_price": Decimal("1.00"), "limit": 10, "offset": offset}
+
+
+def test_direct_rows_equal_the_sessions(api: Api, catalog: Catalog) -> None:
+    shelf, other = catalog.category("Shelf"), catalog.category("Other")
+    catalog.product(shelf, name="Kettle", price="20.50")
+    catalog.product(shelf, other, name="Mug", price="3.10")
+    catalog.product(other, name="Lamp", price="9.99")
+    catalog.product(shelf, name="Pin", price="0.50")
+
+    async def compare(session: AsyncSession) -> None:
+        dialect = session.get_bind().dialect.name
+        statement = page_statement(SHAPE, ListPlan("subtree", spelled_out=dialect == "sqlite"), dialect)
+        reads = DirectReads()
+        with counted() as statements:
+            direct = await reads.all(session, statement, _values([shelf["id"]]))
+        assert len(statements) == 1
+        assert session.in_transaction() == (dialect != "sqlite")  # SQLite: read on a connection of its own
+        by_session = [tuple(row) for row in await session.execute(statement, _values([shelf["id"]]))]
+        assert direct == by_session
+        assert [(row[1], row[3]) for row in direct] == [("Mug", Decimal("3.10")), ("Kettle", Decimal("20.50"))]
+        assert all(row[7].tzinfo is not None for row in direct)  # created_at: aware, as the ORM gives it
+        assert await reads.all(session, statement, _values([])) == []  # an empty subtree lists nothing
+        assert await reads.all(session, statement, _values([shelf["id"], other["id"]], offset=2)) == [
+            tuple(row) for row in await session.execute(statement, _values([shelf["id"], other["id"]], offset=2))
+        ]
+
+    api.run(compare)
+
+
+def test_a_read_inside_a_transaction_sees_its_writes_and_a_slow_one_leaves_the_loop(api: Api, catalog: Catalog) -> None:
+    shelf = catalog.category("Shelf")
+    kettle = catalog.product(shelf, name="Kettle", price="20.50")
+
+    async def check(session: AsyncSession) -> None:
+        dialect = session.get_bind().dialect.name
+        statement = page_statement(SHAPE, ListPlan("order", spelled_out=dialect == "sqlite"), dialect)
+        await session.execute(update(PRODUCT).where(PRODUCT.c.id == kettle["id"]).values(price=Decimal("7.25")))
+        # not committed: only the session's own connection can see it
+        rows = await DirectReads().all(session, statement, _values([shelf["id"]]))
+        assert [row[3] for row in rows] == [Decimal("7.25")]
+        await session.rollback()
+        # a budget nothing fits in: SQLite interrupts the read and runs it again through the session
+        patient = DirectReads(inline_budget_seconds=0.0, progress_steps=1)
+        direct: list[str] = []
+        DirectReads.observers.append(direct.append)
+        try:
+            rows = await patient.all(session, statement, _values([shelf["id"]]))
+        finally:
+            DirectReads.observers.remove(direct.append)
+        assert [row[3] for row in rows] == [Decimal("20.50")]
+        assert direct == [] or dialect != "sqlite"  # SQLite: answered by the session, not inline
+
+    api.run(check)
