@@ -125,11 +125,13 @@ class CatalogCache:
         count_ttl_seconds: float = COUNT_TTL_SECONDS,
         max_counts: int = 1024,
         large_subtree_links: int = 5000,
+        price_range_share: int = 16,
     ) -> None:
         self.ttl = ttl_seconds
         self.count_ttl = count_ttl_seconds
         self.max_counts = max_counts
         self.large_subtree_links = large_subtree_links
+        self.price_range_share = price_range_share
         self._tree: TreeSnapshot | None = None
         self._tree_expires = 0.0
         self._averages: dict[int, tuple[AveragePrice, float]] = {}

@@ -28,7 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from advanced_alchemy.types import DateTimeUTC
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
@@ -56,7 +59,15 @@ class _Compiled:
     expanding: frozenset[str]
 
 
+def _utc_from_text(value: str | None) -> datetime | None:
+    """SQLite's stored text of an aware `DateTimeUTC`, as SQLAlchemy's processor and the type's own return it,
+    in one C call instead of a parse and a Python method (a page's rows spent 8 microseconds each here)."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def _result_processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite" and isinstance(column.type, DateTimeUTC):
+        return _utc_from_text
     try:
         processor: Callable[[Any], Any] | None = column.type._cached_result_processor(dialect, None)
     except TypeError:  # asyncpg's numeric processor wants the column's type oid: asyncpg returns Decimal itself

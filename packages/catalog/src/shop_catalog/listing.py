@@ -243,11 +243,13 @@ def count_statement(shape: ListShape, dialect: str) -> Select[Any]:
 
 @cache
 def _capped(kind: str, shape: ListShape, dialect: str) -> Select[Any]:
-    """How many rows, up to the bound `cap`, a driver would have the database read: the subtree's links, or
-    the products in a price range."""
+    """How many rows, up to the bound `cap`, a driver would have the database read: the subtree's links, the
+    products in a price range, or all products the caller may see."""
     rows: Select[Any]
     if kind == "subtree":
         rows = select(literal_column("1")).where(_in_subtree(LINK.c.category_id, dialect))
+    elif kind == "active":
+        rows = select(literal_column("1")).where(*conditions(ListShape(staff=shape.staff, ordering="name"), dialect))
     else:
         in_range = ListShape(
             staff=shape.staff, ordering="-created_at", min_price=shape.min_price, max_price=shape.max_price
@@ -273,21 +275,25 @@ async def choose_plan(
     sqlite = dialect == "sqlite"
     shape = filters.shape(staff=staff)
 
-    async def is_small(key: tuple[Any, ...], kind: str) -> bool:
-        async def capped() -> int:
-            return int(await reads.scalar(session, _capped(kind, shape, dialect), {**values, "cap": limit}) or 0)
+    async def capped(key: tuple[Any, ...], kind: str, cap: int) -> int:
+        async def compute() -> int:
+            return int(await reads.scalar(session, _capped(kind, shape, dialect), {**values, "cap": cap}) or 0)
 
-        return await cache.count(key, capped, generation=generation) < limit
+        return await cache.count(key, compute, generation=generation)
 
-    if shape.category and (not values["subtree"] or await is_small(("subtree-links", filters.category), "subtree")):
+    if shape.category and (
+        not values["subtree"] or await capped(("subtree-links", filters.category), "subtree", limit) < limit
+    ):
         return ListPlan("subtree", spelled_out=sqlite)
     ranged = shape.min_price or shape.max_price
     by_price = ORDERING_TERMS[shape.ordering][0] is PRODUCT.c.price
-    if (
-        sqlite
-        and ranged
-        and not by_price
-        and await is_small(("price-range", staff, filters.min_price, filters.max_price), "prices")
-    ):
-        return ListPlan("prices", spelled_out=True)
+    if sqlite and ranged and not by_price:
+        in_range = await capped(("price-range", staff, filters.min_price, filters.max_price), "prices", limit)
+        # Reading a range and sorting it beats walking the order's index only when the range is a small part
+        # of the catalog: the walk reads about (offset + limit) / share rows, which for a wide range is a page
+        # or two. So the range is read first when there are `price_range_share` times as many products.
+        if in_range < limit:
+            enough = 1 << max(in_range * cache.price_range_share, 1).bit_length()  # a power of two: few cache keys
+            if await capped(("active-at-least", staff, enough), "active", enough) >= enough:
+                return ListPlan("prices", spelled_out=True)
     return ListPlan("order", spelled_out=sqlite)

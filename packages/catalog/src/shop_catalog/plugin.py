@@ -30,6 +30,9 @@ class CatalogSettings:
     large_subtree_links: int = 5000
     """From this many product links, a category filter tests each product in page order instead of
     listing the subtree's products and sorting them (decision 99). Changes speed only, never results."""
+    price_range_share: int = 16
+    """SQLite: a small price range is read and sorted (instead of filtering along the ordering's index) only when
+    the catalog holds at least this many times as many products (decision 145). Changes speed only."""
 
 
 class CatalogPlugin(InitPluginProtocol):
@@ -41,6 +44,7 @@ class CatalogPlugin(InitPluginProtocol):
             self.settings.cache_ttl_seconds,
             count_ttl_seconds=self.settings.count_ttl_seconds,
             large_subtree_links=self.settings.large_subtree_links,
+            price_range_share=self.settings.price_range_share,
         )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
