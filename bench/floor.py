@@ -4,6 +4,7 @@
     .venv/bin/python bench/floor.py --processes 1      # one serving process (and the floor with one)
     .venv/bin/python bench/floor.py --only floor,product_detail --duration 5
     .venv/bin/python bench/floor.py --json /tmp/floor.json   # also write the rows as JSON lines
+    .venv/bin/python bench/floor.py --postgres         # the production shape: PostgreSQL, 2 processes + worker
 
 Absolute req/s drift 2-3x between machines of this kind, so every figure is stated beside a floor measured
 in the same run: a bare Litestar app with one JSON route answering a ~1 kB constant (bench/floor_app.py),
@@ -22,6 +23,7 @@ Needs wrk (apt-get install -y wrk).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import json
 import os
@@ -36,12 +38,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from big_catalog import postgres  # bench/ is on the path when this runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -162,14 +165,29 @@ def write_paths(directory: Path, name: str, paths: list[str]) -> dict[str, str]:
     return {"PATHS_FILE": str(file)}
 
 
-def scenarios(database: Path, directory: Path, rng: random.Random) -> dict[str, dict[str, str]]:
+def scalars(database: str, sql: str) -> list[Any]:
+    """The first column of `sql`'s rows, on the bench's SQLite file or PostgreSQL URL."""
+    if not database.startswith("postgresql"):
+        with sqlite3.connect(database) as connection:
+            return [row[0] for row in connection.execute(sql)]
+
+    async def fetch() -> list[Any]:
+        import asyncpg
+
+        connection = await asyncpg.connect(database.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return [row[0] for row in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def scenarios(database: str, directory: Path, rng: random.Random) -> dict[str, dict[str, str]]:
     """name -> environment of bench/paths.lua (a file of random paths), from the ids in the database."""
-    with sqlite3.connect(database) as connection:
-        products = [row[0] for row in connection.execute("SELECT id FROM catalog_product WHERE is_active")]
-        prices = sorted(
-            float(row[0]) for row in connection.execute("SELECT price FROM catalog_product WHERE is_active")
-        )
-        categories = [row[0] for row in connection.execute("SELECT id FROM catalog_category")]
+    products = scalars(database, "SELECT id FROM catalog_product WHERE is_active")
+    prices = sorted(float(price) for price in scalars(database, "SELECT price FROM catalog_product WHERE is_active"))
+    categories = scalars(database, "SELECT id FROM catalog_category")
     unseen = []
     for _ in range(20000):  # a page that exists under its price filter, in one of the six orders
         cents = rng.randint(0, 50000)
@@ -199,16 +217,13 @@ def scenarios(database: Path, directory: Path, rng: random.Random) -> dict[str, 
     }
 
 
-def orders_drained(database: Path, timeout: float = 60) -> str:
+def orders_drained(database: str, timeout: float = 60) -> str:
     """Wait until the outbox is dispatched and no notification is queued or sending; say how it ended."""
     deadline = time.monotonic() + timeout
     while True:
-        with sqlite3.connect(database) as connection:
-            pending = connection.execute("SELECT count(*) FROM kernel_outbox WHERE dispatched_at IS NULL").fetchone()[0]
-            unsent = connection.execute(
-                "SELECT count(*) FROM notify_notification WHERE status IN ('queued', 'sending')"
-            ).fetchone()[0]
-            sent = connection.execute("SELECT count(*) FROM notify_notification WHERE status = 'sent'").fetchone()[0]
+        pending = scalars(database, "SELECT count(*) FROM kernel_outbox WHERE dispatched_at IS NULL")[0]
+        unsent = scalars(database, "SELECT count(*) FROM notify_notification WHERE status IN ('queued', 'sending')")[0]
+        sent = scalars(database, "SELECT count(*) FROM notify_notification WHERE status = 'sent'")[0]
         if not pending and not unsent:
             return f"all {sent} notifications sent"
         if time.monotonic() > deadline:
@@ -227,6 +242,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     parser.add_argument("--categories", type=int, default=30)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--json", default="", help="append the rows here as JSON lines")
+    parser.add_argument(
+        "--postgres", action="store_true", help="serve from a throwaway PostgreSQL 15 (bench/big_catalog.py's)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install -y wrk")
@@ -243,13 +261,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    database = var / "shop.sqlite3"
+    database = str(var / "shop.sqlite3")
     rows: list[Row] = []
+    stack = ExitStack()
     try:
+        if args.postgres:
+            database = env["DATABASE_URL"] = stack.enter_context(postgres())
         subprocess.run([str(BIN / "shop"), "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
         subprocess.run([str(BIN / "shop"), "seed-demo"], env=env, check=True, capture_output=True)  # noqa: S603
         subprocess.run(  # noqa: S603
-            [str(BIN / "python"), "bench/make_catalog.py", "--url", f"sqlite:///{database}",
+            [str(BIN / "python"), "bench/make_catalog.py", "--url", database if args.postgres else f"sqlite:///{database}",
              "--products", str(args.products), "--categories", str(args.categories)],
             env=env, check=True, capture_output=True, cwd=ROOT,
         )  # fmt: skip
@@ -288,12 +309,14 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 row.note = orders_drained(database)
                 rows.append(row)
     finally:
+        stack.close()
         shutil.rmtree(var, ignore_errors=True)
 
     floor_rps = rows[0].rps
     for row in rows:
         row.share_of_floor = row.rps / floor_rps
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
+    print(f"database: {'PostgreSQL 15 (fsync off)' if args.postgres else 'SQLite (WAL)'}")
     print(f"shape: {args.processes} serving process(es) (uvicorn), wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration:g}s after {args.warmup:g} s warm-up; catalog {args.products} products / "
           f"{args.categories} categories")  # fmt: skip
@@ -307,7 +330,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     if args.json:
         with open(args.json, "a") as out:
             for row in rows:
-                out.write(json.dumps({**row.__dict__, "processes": args.processes}) + "\n")
+                out.write(json.dumps({**row.__dict__, "processes": args.processes, "postgres": args.postgres}) + "\n")
 
 
 if __name__ == "__main__":
