@@ -89,6 +89,8 @@ class TreeSnapshot:
     ordered: list[int]
     """Every id ordered by name then id: the order of the category list."""
     paths: dict[int, str] = field(default_factory=dict)
+    refs: dict[int, Any] = field(default_factory=dict)
+    """Each category as products show it (`CategoryRef`), made once per snapshot on first use."""
 
     @classmethod
     def build(cls, rows: Iterable[Any]) -> TreeSnapshot:

@@ -260,19 +260,20 @@ class ProductService:
             for row in rows
         }
         tree = await self.cache.tree(self.session, must_have={c for ids in linked.values() for c in ids})
-        nodes, paths = tree.nodes, tree.paths
+        refs = tree.refs
+        for ids in linked.values():
+            for c in ids:
+                if c not in refs and c in tree.nodes:
+                    node = tree.nodes[c]
+                    refs[c] = CategoryRef(id=c, name=node.name, parent=node.parent_id, full_path=tree.paths[c])
         return [
             ProductRead(
                 id=row[_ID],
                 name=row[_NAME],
                 description=row[_DESCRIPTION],
-                price=to_money(row[_PRICE]),
+                price=row[_PRICE],  # Numeric(10, 2): whole cents as read, whatever the driver
                 sku=row[_SKU],
-                categories=[
-                    CategoryRef(id=c, name=nodes[c].name, parent=nodes[c].parent_id, full_path=paths[c])
-                    for c in linked[row[_ID]]
-                    if c in nodes
-                ],
+                categories=[refs[c] for c in linked[row[_ID]] if c in refs],
                 stock_quantity=row[_STOCK],
                 is_active=bool(row[_ACTIVE]),
                 created_at=row[_CREATED],
