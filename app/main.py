@@ -114,6 +114,7 @@ def identity_settings(settings: Settings) -> IdentitySettings:
         secure_cookies=settings.secure_cookies,
         # the docs page's development client never works in production, even in a copied database
         refused_client_ids=frozenset({DOCS_CLIENT_ID}) if settings.is_production else frozenset(),
+        account_link_base_url=settings.account_link_base_url,
     )
 
 

@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post, put
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_identity.accounts import AccountPolicy, AccountService
 from shop_identity.models import Customer
-from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
+from shop_identity.oauth.web import OAuthRuntime
+from shop_identity.schemas import (
+    AccountNotice,
+    CustomerProfile,
+    PasswordChange,
+    PasswordChanged,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    ProfileUpdate,
+    RegisterCustomer,
+)
 from shop_identity.services import CustomerService
-from shop_kernel import Principal, bearer_security, require_customer, require_scopes
+from shop_kernel import FieldValidationError, Principal, bearer_security, problems, require_customer, require_scopes
 
-__all__ = ("AuthController", "provide_customer_service", "to_profile")
+__all__ = ("AccountPagesController", "AuthController", "provide_customer_service", "to_profile")
+
+RESET_REQUESTED = (
+    "If an active account has this address, a message with instructions is on its way. It works for 30 minutes."
+)
+RESET_DONE = "Your password has been changed and every session signed out. Sign in with the new password."
 
 
 async def provide_customer_service(db_session: NamedDependency[AsyncSession]) -> CustomerService:
     return CustomerService(db_session)
+
+
+async def provide_account_service(
+    db_session: NamedDependency[AsyncSession],
+    account_policy: NamedDependency[AccountPolicy],
+    oauth: NamedDependency[OAuthRuntime],
+) -> AccountService:
+    return AccountService(db_session, account_policy, oauth.throttle)
+
+
+def _address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _link_base(request: Request[Any, Any, Any], policy: AccountPolicy) -> str:
+    """Where links in messages point: the configured front end, or this server's own `/account` pages."""
+    return policy.link_base_url or f"{str(request.base_url).rstrip('/')}/account"
 
 
 def to_profile(customer: Customer) -> CustomerProfile:
@@ -36,7 +71,7 @@ def to_profile(customer: Customer) -> CustomerProfile:
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["Customers"]
-    dependencies = {"customers": provide_customer_service}
+    dependencies = {"customers": provide_customer_service, "accounts": provide_account_service}
 
     @post(
         "/register/",
@@ -101,3 +136,113 @@ class AuthController(Controller):
         data: JSONBody[ProfileUpdate],
     ) -> CustomerProfile:
         return to_profile(await customers.update_profile(principal.require_user_id(), data))
+
+    @post(
+        "/password/",
+        operation_id="changePassword",
+        summary="Change the caller's password",
+        description=(
+            "Needs the current password and the new one twice; the new one follows the registration policy. Every "
+            "other token of the account (and its refresh token) is revoked at once; the calling token stays valid "
+            "unless `revoke_current` is true. An e-mail notice goes to the account's address. Wrong current "
+            "passwords count as failed sign-ins: too many answer 429 for a while."
+        ),
+        status_code=200,
+        guards=[require_customer, require_scopes("write")],
+        security=bearer_security("write"),
+        responses=problems(429),
+    )
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[PasswordChange],
+    ) -> PasswordChanged:
+        current = request.scope.get("auth")
+        revoked = await accounts.change_password(
+            principal.require_user_id(),
+            data,
+            current_token=current if isinstance(current, str) else None,
+            address=_address(request),
+        )
+        return PasswordChanged(detail="Password changed.", revoked_tokens=revoked)
+
+    @post(
+        "/password/reset/",
+        operation_id="requestPasswordReset",
+        summary="Ask for a password reset",
+        description=(
+            "Names an `email` (a single-use link is e-mailed) or a `phone_number` (a 6-digit code is sent by SMS). "
+            "Always answers 202 with the same body whether or not an account has the address, so nobody can "
+            "learn who has an account. The link or code works once, for 30 minutes; a code takes at most 5 "
+            "wrong tries. Requests are limited per client address (429) and, silently, per account."
+        ),
+        status_code=202,
+        responses=problems(429),
+    )
+    async def request_password_reset(
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        account_policy: NamedDependency[AccountPolicy],
+        data: JSONBody[PasswordResetRequest],
+    ) -> AccountNotice:
+        await accounts.request_reset(data, address=_address(request), link_base_url=_link_base(request, account_policy))
+        return AccountNotice(detail=RESET_REQUESTED)
+
+    @post(
+        "/password/reset/confirm/",
+        operation_id="confirmPasswordReset",
+        summary="Set a new password with a reset link or code",
+        description=(
+            "Sends the new password twice with the link's `token`, or with the SMS `code` and the `phone_number` "
+            "it went to. Sets the password and revokes every token and refresh token of the account. A wrong, "
+            "expired or used token or code answers 400; the fifth wrong code retires it."
+        ),
+        status_code=200,
+    )
+    async def confirm_password_reset(
+        self, accounts: NamedDependency[AccountService], data: JSONBody[PasswordResetConfirm]
+    ) -> AccountNotice:
+        await accounts.confirm_reset(data)
+        return AccountNotice(detail=RESET_DONE)
+
+
+class AccountPagesController(Controller):
+    """Where links in account messages point by default (`ACCOUNT_LINK_BASE_URL` unset): minimal HTML pages, so
+    a link works before a shop has a front end of its own."""
+
+    path = "/account"
+    include_in_schema = False
+
+    @get("/reset-password", media_type="text/html")
+    async def reset_password_page(
+        self, oauth: NamedDependency[OAuthRuntime], token: Annotated[str, Parameter(max_length=200)] = ""
+    ) -> Response[str]:
+        return oauth.render_page("account/reset_password.html", token=token, errors=[], done=False, action="")
+
+    @post("/reset-password", media_type="text/html", status_code=200)
+    async def reset_password(
+        self,
+        request: Request[Any, Any, Any],
+        oauth: NamedDependency[OAuthRuntime],
+        accounts: NamedDependency[AccountService],
+    ) -> Response[str]:
+        form = await request.form()
+        token = str(form.get("token") or "")[:200]
+        try:
+            await accounts.confirm_reset(
+                PasswordResetConfirm(
+                    token=token,
+                    new_password=str(form.get("new_password") or "")[:200],
+                    new_password_confirm=str(form.get("new_password_confirm") or "")[:200],
+                )
+            )
+        except FieldValidationError as exc:
+            fields = exc.errors if isinstance(exc.errors, dict) else {}
+            errors = [message for messages in fields.values() for message in messages]
+            return oauth.render_page(
+                "account/reset_password.html", status_code=400, token=token, errors=errors, done=False, action=""
+            )
+        return oauth.render_page("account/reset_password.html", token="", errors=[], done=True, action="")

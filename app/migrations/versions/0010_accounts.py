@@ -1,0 +1,59 @@
+"""accounts: one-time secrets (password reset), and the customer and secret of a notification
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from advanced_alchemy.types import DateTimeUTC
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "identity_account_secret",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(always=False, start=1, increment=1), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("purpose", sa.String(length=30), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("used_at", DateTimeUTC(timezone=True), nullable=True),
+        sa.Column("failed_tries", sa.Integer(), nullable=False),
+        sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["identity_customer.id"],
+            name=op.f("fk_identity_account_secret_customer_id_identity_customer"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_account_secret")),
+        sa.UniqueConstraint("secret_hash", name=op.f("uq_identity_account_secret_secret_hash")),
+    )
+    with op.batch_alter_table("identity_account_secret", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_identity_account_secret_customer_id"), ["customer_id"], unique=False)
+    with op.batch_alter_table("notify_notification", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("customer_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("secret", sa.String(length=100), nullable=True))
+        batch_op.create_index(batch_op.f("ix_notify_notification_customer_id"), ["customer_id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("notify_notification", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notify_notification_customer_id"))
+        batch_op.drop_column("secret")
+        batch_op.drop_column("customer_id")
+    with op.batch_alter_table("identity_account_secret", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_identity_account_secret_customer_id"))
+    op.drop_table("identity_account_secret")
