@@ -26,6 +26,9 @@ WHO_MAY_CALL: dict[str, str] = {
     "GET /api/auth/profile": CUSTOMER,
     "PUT /api/auth/profile": CUSTOMER,
     "PATCH /api/auth/profile": CUSTOMER,
+    "POST /api/auth/password": CUSTOMER,
+    "POST /api/auth/password/reset": PUBLIC,  # answers the same whoever asks (docs/accounts.md)
+    "POST /api/auth/password/reset/confirm": PUBLIC,  # the link's token or the SMS code is the key
     "GET /oauth/authorize": PUBLIC,
     "POST /oauth/authorize": PUBLIC,
     "POST /oauth/token": PUBLIC,  # the client authenticates in the request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -51,3 +52,7 @@ def app_with_worker(
     app = create_app(replace(settings, worker_in_process=True, notify=replace(notify_settings(at, smtp), **notify)))
     with TestClient(app) as worker_client:
         yield worker_client
+    # A session the app left unclosed holds its PostgreSQL connection "idle in transaction" until the garbage
+    # collector terminates it; collected now, before the next test empties the tables (its TRUNCATE would wait
+    # for that connection's locks and time out).
+    gc.collect()

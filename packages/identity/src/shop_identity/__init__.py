@@ -3,7 +3,8 @@
 Public API for other contexts and host apps; everything else in this package is internal.
 """
 
-from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuthClient
+from shop_identity.accounts import AccountPolicy, AccountService
+from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer, OAuthClient
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load_or_create_private_key_pem
 from shop_identity.oauth.server import SCOPES
@@ -15,6 +16,9 @@ from shop_identity.services import CustomerService, TokenService, hash_token, ma
 __all__ = (
     "SCOPES",
     "AccessToken",
+    "AccountPolicy",
+    "AccountSecret",
+    "AccountService",
     "AuthorizationCode",
     "ClientCreated",
     "ClientInfo",

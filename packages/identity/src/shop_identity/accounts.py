@@ -149,7 +149,7 @@ class AccountService:
             MessageRequested(
                 template=PASSWORD_RESET,
                 channel=channel,
-                recipient=recipient,
+                recipient=customer.email if channel == "email" else recipient,  # as stored, not as typed
                 customer_id=customer.id,
                 context=context,
                 secret=secret,

@@ -215,6 +215,7 @@ class AccountPagesController(Controller):
 
     path = "/account"
     include_in_schema = False
+    dependencies = {"accounts": provide_account_service}
 
     @get("/reset-password", media_type="text/html")
     async def reset_password_page(
