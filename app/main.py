@@ -36,6 +36,7 @@ from app.limits import (
 from app.observability import MetricsController, log_startup_warnings, logging_config
 from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
 from app.settings import Settings, get_settings
+from app.verified_email import VerifiedEmailForOrdersMiddleware
 from shop_catalog import CatalogPlugin
 from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
 from shop_kernel import (
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             RequestBodyMiddleware(settings.request_limits.body_timeout_seconds),
             build_auth_middleware(settings, session_maker),
+            *([VerifiedEmailForOrdersMiddleware()] if settings.require_verified_email_for_orders else []),
             *rate_limit_middleware(settings.rate_limits, counter),
         ],
         # Every route unless it declares its own (the bulk upload takes more, delivery reports less).

@@ -160,6 +160,8 @@ class Settings:
     secure_cookies: bool = False
     """The sign-in cookie of the authorize pages is sent over https only (on in production)."""
     ready_min_free_disk_bytes: int = 8 * 1024 * 1024
+    require_verified_email_for_orders: bool = False
+    """`REQUIRE_VERIFIED_EMAIL_FOR_ORDERS`: customers must verify their e-mail address before placing orders."""
     account_link_base_url: str | None = None
     """`ACCOUNT_LINK_BASE_URL`: the front end that links in account messages (password reset) point at. Unset,
     production uses `OAUTH_ISSUER` + `/account` (our own pages; never the request's Host header, which a
@@ -267,6 +269,7 @@ class Settings:
             oauth_retired_signing_key_pems=retired,
             ready_min_free_disk_bytes=min_free_disk,
             account_link_base_url=link_base,
+            require_verified_email_for_orders=_flag(env.get("REQUIRE_VERIFIED_EMAIL_FOR_ORDERS"), default=False),
             web_processes=max(web_processes, 1),
             secure_cookies=_flag(env.get("SESSION_COOKIE_SECURE"), default=app_env == "production"),
         )

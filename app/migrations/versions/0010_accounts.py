@@ -1,4 +1,5 @@
-"""accounts: one-time secrets (password reset), and the customer and secret of a notification
+"""accounts: one-time secrets (password reset, e-mail verification), verified e-mail, and the customer and
+secret of a notification
 
 Revision ID: 0010
 Revises: 0009
@@ -20,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("identity_customer", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("email_verified_at", DateTimeUTC(timezone=True), nullable=True))
     op.create_table(
         "identity_account_secret",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(always=False, start=1, increment=1), nullable=False),
@@ -57,3 +60,5 @@ def downgrade() -> None:
     with op.batch_alter_table("identity_account_secret", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_account_secret_customer_id"))
     op.drop_table("identity_account_secret")
+    with op.batch_alter_table("identity_customer", schema=None) as batch_op:
+        batch_op.drop_column("email_verified_at")

@@ -1,4 +1,4 @@
-"""Living with an account: change a password, reset a forgotten one.
+"""Living with an account: change a password, reset a forgotten one, verify an e-mail address.
 
 Messages to the person (the reset link or code, the notice that a password changed) are staged in the
 kernel's outbox in the same transaction as the change (`shop_kernel.MessageRequested`); the notify context
@@ -25,7 +25,14 @@ from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, 
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.passwords import hash_password, password_problems, verify_password
 from shop_identity.services import DEFAULT_REGION, forget_revoked, hash_token, normalize_email, normalize_phone
-from shop_kernel import MESSAGE_REQUESTED, FieldValidationError, MessageRequested, ProblemError, add_to_outbox
+from shop_kernel import (
+    MESSAGE_REQUESTED,
+    ConflictError,
+    FieldValidationError,
+    MessageRequested,
+    ProblemError,
+    add_to_outbox,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ("AccountPolicy", "AccountService", "TooManyAttempts")
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+EMAIL_VERIFICATION = "email_verification"
+BAD_VERIFICATION_LINK = "This verification link is invalid, expired or already used. Ask for a new one."
+ALREADY_VERIFIED = "Your e-mail address is already verified."
 WRONG_CURRENT_PASSWORD = "Your old password was entered incorrectly. Please enter it again."  # noqa: S105
 MISMATCH = "The two password fields didn't match."
 BAD_LINK = "This password reset link is invalid, expired or already used. Ask for a new one."
@@ -59,6 +69,7 @@ class AccountPolicy:
     link_base_url: str | None = None
     """Where links in messages point (`<base>/reset-password?token=...`); None: this server's `/account` pages."""
     reset_ttl: timedelta = timedelta(minutes=30)
+    verification_ttl: timedelta = timedelta(days=3)
     max_code_tries: int = 5
     max_reset_requests_per_account: int = 5
     max_reset_requests_per_address: int = 20
@@ -127,7 +138,7 @@ class AccountService:
         if account_count > self.policy.max_reset_requests_per_account:
             return
         now = _now()
-        await self._retire_secrets(customer.id, now)
+        await self._retire_secrets(customer.id, now, PASSWORD_RESET)
         secret = secrets.token_urlsafe(32) if channel == "email" else f"{secrets.randbelow(1_000_000):06d}"
         self.session.add(
             AccountSecret(
@@ -219,6 +230,79 @@ class AccountService:
         await self.session.commit()
         raise FieldValidationError({"code": [USED_UP_CODE if used_up else BAD_CODE]})
 
+    # ---- e-mail verification ----------------------------------------------------------------------
+
+    async def send_verification(self, customer_id: int, *, link_base_url: str, address: str | None = None) -> None:
+        """E-mail a verification link to the account's current address, retiring earlier links. Asked for by the
+        person (`address` given), it is limited like reset requests and refused once the address is verified."""
+        customer = await self.session.get(Customer, customer_id)
+        if customer is None or not customer.is_active:  # pragma: no cover - callers pass a live account
+            return
+        if address is not None:
+            if customer.email_verified_at is not None:
+                raise ConflictError(ALREADY_VERIFIED)
+            window = int(self.policy.reset_request_window.total_seconds())
+            count, wait = await self.policy.counter.add(f"verify:account:{customer.id}", window)
+            if count > self.policy.max_reset_requests_per_account:
+                raise TooManyAttempts(f"Too many verification e-mails. Try again in {wait} s.", wait)
+        now = _now()
+        await self._retire_secrets(customer.id, now, EMAIL_VERIFICATION)
+        secret = secrets.token_urlsafe(32)
+        self.session.add(
+            AccountSecret(
+                customer_id=customer.id,
+                purpose=EMAIL_VERIFICATION,
+                channel="email",
+                secret_hash=self.policy.digest(secret),
+                expires_at=now + self.policy.verification_ttl,
+            )
+        )
+        await self._stage(
+            MessageRequested(
+                template=EMAIL_VERIFICATION,
+                channel="email",
+                recipient=customer.email,
+                customer_id=customer.id,
+                context={
+                    "name": _display_name(customer),
+                    "username": customer.username,
+                    "email": customer.email,
+                    "link": f"{link_base_url.rstrip('/')}/verify-email?token={secret}",
+                    "days": str(self.policy.verification_ttl.days),
+                },
+                secret=secret,
+            )
+        )
+        await self.session.commit()
+
+    async def verify_email(self, token: str) -> None:
+        """Mark the address verified; the link is single-use and dies with any later change of address."""
+        row = await self.session.scalar(
+            select(AccountSecret).where(AccountSecret.secret_hash == self.policy.digest(token))
+        )
+        if row is None or row.purpose != EMAIL_VERIFICATION or not self._usable(row):
+            raise FieldValidationError({"token": [BAD_VERIFICATION_LINK]})
+        now = _now()
+        claimed = await self.session.execute(
+            update(AccountSecret).where(AccountSecret.id == row.id, AccountSecret.used_at.is_(None)).values(used_at=now)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # used by a request a moment ago
+            await self.session.rollback()
+            raise FieldValidationError({"token": [BAD_VERIFICATION_LINK]})
+        await self.session.execute(
+            update(Customer).where(Customer.id == row.customer_id).values(email_verified_at=now, updated_at=now)
+        )
+        hashes = (
+            await self.session.scalars(
+                select(AccessToken.token_hash).where(
+                    AccessToken.customer_id == row.customer_id, AccessToken.revoked_at.is_(None)
+                )
+            )
+        ).all()
+        await self.session.commit()
+        for token_hash in hashes:  # cached principals of this process learn the news at once
+            forget_revoked(token_hash)
+
     # ---- shared ---------------------------------------------------------------------------------
 
     def _usable(self, row: AccountSecret) -> bool:
@@ -256,7 +340,7 @@ class AccountService:
             .where(AuthorizationCode.customer_id == customer.id, AuthorizationCode.used_at.is_(None))
             .values(used_at=now)
         )
-        await self._retire_secrets(customer.id, now)
+        await self._retire_secrets(customer.id, now, PASSWORD_RESET)
         await self._stage(
             MessageRequested(
                 template="password_changed",
@@ -275,12 +359,12 @@ class AccountService:
             forget_revoked(token_hash)
         return len(revoked)
 
-    async def _retire_secrets(self, customer_id: int, now: datetime) -> None:
+    async def _retire_secrets(self, customer_id: int, now: datetime, purpose: str) -> None:
         await self.session.execute(
             update(AccountSecret)
             .where(
                 AccountSecret.customer_id == customer_id,
-                AccountSecret.purpose == PASSWORD_RESET,
+                AccountSecret.purpose == purpose,
                 AccountSecret.used_at.is_(None),
             )
             .values(used_at=now)

@@ -15,6 +15,7 @@ from shop_identity.oauth.web import OAuthRuntime
 from shop_identity.schemas import (
     AccountNotice,
     CustomerProfile,
+    EmailVerification,
     PasswordChange,
     PasswordChanged,
     PasswordResetConfirm,
@@ -30,6 +31,7 @@ __all__ = ("AccountPagesController", "AuthController", "provide_customer_service
 RESET_REQUESTED = (
     "If an active account has this address, a message with instructions is on its way. It works for 30 minutes."
 )
+EMAIL_VERIFIED = "Your e-mail address is verified."
 RESET_DONE = "Your password has been changed and every session signed out. Sign in with the new password."
 
 
@@ -63,9 +65,29 @@ def to_profile(customer: Customer) -> CustomerProfile:
         last_name=customer.last_name,
         phone_number=customer.phone_number,
         is_staff=customer.is_staff,
+        is_verified=customer.email_verified_at is not None,
+        email_verified_at=customer.email_verified_at,
         created_at=customer.created_at,
         updated_at=customer.updated_at,
     )
+
+
+async def _update_profile(
+    request: Request[Any, Any, Any],
+    customers: CustomerService,
+    accounts: AccountService,
+    policy: AccountPolicy,
+    principal: Principal,
+    data: ProfileUpdate,
+) -> CustomerProfile:
+    """A profile update; a new e-mail address gets its verification link."""
+    customer_id = principal.require_user_id()
+    before = (await customers.get(customer_id)).email
+    customer = await customers.update_profile(customer_id, data)
+    if customer.email != before:
+        await accounts.send_verification(customer_id, link_base_url=_link_base(request, policy))
+        customer = await customers.get(customer_id)
+    return to_profile(customer)
 
 
 class AuthController(Controller):
@@ -81,14 +103,21 @@ class AuthController(Controller):
             "Creates a customer account. Passwords must match, be at least 8 characters, not entirely "
             "numeric, not common and not close to the username or e-mail. Phone numbers are stored in "
             "E.164 form (default region Kenya). Invalid fields answer 400 with an `errors` member keyed "
-            "by field."
+            "by field. A link to verify the e-mail address is sent to it (`is_verified` on the profile)."
         ),
         status_code=201,
     )
     async def register(
-        self, customers: NamedDependency[CustomerService], data: JSONBody[RegisterCustomer]
+        self,
+        request: Request[Any, Any, Any],
+        customers: NamedDependency[CustomerService],
+        accounts: NamedDependency[AccountService],
+        account_policy: NamedDependency[AccountPolicy],
+        data: JSONBody[RegisterCustomer],
     ) -> CustomerProfile:
-        return to_profile(await customers.register(data))
+        customer = await customers.register(data)
+        await accounts.send_verification(customer.id, link_base_url=_link_base(request, account_policy))
+        return to_profile(customer)
 
     @get(
         "/profile/",
@@ -109,18 +138,21 @@ class AuthController(Controller):
         description=(
             "Changes `email`, `first_name`, `last_name` and `phone_number`; fields left out keep their "
             "value (as in the original API). `username`, `is_staff` and passwords cannot be changed here: "
-            "such fields are ignored."
+            "such fields are ignored. A new e-mail address is unverified until the link sent to it is followed."
         ),
         guards=[require_customer, require_scopes("write")],
         security=bearer_security("write"),
     )
     async def replace_profile(
         self,
+        request: Request[Any, Any, Any],
         customers: NamedDependency[CustomerService],
+        accounts: NamedDependency[AccountService],
+        account_policy: NamedDependency[AccountPolicy],
         principal: NamedDependency[Principal],
         data: JSONBody[ProfileUpdate],
     ) -> CustomerProfile:
-        return to_profile(await customers.update_profile(principal.require_user_id(), data))
+        return await _update_profile(request, customers, accounts, account_policy, principal, data)
 
     @patch(
         "/profile/",
@@ -131,11 +163,14 @@ class AuthController(Controller):
     )
     async def update_profile(
         self,
+        request: Request[Any, Any, Any],
         customers: NamedDependency[CustomerService],
+        accounts: NamedDependency[AccountService],
+        account_policy: NamedDependency[AccountPolicy],
         principal: NamedDependency[Principal],
         data: JSONBody[ProfileUpdate],
     ) -> CustomerProfile:
-        return to_profile(await customers.update_profile(principal.require_user_id(), data))
+        return await _update_profile(request, customers, accounts, account_policy, principal, data)
 
     @post(
         "/password/",
@@ -208,6 +243,47 @@ class AuthController(Controller):
         await accounts.confirm_reset(data)
         return AccountNotice(detail=RESET_DONE)
 
+    @post(
+        "/email/verify/",
+        operation_id="verifyEmail",
+        summary="Verify the e-mail address with the link's token",
+        description=(
+            "Marks the account's address verified (`is_verified` and `email_verified_at` on the profile). The "
+            "link works once, for 3 days, and dies when the address changes; a wrong, used or expired token "
+            "answers 400."
+        ),
+        status_code=200,
+    )
+    async def verify_email(
+        self, accounts: NamedDependency[AccountService], data: JSONBody[EmailVerification]
+    ) -> AccountNotice:
+        await accounts.verify_email(data.token)
+        return AccountNotice(detail=EMAIL_VERIFIED)
+
+    @post(
+        "/email/verify/resend/",
+        operation_id="resendEmailVerification",
+        summary="Send a new verification link to the caller's e-mail address",
+        description="Retires earlier links. 409 when the address is already verified; 429 past 5 an hour.",
+        status_code=202,
+        guards=[require_customer, require_scopes("write")],
+        security=bearer_security("write"),
+        responses=problems(409, 429),
+    )
+    async def resend_verification(
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        account_policy: NamedDependency[AccountPolicy],
+        principal: NamedDependency[Principal],
+    ) -> AccountNotice:
+        await accounts.send_verification(
+            principal.require_user_id(),
+            link_base_url=_link_base(request, account_policy),
+            address=_address(request),
+        )
+        return AccountNotice(detail="A new verification link is on its way to your e-mail address.")
+
 
 class AccountPagesController(Controller):
     """Where links in account messages point by default (`ACCOUNT_LINK_BASE_URL` unset): minimal HTML pages, so
@@ -241,9 +317,40 @@ class AccountPagesController(Controller):
                 )
             )
         except FieldValidationError as exc:
-            fields = exc.errors if isinstance(exc.errors, dict) else {}
-            errors = [message for messages in fields.values() for message in messages]
             return oauth.render_page(
-                "account/reset_password.html", status_code=400, token=token, errors=errors, done=False, action=""
+                "account/reset_password.html",
+                status_code=400,
+                token=token,
+                errors=_messages(exc),
+                done=False,
+                action="",
             )
         return oauth.render_page("account/reset_password.html", token="", errors=[], done=True, action="")
+
+    @get("/verify-email", media_type="text/html")
+    async def verify_email_page(
+        self, oauth: NamedDependency[OAuthRuntime], token: Annotated[str, Parameter(max_length=200)] = ""
+    ) -> Response[str]:
+        """A button, not an automatic verification: mail scanners open links, people press buttons."""
+        return oauth.render_page("account/verify_email.html", token=token, errors=[], done=False, action="")
+
+    @post("/verify-email", media_type="text/html", status_code=200)
+    async def verify_email(
+        self,
+        request: Request[Any, Any, Any],
+        oauth: NamedDependency[OAuthRuntime],
+        accounts: NamedDependency[AccountService],
+    ) -> Response[str]:
+        token = str((await request.form()).get("token") or "")[:200]
+        try:
+            await accounts.verify_email(token)
+        except FieldValidationError as exc:
+            return oauth.render_page(
+                "account/verify_email.html", status_code=400, token=token, errors=_messages(exc), done=False, action=""
+            )
+        return oauth.render_page("account/verify_email.html", token="", errors=[], done=True, action="")
+
+
+def _messages(exc: FieldValidationError) -> list[str]:
+    fields = exc.errors if isinstance(exc.errors, dict) else {}
+    return [message for messages in fields.values() for message in messages]

@@ -25,6 +25,8 @@ class Customer(IdentityAuditBase):
     """E.164, e.g. +254712345678, or None."""
     is_staff: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the person followed the verification link sent to `email`; None until then and after any change."""
 
     __table_args__ = (
         # Case-insensitive uniqueness: "John_Doe" must not impersonate "john_doe".
@@ -117,7 +119,7 @@ class AccountSecret(IdentityAuditBase):
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("identity_customer.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(30))
-    """`password_reset`."""
+    """`password_reset` or `email_verification`."""
     channel: Mapped[str] = mapped_column(String(10))
     """`email` (a link token) or `sms` (a code)."""
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)

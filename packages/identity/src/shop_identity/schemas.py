@@ -14,6 +14,7 @@ __all__ = (
     "USERNAME_PATTERN",
     "AccountNotice",
     "CustomerProfile",
+    "EmailVerification",
     "PasswordChange",
     "PasswordChanged",
     "PasswordResetConfirm",
@@ -92,6 +93,9 @@ class CustomerProfile(msgspec.Struct):
     last_name: str
     phone_number: str | None
     is_staff: bool
+    is_verified: bool
+    """The e-mail address was confirmed through the link sent to it (reset by any change of address)."""
+    email_verified_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -133,6 +137,12 @@ class PasswordResetConfirm(msgspec.Struct):
     token: Annotated[str, msgspec.Meta(max_length=200, description="The token of the e-mailed link.")] | None = None
     phone_number: Phone | None = None
     code: Annotated[str, msgspec.Meta(max_length=12, description="The 6-digit code sent by SMS.")] | None = None
+
+
+class EmailVerification(msgspec.Struct):
+    """`POST /api/auth/email/verify/`."""
+
+    token: Annotated[str, msgspec.Meta(max_length=200, description="The token of the e-mailed link.")]
 
 
 class AccountNotice(msgspec.Struct):

@@ -118,9 +118,11 @@ class CustomerService:
         errors: dict[str, list[str]] = {}
         if data.email is not msgspec.UNSET:
             email = self._clean_email(data.email, errors)
-            if email and email.lower() != customer.email.lower():
-                await self._check_unique(errors, email=email)
+            if email and email != customer.email:
+                if email.lower() != customer.email.lower():
+                    await self._check_unique(errors, email=email)
                 customer.email = email
+                customer.email_verified_at = None  # the new address is not confirmed yet
         if data.phone_number is not msgspec.UNSET:
             phone = self._clean_phone(data.phone_number, errors)
             if "phone_number" not in errors:
@@ -248,6 +250,7 @@ class TokenService:
             scopes=scopes,
             is_staff=customer.is_staff,
             client_id=token.client_id,
+            email_verified=customer.email_verified_at is not None,
         )
         return principal, token.expires_at
 

@@ -19,6 +19,7 @@ TEMPLATE_NAMES = {"order.placed": "order_placed", "order.cancelled": "order_canc
 MESSAGE_SUBJECTS = {
     "password_changed": "Your password was changed",
     "password_reset": "Reset your password",
+    "email_verification": "Confirm your e-mail address",
 }
 """The account messages another context may request (`shop_kernel.MessageRequested`), by template name."""
 
