@@ -10,6 +10,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -20,6 +21,7 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.main import create_app
 from app.settings import Settings
 from shop_identity import AccountSecret, Customer, IdentityPlugin
 from shop_kernel import OutboxMessage
@@ -315,3 +317,89 @@ def test_a_reset_request_tells_nobody_whether_an_account_exists(
         return len(list(await session.scalars(select(AccountSecret.id))))
 
     assert api.run(messages) == 30 + 4  # user0 got 5 in the window in all; the 6th and 7th asked in vain
+
+
+def test_an_e_mail_address_is_verified_by_the_link_sent_on_registration_and_on_every_change(
+    shop: TestClient[Litestar], api: Api, smtp: FakeSmtp, staff: Caller
+) -> None:
+    registered = shop.post(
+        "/api/auth/register/",
+        json={
+            "username": "wanjiku",
+            "email": "wanjiku@example.com",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
+    assert registered.status_code == 201
+    assert (registered.json()["is_verified"], registered.json()["email_verified_at"]) == (False, None)
+    caller = Caller(id=registered.json()["id"], username="wanjiku", token="", password=NEW_PASSWORD)
+    caller.token = api.issue_token(caller.id)
+
+    def link_in(email: Message) -> str:
+        found = re.search(r"http://testserver\.local(/account/verify-email\?token=([\w-]+))", parts(email)[0])
+        assert found, parts(email)[0]
+        return found.group(1)
+
+    eventually(lambda: len(smtp.received) == 1)
+    email = smtp.received[0]
+    assert (email["X-Envelope-To"], email["Subject"]) == ("wanjiku@example.com", "Confirm your e-mail address")
+    assert "Please confirm that wanjiku@example.com is the address of your account (wanjiku)" in parts(email)[0]
+    path = link_in(email)
+    token = path.split("token=")[1]
+
+    # opening the link changes nothing (mail scanners open links); the page's button does
+    page = shop.get(path)
+    assert page.status_code == 200
+    assert f'value="{token}"' in page.text
+    assert shop.get("/api/auth/profile/", headers=caller.headers).json()["is_verified"] is False
+    confirmed = shop.post("/account/verify-email", data={"token": token})
+    assert (confirmed.status_code, "Your e-mail address is confirmed" in confirmed.text) == (200, True)
+    profile = shop.get("/api/auth/profile/", headers=caller.headers).json()
+    assert profile["is_verified"] is True
+    assert datetime.fromisoformat(profile["email_verified_at"]) > datetime.now(UTC) - timedelta(minutes=1)
+    again = shop.post("/api/auth/email/verify/", json={"token": token})
+    assert again.status_code == 400
+    assert again.json()["errors"] == {
+        "token": ["This verification link is invalid, expired or already used. Ask for a new one."]
+    }
+    assert shop.post("/api/auth/email/verify/resend/", headers=caller.headers).status_code == 409
+
+    # a new address is unverified until its own link is followed; the old address gets nothing more
+    changed = shop.patch("/api/auth/profile/", json={"email": "wanjiku@work.example"}, headers=caller.headers)
+    assert (changed.json()["email"], changed.json()["is_verified"]) == ("wanjiku@work.example", False)
+    eventually(lambda: len(smtp.received) == 2)
+    assert smtp.received[1]["X-Envelope-To"] == "wanjiku@work.example"
+    first_link = link_in(smtp.received[1])
+    assert shop.post("/api/auth/email/verify/resend/", headers=caller.headers).status_code == 202
+    eventually(lambda: len(smtp.received) == 3)
+    # the resent link retired the one before it
+    assert shop.post("/api/auth/email/verify/", json={"token": first_link.split("token=")[1]}).status_code == 400
+    verified = shop.post("/api/auth/email/verify/", json={"token": link_in(smtp.received[2]).split("token=")[1]})
+    assert verified.json() == {"detail": "Your e-mail address is verified."}
+    assert shop.get("/api/auth/profile/", headers=caller.headers).json()["is_verified"] is True
+    # editing other fields keeps it
+    shop.patch("/api/auth/profile/", json={"first_name": "Wanjiku"}, headers=caller.headers)
+    assert shop.get("/api/auth/profile/", headers=caller.headers).json()["is_verified"] is True
+
+
+def test_orders_can_require_a_verified_e_mail_address(
+    settings: Settings, client: TestClient[Litestar], api: Api, staff: Caller, one_backend: None
+) -> None:
+    buyer = api.customer()
+    order = {"items": [{"product_id": 1, "quantity": 1}]}
+    assert client.post("/api/orders/", json=order, headers=buyer.headers).status_code != 403  # off by default
+    with TestClient(create_app(replace(settings, require_verified_email_for_orders=True))) as strict:
+        refused = strict.post("/api/orders/", json=order, headers=buyer.headers)
+        assert refused.status_code == 403
+        assert refused.json()["type"] == "/problems/email-not-verified"
+        assert strict.post("/api/orders/", json=order, headers=staff.headers).status_code != 403
+
+        async def verify(session: AsyncSession) -> None:
+            await session.execute(update(Customer).values(email_verified_at=datetime.now(UTC)))
+            await session.commit()
+
+        api.run(verify)
+        fresh = api.issue_token(buyer.id)  # a new token: the old one's principal is cached for 5 s
+        assert strict.post("/api/orders/", json=order, headers={"Authorization": f"Bearer {fresh}"}).status_code != 403
+        assert strict.get("/api/orders/", headers=buyer.headers).status_code == 200
