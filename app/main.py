@@ -47,7 +47,7 @@ from shop_kernel import (
     problem_exception_handlers,
 )
 from shop_notify import NotifyPlugin
-from shop_ordering import OrderingPlugin
+from shop_ordering import OrderingPlugin, customer_order_summary
 
 __all__ = ("create_app",)
 
@@ -174,7 +174,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
-            IdentityPlugin(identity_settings(settings), sign_in_failures=sign_in_failures),
+            IdentityPlugin(
+                identity_settings(settings), sign_in_failures=sign_in_failures, customer_orders=customer_order_summary
+            ),
             CatalogPlugin(settings.catalog),
             OrderingPlugin(),
             notify,

@@ -12,6 +12,7 @@ from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter
 from shop_identity.plugin import IdentityPlugin, IdentitySettings
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService, TokenService, hash_token, make_token_resolver
+from shop_identity.staff import CustomerOrders, LastOrder, OrderSummary
 
 __all__ = (
     "SCOPES",
@@ -24,14 +25,17 @@ __all__ = (
     "ClientInfo",
     "ClientRegistration",
     "Customer",
+    "CustomerOrders",
     "CustomerProfile",
     "CustomerService",
     "FailureCounter",
     "IdentityPlugin",
     "IdentitySettings",
+    "LastOrder",
     "MemoryFailureCounter",
     "OAuthClient",
     "OAuthClientService",
+    "OrderSummary",
     "ProfileUpdate",
     "RegisterCustomer",
     "SigningKeys",

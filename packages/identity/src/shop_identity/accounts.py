@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from shop_identity.schemas import PasswordChange, PasswordResetConfirm, PasswordResetRequest
 
-__all__ = ("AccountPolicy", "AccountService", "TooManyAttempts")
+__all__ = ("AccountPolicy", "AccountService", "TooManyAttempts", "end_sessions")
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
 EMAIL_VERIFICATION = "email_verification"
@@ -84,6 +84,25 @@ class AccountPolicy:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def end_sessions(
+    session: AsyncSession, customer_id: int, now: datetime, *, keep_token_hash: str | None = None
+) -> list[str]:
+    """Revoke every live token of the account (with its refresh token) but `keep_token_hash`, and retire its
+    unused authorization codes, in the caller's transaction; returns the revoked token hashes, for
+    `forget_revoked` once the transaction has committed."""
+    live = [AccessToken.customer_id == customer_id, AccessToken.revoked_at.is_(None)]
+    if keep_token_hash is not None:
+        live.append(AccessToken.token_hash != keep_token_hash)
+    revoked = list((await session.scalars(select(AccessToken.token_hash).where(*live))).all())
+    await session.execute(update(AccessToken).where(*live).values(revoked_at=now))
+    await session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.customer_id == customer_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return revoked
 
 
 def _display_name(customer: Customer) -> str:
@@ -330,16 +349,7 @@ class AccountService:
         authorization codes and reset secrets retired, the notice staged: one transaction."""
         now = _now()
         customer.password_hash = await anyio.to_thread.run_sync(hash_password, password)
-        live = [AccessToken.customer_id == customer.id, AccessToken.revoked_at.is_(None)]
-        if keep_token_hash is not None:
-            live.append(AccessToken.token_hash != keep_token_hash)
-        revoked = list((await self.session.scalars(select(AccessToken.token_hash).where(*live))).all())
-        await self.session.execute(update(AccessToken).where(*live).values(revoked_at=now))
-        await self.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.customer_id == customer.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now)
-        )
+        revoked = await end_sessions(self.session, customer.id, now, keep_token_hash=keep_token_hash)
         await self._retire_secrets(customer.id, now, PASSWORD_RESET)
         await self._stage(
             MessageRequested(

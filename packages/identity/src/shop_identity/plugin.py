@@ -29,6 +29,7 @@ from shop_identity.oauth.server import OAuthConfig
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie
 from shop_identity.services import CustomerService, TokenService
+from shop_identity.staff import CustomerAdminController, CustomerOrders, StaffCustomerService
 from shop_kernel import InvalidText, Principal, install_shared
 
 if TYPE_CHECKING:
@@ -77,10 +78,16 @@ class IdentityPlugin(InitPluginProtocol):
     `db_session` and a `BearerTokenMiddleware` backed by `make_token_resolver`."""
 
     def __init__(
-        self, settings: IdentitySettings | None = None, *, sign_in_failures: FailureCounter | None = None
+        self,
+        settings: IdentitySettings | None = None,
+        *,
+        sign_in_failures: FailureCounter | None = None,
+        customer_orders: CustomerOrders | None = None,
     ) -> None:
         """`sign_in_failures`: where failed sign-ins are counted; give several replicas a shared one (the
-        default counts in this process)."""
+        default counts in this process). `customer_orders`: how the staff customer detail learns a customer's
+        orders (the ordering context's `customer_order_summary`); without it the detail shows none."""
+        self.customer_orders = customer_orders
         self.settings = settings = settings or IdentitySettings()
         if settings.signing_key_pem is None:
             log.warning("no OAuth signing key configured: id_tokens are signed with a key made for this process")
@@ -128,11 +135,17 @@ class IdentityPlugin(InitPluginProtocol):
         install_shared(app_config)
         oauth = self.oauth
         accounts = self.accounts
+        customer_orders = self.customer_orders
         provide_oauth = {"oauth": Provide(lambda: oauth, sync_to_thread=False)}
         provide_accounts = {**provide_oauth, "account_policy": Provide(lambda: accounts, sync_to_thread=False)}
         app_config.route_handlers.extend(
             [
                 Router(path="/", route_handlers=[AuthController], dependencies=provide_accounts),
+                Router(
+                    path="/",
+                    route_handlers=[CustomerAdminController],
+                    dependencies={"customer_orders": Provide(lambda: customer_orders, sync_to_thread=False)},
+                ),
                 # the authorize and account pages answer bad text with their own HTML error page (needs the
                 # runtime's templates)
                 Router(
@@ -155,6 +168,7 @@ class IdentityPlugin(InitPluginProtocol):
                 "AccountPolicy": AccountPolicy,
                 "AccountService": AccountService,
                 "CustomerService": CustomerService,
+                "StaffCustomerService": StaffCustomerService,
                 "TokenService": TokenService,
                 "OAuthClientService": OAuthClientService,
                 "OAuthRuntime": OAuthRuntime,
