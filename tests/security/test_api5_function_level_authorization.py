@@ -64,6 +64,12 @@ WHO_MAY_CALL: dict[str, str] = {
     "POST /api/orders/{order_id}/status": STAFF,
     "PATCH /api/orders/{order_id}": STAFF,
     "GET /api/notifications": STAFF,
+    "GET /api/customers": STAFF,
+    "GET /api/customers/{customer_id}": STAFF,
+    "POST /api/customers/{customer_id}/deactivate": STAFF,
+    "POST /api/customers/{customer_id}/reactivate": STAFF,
+    "POST /api/auth/email/verify": PUBLIC,  # the link's token is the key
+    "POST /api/auth/email/verify/resend": CUSTOMER,
     "POST /api/notifications/{notification_id}/retry": STAFF,
     "POST /api/notifications/sms/delivery-reports/{secret}": PUBLIC,  # the provider; the path secret is the key
 }
