@@ -38,7 +38,7 @@ from app.redis_outage import FailSoftStore, RedisOutage, request_path_redis
 from app.settings import Settings, get_settings
 from app.verified_email import VerifiedEmailForOrdersMiddleware
 from shop_catalog import CatalogPlugin
-from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
+from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter, PersonalData
 from shop_kernel import (
     RESPONSE_CACHE,
     ResponseCache,
@@ -46,8 +46,8 @@ from shop_kernel import (
     document_problems,
     problem_exception_handlers,
 )
-from shop_notify import NotifyPlugin
-from shop_ordering import OrderingPlugin, customer_order_summary
+from shop_notify import NotifyPlugin, erase_customer_notifications, export_customer_notifications
+from shop_ordering import OrderingPlugin, customer_order_summary, erase_customer_orders, export_customer_orders
 
 __all__ = ("create_app",)
 
@@ -175,7 +175,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             IdentityPlugin(
-                identity_settings(settings), sign_in_failures=sign_in_failures, customer_orders=customer_order_summary
+                identity_settings(settings),
+                sign_in_failures=sign_in_failures,
+                customer_orders=customer_order_summary,
+                personal_data=(
+                    PersonalData("orders", export_customer_orders, erase_customer_orders),
+                    PersonalData("notifications", export_customer_notifications, erase_customer_notifications),
+                ),
             ),
             CatalogPlugin(settings.catalog),
             OrderingPlugin(),

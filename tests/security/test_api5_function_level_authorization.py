@@ -70,6 +70,8 @@ WHO_MAY_CALL: dict[str, str] = {
     "POST /api/customers/{customer_id}/reactivate": STAFF,
     "POST /api/auth/email/verify": PUBLIC,  # the link's token is the key
     "POST /api/auth/email/verify/resend": CUSTOMER,
+    "GET /api/auth/me/export": CUSTOMER,
+    "DELETE /api/auth/me": CUSTOMER,
     "POST /api/notifications/{notification_id}/retry": STAFF,
     "POST /api/notifications/sms/delivery-reports/{secret}": PUBLIC,  # the provider; the path secret is the key
 }

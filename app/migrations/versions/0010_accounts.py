@@ -50,6 +50,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("customer_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("secret", sa.String(length=100), nullable=True))
         batch_op.create_index(batch_op.f("ix_notify_notification_customer_id"), ["customer_id"], unique=False)
+    # order notifications logged before this revision: their customer is their order's (erasure and export find them)
+    op.execute(
+        "UPDATE notify_notification SET customer_id = (SELECT o.customer_id FROM ordering_order o "
+        "WHERE o.order_number = notify_notification.order_number) "
+        "WHERE customer_id IS NULL AND order_number IS NOT NULL"
+    )
 
 
 def downgrade() -> None:

@@ -10,11 +10,13 @@ from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter
 from shop_identity.plugin import IdentityPlugin, IdentitySettings
+from shop_identity.privacy import ERASED, PersonalData, tombstone_username
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService, TokenService, hash_token, make_token_resolver
 from shop_identity.staff import CustomerOrders, LastOrder, OrderSummary
 
 __all__ = (
+    "ERASED",
     "SCOPES",
     "AccessToken",
     "AccountPolicy",
@@ -36,6 +38,7 @@ __all__ = (
     "OAuthClient",
     "OAuthClientService",
     "OrderSummary",
+    "PersonalData",
     "ProfileUpdate",
     "RegisterCustomer",
     "SigningKeys",
@@ -44,4 +47,5 @@ __all__ = (
     "hash_token",
     "load_or_create_private_key_pem",
     "make_token_resolver",
+    "tombstone_username",
 )

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from shop_identity.schemas import PasswordChange, PasswordResetConfirm, PasswordResetRequest
 
-__all__ = ("AccountPolicy", "AccountService", "TooManyAttempts", "end_sessions")
+__all__ = ("AccountPolicy", "AccountService", "TooManyAttempts", "end_sessions", "message_key_prefix")
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
 EMAIL_VERIFICATION = "email_verification"
@@ -84,6 +84,11 @@ class AccountPolicy:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def message_key_prefix(customer_id: int) -> str:
+    """Outbox keys of the messages identity requested for a customer start with this (erasure finds them so)."""
+    return f"{MESSAGE_REQUESTED}:{customer_id}:"
 
 
 async def end_sessions(
@@ -381,7 +386,7 @@ class AccountService:
         )
 
     async def _stage(self, message: MessageRequested) -> None:
-        key = f"{MESSAGE_REQUESTED}:{message.template}:{uuid.uuid4().hex}"
+        key = f"{message_key_prefix(message.customer_id or 0)}{message.template}:{uuid.uuid4().hex}"
         await self.session.run_sync(
             lambda sync_session: add_to_outbox(sync_session.connection(), MESSAGE_REQUESTED, key, message)
         )

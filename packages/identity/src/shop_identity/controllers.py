@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.accounts import AccountPolicy, AccountService
 from shop_identity.models import Customer
 from shop_identity.oauth.web import OAuthRuntime
+from shop_identity.privacy import PersonalData, PrivacyService
 from shop_identity.schemas import (
     AccountNotice,
+    CloseAccount,
     CustomerProfile,
     EmailVerification,
     PasswordChange,
@@ -45,6 +47,15 @@ async def provide_account_service(
     oauth: NamedDependency[OAuthRuntime],
 ) -> AccountService:
     return AccountService(db_session, account_policy, oauth.throttle)
+
+
+async def provide_privacy_service(
+    db_session: NamedDependency[AsyncSession],
+    oauth: NamedDependency[OAuthRuntime],
+    personal_data: NamedDependency[Any],
+) -> PrivacyService:
+    holders: tuple[PersonalData, ...] = personal_data
+    return PrivacyService(db_session, oauth.throttle, holders)
 
 
 def _address(request: Request[Any, Any, Any]) -> str:
@@ -93,7 +104,11 @@ async def _update_profile(
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["Customers"]
-    dependencies = {"customers": provide_customer_service, "accounts": provide_account_service}
+    dependencies = {
+        "customers": provide_customer_service,
+        "accounts": provide_account_service,
+        "privacy": provide_privacy_service,
+    }
 
     @post(
         "/register/",
@@ -283,6 +298,50 @@ class AuthController(Controller):
             address=_address(request),
         )
         return AccountNotice(detail="A new verification link is on its way to your e-mail address.")
+
+    @get(
+        "/me/export/",
+        operation_id="exportMyData",
+        summary="Everything held about the caller, as one JSON document",
+        description=(
+            "`profile`; `oauth` (`tokens` and `grants`: metadata only, never a token or secret); `account_messages` "
+            "(reset and verification messages sent: when, how, whether used); `orders` with their items; "
+            "`notifications` sent about the caller (SMS and e-mail, with their text). Nothing of anybody else."
+        ),
+        guards=[require_customer, require_scopes("read")],
+        security=bearer_security("read"),
+    )
+    async def export_my_data(
+        self, privacy: NamedDependency[PrivacyService], principal: NamedDependency[Principal]
+    ) -> Response[dict[str, Any]]:
+        document = await privacy.export(principal.require_user_id())
+        return Response(
+            document,
+            headers={"Content-Disposition": 'attachment; filename="my-data.json"', "Cache-Control": "no-store"},
+        )
+
+    @delete(
+        "/me/",
+        operation_id="closeMyAccount",
+        summary="Close the caller's account",
+        description=(
+            "Needs the password. Name, e-mail, phone number and username become a tombstone (`deleted-<id>`), every "
+            "token is revoked and the account can never sign in again. Orders stay for accounting, shown as the "
+            "deleted customer's, without their notes; notifications keep no address or text. Wrong passwords "
+            "count as failed sign-ins (429 past the limit)."
+        ),
+        guards=[require_customer, require_scopes("write")],
+        security=bearer_security("write"),
+        responses=problems(429),
+    )
+    async def close_my_account(
+        self,
+        request: Request[Any, Any, Any],
+        privacy: NamedDependency[PrivacyService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[CloseAccount],
+    ) -> None:
+        await privacy.erase(principal.require_user_id(), data.password, address=_address(request))
 
 
 class AccountPagesController(Controller):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from shop_identity.oauth.openapi import register_oauth_schemas
 from shop_identity.oauth.server import OAuthConfig
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie
+from shop_identity.privacy import PersonalData, PrivacyService
 from shop_identity.services import CustomerService, TokenService
 from shop_identity.staff import CustomerAdminController, CustomerOrders, StaffCustomerService
 from shop_kernel import InvalidText, Principal, install_shared
@@ -83,11 +85,14 @@ class IdentityPlugin(InitPluginProtocol):
         *,
         sign_in_failures: FailureCounter | None = None,
         customer_orders: CustomerOrders | None = None,
+        personal_data: Sequence[PersonalData] = (),
     ) -> None:
         """`sign_in_failures`: where failed sign-ins are counted; give several replicas a shared one (the
         default counts in this process). `customer_orders`: how the staff customer detail learns a customer's
-        orders (the ordering context's `customer_order_summary`); without it the detail shows none."""
+        orders (the ordering context's `customer_order_summary`); without it the detail shows none.
+        `personal_data`: what other contexts hold about a person, exported and erased with the account."""
         self.customer_orders = customer_orders
+        self.personal_data = tuple(personal_data)
         self.settings = settings = settings or IdentitySettings()
         if settings.signing_key_pem is None:
             log.warning("no OAuth signing key configured: id_tokens are signed with a key made for this process")
@@ -137,7 +142,12 @@ class IdentityPlugin(InitPluginProtocol):
         accounts = self.accounts
         customer_orders = self.customer_orders
         provide_oauth = {"oauth": Provide(lambda: oauth, sync_to_thread=False)}
-        provide_accounts = {**provide_oauth, "account_policy": Provide(lambda: accounts, sync_to_thread=False)}
+        holders = self.personal_data
+        provide_accounts = {
+            **provide_oauth,
+            "account_policy": Provide(lambda: accounts, sync_to_thread=False),
+            "personal_data": Provide(lambda: holders, sync_to_thread=False),
+        }
         app_config.route_handlers.extend(
             [
                 Router(path="/", route_handlers=[AuthController], dependencies=provide_accounts),
@@ -169,6 +179,7 @@ class IdentityPlugin(InitPluginProtocol):
                 "AccountService": AccountService,
                 "CustomerService": CustomerService,
                 "StaffCustomerService": StaffCustomerService,
+                "PrivacyService": PrivacyService,
                 "TokenService": TokenService,
                 "OAuthClientService": OAuthClientService,
                 "OAuthRuntime": OAuthRuntime,

@@ -13,6 +13,7 @@ __all__ = (
     "USERNAME_DOCUMENTED",
     "USERNAME_PATTERN",
     "AccountNotice",
+    "CloseAccount",
     "CustomerProfile",
     "EmailVerification",
     "PasswordChange",
@@ -143,6 +144,12 @@ class EmailVerification(msgspec.Struct):
     """`POST /api/auth/email/verify/`."""
 
     token: Annotated[str, msgspec.Meta(max_length=200, description="The token of the e-mailed link.")]
+
+
+class CloseAccount(msgspec.Struct):
+    """`DELETE /api/auth/me/`."""
+
+    password: Annotated[str, msgspec.Meta(max_length=MAX_LENGTH, description="The account's current password.")]
 
 
 class AccountNotice(msgspec.Struct):

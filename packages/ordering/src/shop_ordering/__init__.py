@@ -7,7 +7,7 @@ from shop_ordering.models import Order, OrderItem
 from shop_ordering.plugin import OrderingPlugin, OrderingSettings
 from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
 from shop_ordering.services import OrderService
-from shop_ordering.summaries import customer_order_summary
+from shop_ordering.summaries import customer_order_summary, erase_customer_orders, export_customer_orders
 
 __all__ = (
     "Order",
@@ -19,4 +19,6 @@ __all__ = (
     "OrderingSettings",
     "PlaceOrder",
     "customer_order_summary",
+    "erase_customer_orders",
+    "export_customer_orders",
 )
