@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import CatalogPlugin
-from shop_identity import CustomerService, TokenService
+from shop_identity import CustomerService, IdentityPlugin, TokenService
 from shop_identity.controllers import to_profile
 from tests.factories import RegisterCustomerFactory
 
@@ -70,6 +70,8 @@ class Api:
         # the catalog's in-memory snapshot and the cached pages (Redis) would otherwise outlive the rows they describe
         self.client.app.plugins.get(CatalogPlugin).cache.invalidate()
         app = self.client.app
+        # so would failed sign-ins and reset requests counted against the test client's address and accounts
+        self.run(lambda _session: app.plugins.get(IdentityPlugin).throttle.clear())
         self.run(lambda _session: app.response_cache_config.get_store_from_app(app).delete_all())
 
     def issue_token(
