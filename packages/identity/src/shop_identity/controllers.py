@@ -325,7 +325,7 @@ class AuthController(Controller):
         operation_id="closeMyAccount",
         summary="Close the caller's account",
         description=(
-            "Needs the password. Name, e-mail, phone number and username become a tombstone (`deleted-<id>`), every "
+            "Needs the password. Name, e-mail, phone number and username become a tombstone (`deleted:<id>`), every "
             "token is revoked and the account can never sign in again. Orders stay for accounting, shown as the "
             "deleted customer's, without their notes; notifications keep no address or text. Wrong passwords "
             "count as failed sign-ins (429 past the limit)."

@@ -34,8 +34,9 @@ UNUSABLE_PASSWORD = "!erased"  # noqa: S105 - no Argon2 hash looks like this, so
 
 
 def tombstone_username(customer_id: int) -> str:
-    """What an erased account is called from then on, in orders and everywhere else."""
-    return f"deleted-{customer_id}"
+    """What an erased account is called from then on, in orders and everywhere else: its username and e-mail. A
+    colon is in neither a username nor an address anyone can register, so a tombstone never collides."""
+    return f"deleted:{customer_id}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class PrivacyService:
         now = datetime.now(UTC)
         tombstone = tombstone_username(customer_id)
         customer.username = tombstone
-        customer.email = f"{tombstone}@erased.invalid"
+        customer.email = tombstone
         customer.first_name = ""
         customer.last_name = ""
         customer.phone_number = None
