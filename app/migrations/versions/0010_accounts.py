@@ -59,12 +59,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notify_notification", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_notify_notification_customer_id"))
-        batch_op.drop_column("secret")
-        batch_op.drop_column("customer_id")
-    with op.batch_alter_table("identity_account_secret", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_identity_account_secret_customer_id"))
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL), not batch mode: a batch copy of identity_customer would lose
+    # its expression indexes (lower(username), lower(email)), which alembic cannot reflect on SQLite.
+    op.drop_index(op.f("ix_notify_notification_customer_id"), table_name="notify_notification")
+    op.execute("ALTER TABLE notify_notification DROP COLUMN secret")
+    op.execute("ALTER TABLE notify_notification DROP COLUMN customer_id")
+    op.drop_index(op.f("ix_identity_account_secret_customer_id"), table_name="identity_account_secret")
     op.drop_table("identity_account_secret")
-    with op.batch_alter_table("identity_customer", schema=None) as batch_op:
-        batch_op.drop_column("email_verified_at")
+    op.execute("ALTER TABLE identity_customer DROP COLUMN email_verified_at")

@@ -130,9 +130,9 @@ class AuthController(Controller):
         account_policy: NamedDependency[AccountPolicy],
         data: JSONBody[RegisterCustomer],
     ) -> CustomerProfile:
-        customer = await customers.register(data)
-        await accounts.send_verification(customer.id, link_base_url=_link_base(request, account_policy))
-        return to_profile(customer)
+        customer_id = (await customers.register(data)).id
+        await accounts.send_verification(customer_id, link_base_url=_link_base(request, account_policy))
+        return to_profile(await customers.get(customer_id))  # read again: a host may expire objects on commit
 
     @get(
         "/profile/",
