@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
-import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select, update
@@ -29,7 +27,6 @@ from shop_notify import NotificationLog
 from tests.identity.oauth import OAuthHarness
 from tests.support.api import Api, Caller
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import app_with_worker
 
 NEW_PASSWORD = "#correct-Horse-7-battery"
 RESET_ANSWER = {
@@ -38,17 +35,9 @@ RESET_ANSWER = {
 }
 
 
-@pytest.fixture
-def shop(
-    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
-) -> Iterator[TestClient[Litestar]]:
-    """The composed app with its notification worker in-process, over an empty database and an empty Redis."""
-    with app_with_worker(settings, at, smtp) as worker_client:
-        yield worker_client
-
-
-def parts(email: Message) -> tuple[str, str]:
-    text, html = email.get_payload()  # type: ignore[misc]
+def parts(email: Any) -> tuple[str, str]:
+    """The text and HTML parts of a received e-mail."""
+    text, html = email.get_payload()
     return text.get_payload(decode=True).decode(), html.get_payload(decode=True).decode()
 
 

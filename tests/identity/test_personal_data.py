@@ -4,28 +4,17 @@ account leaves nothing personal in any table and keeps the orders for accounting
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from advanced_alchemy.base import metadata_registry
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.settings import Settings
+from tests.identity.test_accounts import parts
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import app_with_worker
-
-
-@pytest.fixture
-def shop(
-    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
-) -> Iterator[TestClient[Litestar]]:
-    with app_with_worker(settings, at, smtp) as worker_client:
-        yield worker_client
 
 
 def every_row(api: Api) -> str:
@@ -77,7 +66,7 @@ def test_the_export_holds_the_callers_data_and_closing_the_account_erases_it(
     text = export.text
     reset_email = smtp.received[-1]
     assert reset_email["Subject"] == "Reset your password"
-    found = re.search(r"token=([\w-]+)", reset_email.get_payload()[0].get_payload(decode=True).decode())
+    found = re.search(r"token=([\w-]+)", parts(reset_email)[0])
     assert found
     for secret_or_other in (zawadi.token, found.group(1), "hash", theirs["order_number"], "tieno"):
         assert secret_or_other not in text, secret_or_other

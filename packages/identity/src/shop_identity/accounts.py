@@ -161,19 +161,7 @@ class AccountService:
         account_count, _ = await self.policy.counter.add(f"reset:account:{customer.id}", window)
         if account_count > self.policy.max_reset_requests_per_account:
             return
-        now = _now()
-        await self._retire_secrets(customer.id, now, PASSWORD_RESET)
-        secret = secrets.token_urlsafe(32) if channel == "email" else f"{secrets.randbelow(1_000_000):06d}"
-        self.session.add(
-            AccountSecret(
-                customer_id=customer.id,
-                purpose=PASSWORD_RESET,
-                channel=channel,
-                # a code's digest is salted with the account id: two accounts may get the same six digits
-                secret_hash=self.policy.digest(secret if channel == "email" else f"{customer.id}:{secret}"),
-                expires_at=now + self.policy.reset_ttl,
-            )
-        )
+        secret = await self._new_secret(customer.id, PASSWORD_RESET, channel, self.policy.reset_ttl)
         minutes = str(int(self.policy.reset_ttl.total_seconds() // 60))
         context = {"name": _display_name(customer), "username": customer.username, "minutes": minutes}
         if channel == "email":
@@ -269,18 +257,7 @@ class AccountService:
             count, wait = await self.policy.counter.add(f"verify:account:{customer.id}", window)
             if count > self.policy.max_reset_requests_per_account:
                 raise TooManyAttempts(f"Too many verification e-mails. Try again in {wait} s.", wait)
-        now = _now()
-        await self._retire_secrets(customer.id, now, EMAIL_VERIFICATION)
-        secret = secrets.token_urlsafe(32)
-        self.session.add(
-            AccountSecret(
-                customer_id=customer.id,
-                purpose=EMAIL_VERIFICATION,
-                channel="email",
-                secret_hash=self.policy.digest(secret),
-                expires_at=now + self.policy.verification_ttl,
-            )
-        )
+        secret = await self._new_secret(customer.id, EMAIL_VERIFICATION, "email", self.policy.verification_ttl)
         await self._stage(
             MessageRequested(
                 template=EMAIL_VERIFICATION,
@@ -373,6 +350,24 @@ class AccountService:
         for token_hash in revoked:
             forget_revoked(token_hash)
         return len(revoked)
+
+    async def _new_secret(self, customer_id: int, purpose: str, channel: str, ttl: timedelta) -> str:
+        """A new link token (e-mail) or 6-digit code (SMS) for the account, retiring its earlier ones of the same
+        purpose; only its digest is stored. A code's digest includes the account id: two accounts may get the
+        same six digits."""
+        now = _now()
+        await self._retire_secrets(customer_id, now, purpose)
+        secret = secrets.token_urlsafe(32) if channel == "email" else f"{secrets.randbelow(1_000_000):06d}"
+        self.session.add(
+            AccountSecret(
+                customer_id=customer_id,
+                purpose=purpose,
+                channel=channel,
+                secret_hash=self.policy.digest(secret if channel == "email" else f"{customer_id}:{secret}"),
+                expires_at=now + ttl,
+            )
+        )
+        return secret
 
     async def _retire_secrets(self, customer_id: int, now: datetime, purpose: str) -> None:
         await self.session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -25,7 +26,7 @@ from shop_identity.schemas import (
     ProfileUpdate,
     RegisterCustomer,
 )
-from shop_identity.services import CustomerService
+from shop_identity.services import CustomerService, profile_fields
 from shop_kernel import FieldValidationError, Principal, bearer_security, problems, require_customer, require_scopes
 
 __all__ = ("AccountPagesController", "AuthController", "provide_customer_service", "to_profile")
@@ -68,19 +69,7 @@ def _link_base(request: Request[Any, Any, Any], policy: AccountPolicy) -> str:
 
 
 def to_profile(customer: Customer) -> CustomerProfile:
-    return CustomerProfile(
-        id=customer.id,
-        username=customer.username,
-        email=customer.email,
-        first_name=customer.first_name,
-        last_name=customer.last_name,
-        phone_number=customer.phone_number,
-        is_staff=customer.is_staff,
-        is_verified=customer.email_verified_at is not None,
-        email_verified_at=customer.email_verified_at,
-        created_at=customer.created_at,
-        updated_at=customer.updated_at,
-    )
+    return CustomerProfile(**profile_fields(customer))
 
 
 async def _update_profile(
@@ -346,7 +335,7 @@ class AuthController(Controller):
 
 class AccountPagesController(Controller):
     """Where links in account messages point by default (`ACCOUNT_LINK_BASE_URL` unset): minimal HTML pages, so
-    a link works before a shop has a front end of its own."""
+    a link works before a shop has a front end of its own. Each shows a form; its POST does the work."""
 
     path = "/account"
     include_in_schema = False
@@ -356,7 +345,7 @@ class AccountPagesController(Controller):
     async def reset_password_page(
         self, oauth: NamedDependency[OAuthRuntime], token: Annotated[str, Parameter(max_length=200)] = ""
     ) -> Response[str]:
-        return oauth.render_page("account/reset_password.html", token=token, errors=[], done=False, action="")
+        return oauth.render_page(RESET_PAGE, token=token, errors=[], done=False, action="")
 
     @post("/reset-password", media_type="text/html", status_code=200)
     async def reset_password(
@@ -366,32 +355,22 @@ class AccountPagesController(Controller):
         accounts: NamedDependency[AccountService],
     ) -> Response[str]:
         form = await request.form()
-        token = str(form.get("token") or "")[:200]
-        try:
+
+        async def reset(token: str) -> None:
+            new_password = str(form.get("new_password") or "")[:200]
+            confirmation = str(form.get("new_password_confirm") or "")[:200]
             await accounts.confirm_reset(
-                PasswordResetConfirm(
-                    token=token,
-                    new_password=str(form.get("new_password") or "")[:200],
-                    new_password_confirm=str(form.get("new_password_confirm") or "")[:200],
-                )
+                PasswordResetConfirm(token=token, new_password=new_password, new_password_confirm=confirmation)
             )
-        except FieldValidationError as exc:
-            return oauth.render_page(
-                "account/reset_password.html",
-                status_code=400,
-                token=token,
-                errors=_messages(exc),
-                done=False,
-                action="",
-            )
-        return oauth.render_page("account/reset_password.html", token="", errors=[], done=True, action="")
+
+        return await _submit(oauth, RESET_PAGE, str(form.get("token") or "")[:200], reset)
 
     @get("/verify-email", media_type="text/html")
     async def verify_email_page(
         self, oauth: NamedDependency[OAuthRuntime], token: Annotated[str, Parameter(max_length=200)] = ""
     ) -> Response[str]:
         """A button, not an automatic verification: mail scanners open links, people press buttons."""
-        return oauth.render_page("account/verify_email.html", token=token, errors=[], done=False, action="")
+        return oauth.render_page(VERIFY_PAGE, token=token, errors=[], done=False, action="")
 
     @post("/verify-email", media_type="text/html", status_code=200)
     async def verify_email(
@@ -401,15 +380,21 @@ class AccountPagesController(Controller):
         accounts: NamedDependency[AccountService],
     ) -> Response[str]:
         token = str((await request.form()).get("token") or "")[:200]
-        try:
-            await accounts.verify_email(token)
-        except FieldValidationError as exc:
-            return oauth.render_page(
-                "account/verify_email.html", status_code=400, token=token, errors=_messages(exc), done=False, action=""
-            )
-        return oauth.render_page("account/verify_email.html", token="", errors=[], done=True, action="")
+        return await _submit(oauth, VERIFY_PAGE, token, accounts.verify_email)
 
 
-def _messages(exc: FieldValidationError) -> list[str]:
-    fields = exc.errors if isinstance(exc.errors, dict) else {}
-    return [message for messages in fields.values() for message in messages]
+RESET_PAGE = "account/reset_password.html"
+VERIFY_PAGE = "account/verify_email.html"
+
+
+async def _submit(
+    oauth: OAuthRuntime, page: str, token: str, action: Callable[[str], Awaitable[None]]
+) -> Response[str]:
+    """Run a page's action with its token: the page again with the errors (400), or its done state."""
+    try:
+        await action(token)
+    except FieldValidationError as exc:
+        fields = exc.errors if isinstance(exc.errors, dict) else {}
+        errors = [message for messages in fields.values() for message in messages]
+        return oauth.render_page(page, status_code=400, token=token, errors=errors, done=False, action="")
+    return oauth.render_page(page, token="", errors=[], done=True, action="")

@@ -22,6 +22,7 @@ from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, 
 from shop_identity.oauth.throttle import SignInThrottle
 from shop_identity.passwords import verify_password
 from shop_identity.services import forget_revoked
+from shop_identity.staff import account_fields
 from shop_kernel import MESSAGE_REQUESTED, FieldValidationError, OutboxMessage
 
 if TYPE_CHECKING:
@@ -72,20 +73,7 @@ class PrivacyService:
         )
         document: dict[str, Any] = {
             "exported_at": datetime.now(UTC),
-            "profile": {
-                "id": customer.id,
-                "username": customer.username,
-                "email": customer.email,
-                "first_name": customer.first_name,
-                "last_name": customer.last_name,
-                "phone_number": customer.phone_number,
-                "is_staff": customer.is_staff,
-                "is_active": customer.is_active,
-                "is_verified": customer.email_verified_at is not None,
-                "email_verified_at": customer.email_verified_at,
-                "created_at": customer.created_at,
-                "updated_at": customer.updated_at,
-            },
+            "profile": account_fields(customer),
             "oauth": {
                 "tokens": [
                     {

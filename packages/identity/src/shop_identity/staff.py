@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.accounts import end_sessions
 from shop_identity.models import AccountSecret, Customer
-from shop_identity.services import DEFAULT_REGION, forget_revoked, normalize_phone
+from shop_identity.schemas import CustomerProfile
+from shop_identity.services import DEFAULT_REGION, forget_revoked, normalize_phone, profile_fields
 from shop_kernel import (
     ConflictError,
     NumberedPage,
@@ -65,21 +66,10 @@ CustomerOrders = Callable[[AsyncSession, int], Awaitable[OrderSummary]]
 """The port through which identity learns a customer's orders: (session, customer id) -> summary."""
 
 
-class CustomerAccount(msgspec.Struct):
-    """A customer as staff see it."""
+class CustomerAccount(CustomerProfile):
+    """A customer as staff see it: the profile, and whether the account is switched on."""
 
-    id: int
-    username: str
-    email: str
-    first_name: str
-    last_name: str
-    phone_number: str | None
-    is_staff: bool
     is_active: bool
-    is_verified: bool
-    email_verified_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class CustomerDetail(CustomerAccount):
@@ -87,21 +77,9 @@ class CustomerDetail(CustomerAccount):
     """How many orders the customer placed and the newest one (absent when no ordering context is mounted)."""
 
 
-def _account(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "username": customer.username,
-        "email": customer.email,
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "phone_number": customer.phone_number,
-        "is_staff": customer.is_staff,
-        "is_active": customer.is_active,
-        "is_verified": customer.email_verified_at is not None,
-        "email_verified_at": customer.email_verified_at,
-        "created_at": customer.created_at,
-        "updated_at": customer.updated_at,
-    }
+def account_fields(customer: Customer) -> dict[str, Any]:
+    """`CustomerAccount`'s fields: the profile's and `is_active`."""
+    return {**profile_fields(customer), "is_active": customer.is_active}
 
 
 def _like(text: str) -> str:
@@ -135,7 +113,7 @@ class StaffCustomerService:
 
     async def detail(self, customer_id: int) -> CustomerDetail:
         customer = await self._get(customer_id)
-        detail = CustomerDetail(**_account(customer))
+        detail = CustomerDetail(**account_fields(customer))
         if self.orders is not None:
             detail.orders = await self.orders(self.session, customer_id)
         return detail
@@ -201,7 +179,9 @@ class CustomerAdminController(Controller):
     ) -> NumberedPage[CustomerAccount]:
         paging = page_request(page, page_size, default_size=20, max_size=100)
         rows, total = await staff_customers.search(search, offset=paging.offset, limit=paging.page_size)
-        return numbered_page(request, [CustomerAccount(**_account(row)) for row in rows], count=total, paging=paging)
+        return numbered_page(
+            request, [CustomerAccount(**account_fields(row)) for row in rows], count=total, paging=paging
+        )
 
     @get(
         "/{customer_id:int}/",
