@@ -163,21 +163,11 @@ class AccountService:
             return
         secret = await self._new_secret(customer.id, PASSWORD_RESET, channel, self.policy.reset_ttl)
         minutes = str(int(self.policy.reset_ttl.total_seconds() // 60))
-        context = {"name": _display_name(customer), "username": customer.username, "minutes": minutes}
         if channel == "email":
-            context["link"] = f"{link_base_url.rstrip('/')}/reset-password?token={secret}"
+            link = f"{link_base_url.rstrip('/')}/reset-password?token={secret}"
+            await self._send(customer, PASSWORD_RESET, secret=secret, minutes=minutes, link=link)
         else:
-            context["code"] = secret
-        await self._stage(
-            MessageRequested(
-                template=PASSWORD_RESET,
-                channel=channel,
-                recipient=customer.email if channel == "email" else recipient,  # as stored, not as typed
-                customer_id=customer.id,
-                context=context,
-                secret=secret,
-            )
-        )
+            await self._send(customer, PASSWORD_RESET, channel="sms", secret=secret, minutes=minutes, code=secret)
         await self.session.commit()
 
     async def confirm_reset(self, data: PasswordResetConfirm) -> None:
@@ -258,21 +248,13 @@ class AccountService:
             if count > self.policy.max_reset_requests_per_account:
                 raise TooManyAttempts(f"Too many verification e-mails. Try again in {wait} s.", wait)
         secret = await self._new_secret(customer.id, EMAIL_VERIFICATION, "email", self.policy.verification_ttl)
-        await self._stage(
-            MessageRequested(
-                template=EMAIL_VERIFICATION,
-                channel="email",
-                recipient=customer.email,
-                customer_id=customer.id,
-                context={
-                    "name": _display_name(customer),
-                    "username": customer.username,
-                    "email": customer.email,
-                    "link": f"{link_base_url.rstrip('/')}/verify-email?token={secret}",
-                    "days": str(self.policy.verification_ttl.days),
-                },
-                secret=secret,
-            )
+        await self._send(
+            customer,
+            EMAIL_VERIFICATION,
+            secret=secret,
+            email=customer.email,
+            link=f"{link_base_url.rstrip('/')}/verify-email?token={secret}",
+            days=str(self.policy.verification_ttl.days),
         )
         await self.session.commit()
 
@@ -333,19 +315,7 @@ class AccountService:
         customer.password_hash = await anyio.to_thread.run_sync(hash_password, password)
         revoked = await end_sessions(self.session, customer.id, now, keep_token_hash=keep_token_hash)
         await self._retire_secrets(customer.id, now, PASSWORD_RESET)
-        await self._stage(
-            MessageRequested(
-                template="password_changed",
-                channel="email",
-                recipient=customer.email,
-                customer_id=customer.id,
-                context={
-                    "name": _display_name(customer),
-                    "username": customer.username,
-                    "when": now.strftime("%Y-%m-%d %H:%M UTC"),
-                },
-            )
-        )
+        await self._send(customer, "password_changed", when=now.strftime("%Y-%m-%d %H:%M UTC"))
         await self.session.commit()
         for token_hash in revoked:
             forget_revoked(token_hash)
@@ -380,8 +350,26 @@ class AccountService:
             .values(used_at=now)
         )
 
-    async def _stage(self, message: MessageRequested) -> None:
-        key = f"{message_key_prefix(message.customer_id or 0)}{message.template}:{uuid.uuid4().hex}"
+    async def _send(
+        self,
+        customer: Customer,
+        template: str,
+        *,
+        channel: Literal["email", "sms"] = "email",
+        secret: str | None = None,
+        **context: str,
+    ) -> None:
+        """Stage a message to the account's stored address or number (not as the request typed it) in this
+        transaction; every template gets the person's name and username."""
+        message = MessageRequested(
+            template=template,
+            channel=channel,
+            recipient=customer.email if channel == "email" else customer.phone_number or "",
+            customer_id=customer.id,
+            context={"name": _display_name(customer), "username": customer.username, **context},
+            secret=secret,
+        )
+        key = f"{message_key_prefix(customer.id)}{template}:{uuid.uuid4().hex}"
         await self.session.run_sync(
             lambda sync_session: add_to_outbox(sync_session.connection(), MESSAGE_REQUESTED, key, message)
         )
