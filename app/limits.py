@@ -9,7 +9,8 @@ the limit holds across processes. Responses carry `RateLimit-Limit`, `RateLimit-
 answer is 429 problem+json with `Retry-After`.
 
 Tiers (app/settings.py `RateLimits`):
-- `auth`: registration and the OAuth sign-in and token endpoints, per client address;
+- `auth`: registration, password change and reset, and the OAuth sign-in and token endpoints, per client
+  address;
 - `orders`: placing and cancelling orders and retrying a notification (each sends an SMS), per user;
 - `general`: every other API request, per user when signed in, else per address.
 
@@ -269,7 +270,10 @@ class SharedRateLimitMiddleware(RateLimitMiddleware):
         await self.app(scope, receive, send_with_headers)
 
 
-_AUTH_PATHS = re.compile(r"^/(api/auth/register|oauth/(token|authorize|revoke|introspect))/?$")
+_AUTH_PATHS = re.compile(
+    r"^/(api/auth/(register|password|password/reset|password/reset/confirm)|account/reset-password"
+    r"|oauth/(token|authorize|revoke|introspect))/?$"
+)
 _SMS_PATHS = re.compile(r"^/api/(orders/?|orders/\d+/cancel/?|notifications/\d+/retry/?)$")
 
 

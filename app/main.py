@@ -34,8 +34,9 @@ from app.limits import (
 from app.observability import MetricsController, log_startup_warnings, logging_config
 from app.redis_outage import RedisOutage
 from app.settings import Settings, get_settings
+from app.verified_email import VerifiedEmailForOrdersMiddleware
 from shop_catalog import CatalogPlugin
-from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter
+from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter, PersonalData
 from shop_kernel import (
     RESPONSE_CACHE,
     ResponseCache,
@@ -43,8 +44,8 @@ from shop_kernel import (
     document_problems,
     problem_exception_handlers,
 )
-from shop_notify import NotifyPlugin
-from shop_ordering import OrderingPlugin
+from shop_notify import NotifyPlugin, erase_customer_notifications, export_customer_notifications
+from shop_ordering import OrderingPlugin, customer_order_summary, erase_customer_orders, export_customer_orders
 
 __all__ = ("create_app",)
 
@@ -112,6 +113,7 @@ def identity_settings(settings: Settings) -> IdentitySettings:
         secure_cookies=settings.secure_cookies,
         # the docs page's development client never works in production, even in a copied database
         refused_client_ids=frozenset({DOCS_CLIENT_ID}) if settings.is_production else frozenset(),
+        account_link_base_url=settings.account_link_base_url,
     )
 
 
@@ -155,7 +157,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
-            IdentityPlugin(identity_settings(settings), sign_in_failures=sign_in_failures),
+            IdentityPlugin(
+                identity_settings(settings),
+                sign_in_failures=sign_in_failures,
+                customer_orders=customer_order_summary,
+                personal_data=(
+                    PersonalData("orders", export_customer_orders, erase_customer_orders),
+                    PersonalData("notifications", export_customer_notifications, erase_customer_notifications),
+                ),
+            ),
             CatalogPlugin(settings.catalog),
             OrderingPlugin(),
             notify,
@@ -174,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             RequestBodyMiddleware(settings.request_limits.body_timeout_seconds),
             build_auth_middleware(settings, session_maker),
+            *([VerifiedEmailForOrdersMiddleware()] if settings.require_verified_email_for_orders else []),
             *rate_limit_middleware(settings.rate_limits, counter),
         ],
         # Every route unless it declares its own (the bulk upload takes more, delivery reports less).

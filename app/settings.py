@@ -160,6 +160,12 @@ class Settings:
     secure_cookies: bool = False
     """The sign-in cookie of the authorize pages is sent over https only (on in production)."""
     ready_min_free_disk_bytes: int = 8 * 1024 * 1024
+    require_verified_email_for_orders: bool = False
+    """`REQUIRE_VERIFIED_EMAIL_FOR_ORDERS`: customers must verify their e-mail address before placing orders."""
+    account_link_base_url: str | None = None
+    """`ACCOUNT_LINK_BASE_URL`: the front end that links in account messages (password reset) point at. Unset,
+    production uses `OAUTH_ISSUER` + `/account` (our own pages; never the request's Host header, which a
+    caller chooses), and development the URL each request came to."""
     """SQLite: readiness fails while the database's file system has less free space than this."""
 
     @property
@@ -226,6 +232,11 @@ class Settings:
         signing_key = _read_key(env.get("OAUTH_SIGNING_KEY"), env.get("OAUTH_SIGNING_KEY_FILE"))
         if app_env == "production" and not signing_key:
             raise SettingsError("OAUTH_SIGNING_KEY_FILE (or OAUTH_SIGNING_KEY) is required in production")
+        link_base = env.get("ACCOUNT_LINK_BASE_URL", "").strip().rstrip("/") or None
+        if link_base:
+            _check_url("ACCOUNT_LINK_BASE_URL", link_base, production=app_env == "production")
+        elif app_env == "production":
+            link_base = f"{issuer}/account"
         retired = tuple(
             _read_key(None, path.strip()) or ""
             for path in env.get("OAUTH_RETIRED_SIGNING_KEY_FILES", "").split(",")
@@ -257,6 +268,8 @@ class Settings:
             oauth_signing_key_pem=signing_key,
             oauth_retired_signing_key_pems=retired,
             ready_min_free_disk_bytes=min_free_disk,
+            account_link_base_url=link_base,
+            require_verified_email_for_orders=_flag(env.get("REQUIRE_VERIFIED_EMAIL_FOR_ORDERS"), default=False),
             web_processes=max(web_processes, 1),
             secure_cookies=_flag(env.get("SESSION_COOKIE_SECURE"), default=app_env == "production"),
         )

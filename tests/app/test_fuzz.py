@@ -77,6 +77,26 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
         "non_field_errors": "the CSV inside the upload: its header and encoding",
         "file": "a file part that is neither CSV nor JSON (by its type or name), or does not parse as one",
     },
+    "changePassword": {
+        "current_password": "not the account's password",
+        "new_password": "the registration policy (numeric, common, too similar to the account's details)",
+        "new_password_confirm": "differs from `new_password`",
+    },
+    "requestPasswordReset": {
+        "non_field_errors": "neither or both of `email` and `phone_number`",
+        "email": "not an address",
+        "phone_number": "not a phone number",
+    },
+    "confirmPasswordReset": {
+        "non_field_errors": "neither or both of `token` and `code`",
+        "token": "no such link, or used, or expired",
+        "code": "no such code, or used, or expired",
+        "phone_number": "not a phone number",
+        "new_password": "the registration policy",
+        "new_password_confirm": "differs from `new_password`",
+    },
+    "verifyEmail": {"token": "no such link, or used, or expired"},
+    "closeMyAccount": {"password": "not the account's password"},
     "createClient": {
         "grant_types": "`refresh_token` without `authorization_code`, `client_credentials` for a public client",
         "redirect_uris": "not an https URL (http only on loopback), or missing for `authorization_code`",

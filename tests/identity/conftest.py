@@ -12,11 +12,16 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
+from app.settings import Settings
 from tests.conftest import BACKENDS
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Caller
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp
 from tests.support.live import free_port, live_server
+from tests.support.notify import app_with_worker
 
 
 @pytest.fixture
@@ -24,6 +29,16 @@ def one_backend(backend: str) -> None:
     """For behaviour that does not depend on the database (pages, throttling, parameter checks)."""
     if backend != BACKENDS[0]:
         pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
+
+
+@pytest.fixture
+def shop(
+    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
+) -> Iterator[TestClient[Litestar]]:
+    """The composed app with its notification worker in-process (account messages really go out), over an empty
+    database and an empty Redis."""
+    with app_with_worker(settings, at, smtp) as worker_client:
+        yield worker_client
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ the idempotency keys hold across them (on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.conftest import BACKENDS
 from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
 from tests.support.live import live_server
@@ -75,3 +77,26 @@ def test_one_idempotency_key_places_one_order_across_replicas(replicas: tuple[st
     assert [r.status_code for r in again] == [201, 201]
     assert {r.json()["id"] for r in again} == {r.json()["id"] for r in responses if r.status_code == 201}
     assert all(r.headers["Idempotent-Replayed"] == "true" for r in again)
+
+
+def test_a_deactivated_account_is_refused_by_every_replica_within_the_token_cache_lifetime(
+    replicas: tuple[str, str], api: Api, staff: Caller, backend: str
+) -> None:
+    """docs/accounts.md: deactivation revokes every token at once; another process honours it within 5 s (its
+    token cache). Independent of the database: first backend only."""
+    if backend != BACKENDS[0]:
+        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
+    buyer = api.customer()
+    with httpx.Client(timeout=10) as http:
+        for base in replicas * 3:  # each replica serves with two processes: let them all cache the principal
+            assert http.get(f"{base}/api/auth/profile/", headers=buyer.headers).status_code == 200
+        deactivated = http.post(f"{replicas[0]}/api/customers/{buyer.id}/deactivate/", headers=staff.headers)
+        assert deactivated.status_code == 200
+        started = time.monotonic()
+        accepted_until = started
+        while time.monotonic() - started < 6.5:
+            answers = [http.get(f"{base}/api/auth/profile/", headers=buyer.headers).status_code for base in replicas]
+            if 200 in answers:
+                accepted_until = time.monotonic()
+            time.sleep(0.1)
+    assert accepted_until - started <= 5.5, accepted_until - started

@@ -107,9 +107,11 @@ def test_the_profile_is_always_the_callers_own(
     assert changed.status_code in {200, 400}
     assert client.get("/api/auth/profile/", headers=alice.headers).json()["first_name"] != "Mallory"
     assert client.get("/api/auth/profile/", headers=alice.headers).json()["username"] == alice.username
-    # there is no id-addressed profile to probe
-    for path in (f"/api/auth/profile/{alice.id}/", f"/api/customers/{alice.id}/", f"/api/users/{alice.id}/"):
+    # there is no id-addressed profile to probe; the staff's customer routes refuse a customer outright
+    for path in (f"/api/auth/profile/{alice.id}/", f"/api/users/{alice.id}/"):
         assert client.get(path, headers=mallory.headers).status_code in {404, 405}
+    for path in (f"/api/customers/{alice.id}/", f"/api/customers/{mallory.id}/", "/api/customers/"):
+        assert client.get(path, headers=mallory.headers).status_code == 403
 
 
 def test_staff_see_every_order_but_customers_never_see_the_notification_log(

@@ -1,7 +1,8 @@
 """OWASP API2:2023 Broken authentication: the shared bearer-token middleware, through a protected endpoint.
 
 Missing, malformed, unknown, forged, expired and revoked tokens are 401 with a `Bearer` challenge; tokens
-are stored hashed and accepted only in the Authorization header. Refresh-token reuse (the whole family is
+are stored hashed and accepted only in the Authorization header; password-reset secrets are stored as keyed
+digests and refused when forged, retired or used. Refresh-token reuse (the whole family is
 revoked), code reuse and expired codes are in tests/identity/test_oauth_tokens.py and
 test_oauth_code_flow.py; sign-in throttling in tests/identity/test_oauth_browser.py.
 """
@@ -9,6 +10,8 @@ test_oauth_code_flow.py; sign-in throttling in tests/identity/test_oauth_browser
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -16,7 +19,7 @@ from datetime import timedelta
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import DEMO_STAFF_TOKEN
@@ -26,6 +29,7 @@ from app.main import create_app
 from app.settings import Settings
 from shop_identity import (
     AccessToken,
+    AccountSecret,
     ClientRegistration,
     Customer,
     OAuthClientService,
@@ -33,6 +37,7 @@ from shop_identity import (
     hash_token,
 )
 from shop_identity.oauth.throttle import SignInThrottle
+from shop_kernel import OutboxMessage
 from tests.security.conftest import production_settings
 from tests.support.api import Api
 
@@ -214,3 +219,39 @@ def test_failed_sign_ins_are_counted_across_replicas(redis_url: str) -> None:
                 await counter.close()
 
     asyncio.run(scenario())
+
+
+def test_reset_secrets_are_stored_as_keyed_digests_and_cannot_be_guessed(
+    client: TestClient[Litestar], api: Api
+) -> None:
+    """A reset code or link token is stored as an HMAC under the server's key (six digits would fall to a
+    plain hash of every code), a forged link is refused, and a code takes five wrong tries in all (the
+    whole flow is in tests/identity/test_accounts.py)."""
+    buyer = api.customer(phone_number="0722000111", email="api2@example.com")
+    assert client.post("/api/auth/password/reset/", json={"phone_number": "0722000111"}).status_code == 202
+    assert client.post("/api/auth/password/reset/", json={"email": "api2@example.com"}).status_code == 202
+
+    async def stored(session: AsyncSession) -> tuple[list[str], list[dict[str, object]]]:
+        digests = list(await session.scalars(select(AccountSecret.secret_hash).order_by(AccountSecret.id)))
+        payloads = list(await session.scalars(select(OutboxMessage.payload).order_by(OutboxMessage.id)))
+        return digests, payloads
+
+    digests, payloads = api.run(stored)
+    code, token = (str(payload["secret"]) for payload in payloads[-2:])  # not relayed yet: no worker runs here
+    assert re.fullmatch(r"\d{6}", code)
+    plain = {hashlib.sha256(value.encode()).hexdigest() for value in (code, f"{buyer.id}:{code}", token)}
+    assert not plain & set(digests)
+    assert len(digests) == 1 + 1  # the e-mail request retired the SMS code but keeps its row
+
+    password = "#forged-Link-42"
+    body = {"new_password": password, "new_password_confirm": password}
+    forged = client.post("/api/auth/password/reset/confirm/", json={**body, "token": "A" * 43})
+    assert forged.status_code == 400
+    overlong = client.post("/api/auth/password/reset/confirm/", json={**body, "token": "x" * 201})
+    assert overlong.status_code == 400
+    retired = client.post(
+        "/api/auth/password/reset/confirm/", json={**body, "phone_number": "0722000111", "code": code}
+    )
+    assert retired.status_code == 400  # a newer request retired the code
+    assert client.post("/api/auth/password/reset/confirm/", json={**body, "token": token}).status_code == 200
+    assert client.post("/api/auth/password/reset/confirm/", json={**body, "token": token}).status_code == 400

@@ -26,6 +26,9 @@ WHO_MAY_CALL: dict[str, str] = {
     "GET /api/auth/profile": CUSTOMER,
     "PUT /api/auth/profile": CUSTOMER,
     "PATCH /api/auth/profile": CUSTOMER,
+    "POST /api/auth/password": CUSTOMER,
+    "POST /api/auth/password/reset": PUBLIC,  # answers the same whoever asks (docs/accounts.md)
+    "POST /api/auth/password/reset/confirm": PUBLIC,  # the link's token or the SMS code is the key
     "GET /oauth/authorize": PUBLIC,
     "POST /oauth/authorize": PUBLIC,
     "POST /oauth/token": PUBLIC,  # the client authenticates in the request
@@ -61,6 +64,14 @@ WHO_MAY_CALL: dict[str, str] = {
     "POST /api/orders/{order_id}/status": STAFF,
     "PATCH /api/orders/{order_id}": STAFF,
     "GET /api/notifications": STAFF,
+    "GET /api/customers": STAFF,
+    "GET /api/customers/{customer_id}": STAFF,
+    "POST /api/customers/{customer_id}/deactivate": STAFF,
+    "POST /api/customers/{customer_id}/reactivate": STAFF,
+    "POST /api/auth/email/verify": PUBLIC,  # the link's token is the key
+    "POST /api/auth/email/verify/resend": CUSTOMER,
+    "GET /api/auth/me/export": CUSTOMER,
+    "DELETE /api/auth/me": CUSTOMER,
     "POST /api/notifications/{notification_id}/retry": STAFF,
     "POST /api/notifications/sms/delivery-reports/{secret}": PUBLIC,  # the provider; the path secret is the key
 }

@@ -3,31 +3,42 @@
 Public API for other contexts and host apps; everything else in this package is internal.
 """
 
-from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuthClient
+from shop_identity.accounts import AccountPolicy, AccountService
+from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer, OAuthClient
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load_or_create_private_key_pem
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter
 from shop_identity.plugin import IdentityPlugin, IdentitySettings
+from shop_identity.privacy import ERASED, PersonalData, tombstone_username
 from shop_identity.schemas import CustomerProfile, ProfileUpdate, RegisterCustomer
 from shop_identity.services import CustomerService, TokenService, hash_token, make_token_resolver
+from shop_identity.staff import CustomerOrders, LastOrder, OrderSummary
 
 __all__ = (
+    "ERASED",
     "SCOPES",
     "AccessToken",
+    "AccountPolicy",
+    "AccountSecret",
+    "AccountService",
     "AuthorizationCode",
     "ClientCreated",
     "ClientInfo",
     "ClientRegistration",
     "Customer",
+    "CustomerOrders",
     "CustomerProfile",
     "CustomerService",
     "FailureCounter",
     "IdentityPlugin",
     "IdentitySettings",
+    "LastOrder",
     "MemoryFailureCounter",
     "OAuthClient",
     "OAuthClientService",
+    "OrderSummary",
+    "PersonalData",
     "ProfileUpdate",
     "RegisterCustomer",
     "SigningKeys",
@@ -36,4 +47,5 @@ __all__ = (
     "hash_token",
     "load_or_create_private_key_pem",
     "make_token_resolver",
+    "tombstone_username",
 )

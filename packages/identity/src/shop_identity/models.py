@@ -10,7 +10,7 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-__all__ = ("AccessToken", "AuthorizationCode", "Customer", "OAuthClient")
+__all__ = ("AccessToken", "AccountSecret", "AuthorizationCode", "Customer", "OAuthClient")
 
 
 class Customer(IdentityAuditBase):
@@ -25,6 +25,8 @@ class Customer(IdentityAuditBase):
     """E.164, e.g. +254712345678, or None."""
     is_staff: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the person followed the verification link sent to `email`; None until then and after any change."""
 
     __table_args__ = (
         # Case-insensitive uniqueness: "John_Doe" must not impersonate "john_doe".
@@ -103,3 +105,25 @@ class AuthorizationCode(IdentityAuditBase):
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     family_id: Mapped[str | None] = mapped_column(String(32), default=None)
     """The token family issued for this code, revoked if the code is used again."""
+
+
+class AccountSecret(IdentityAuditBase):
+    """A one-time secret sent to a person: a password-reset link token (e-mail) or a 6-digit code (SMS).
+
+    Only a keyed digest is stored (HMAC-SHA256 with the server's secret: a 6-digit code has too few values
+    for a plain hash to hide it). A secret works once, until `expires_at`, and a code takes at most a few
+    wrong tries; asking for a new one retires the account's earlier ones.
+    """
+
+    __tablename__ = "identity_account_secret"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("identity_customer.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(30))
+    """`password_reset` or `email_verification`."""
+    channel: Mapped[str] = mapped_column(String(10))
+    """`email` (a link token) or `sms` (a code)."""
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When it was used, retired by a newer one, or used up by wrong tries."""
+    failed_tries: Mapped[int] = mapped_column(default=0)

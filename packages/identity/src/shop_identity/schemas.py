@@ -9,7 +9,20 @@ import msgspec
 
 from shop_identity.passwords import MAX_LENGTH, MIN_LENGTH
 
-__all__ = ("USERNAME_DOCUMENTED", "USERNAME_PATTERN", "CustomerProfile", "ProfileUpdate", "RegisterCustomer")
+__all__ = (
+    "USERNAME_DOCUMENTED",
+    "USERNAME_PATTERN",
+    "AccountNotice",
+    "CloseAccount",
+    "CustomerProfile",
+    "EmailVerification",
+    "PasswordChange",
+    "PasswordChanged",
+    "PasswordResetConfirm",
+    "PasswordResetRequest",
+    "ProfileUpdate",
+    "RegisterCustomer",
+)
 
 USERNAME_PATTERN = r"^[\w.@+-]+\Z"
 r"""Python's: `\Z` ends the text, where `$` would also take a final line feed."""
@@ -81,5 +94,65 @@ class CustomerProfile(msgspec.Struct):
     last_name: str
     phone_number: str | None
     is_staff: bool
+    is_verified: bool
+    """The e-mail address was confirmed through the link sent to it (reset by any change of address)."""
+    email_verified_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+OldPassword = Annotated[str, msgspec.Meta(max_length=MAX_LENGTH)]
+Confirmation = Annotated[str, msgspec.Meta(max_length=MAX_LENGTH, description="The same as `new_password`.")]
+
+
+class PasswordChange(msgspec.Struct):
+    """`POST /api/auth/password/`."""
+
+    current_password: OldPassword
+    new_password: Password
+    new_password_confirm: Confirmation
+    revoke_current: bool = False
+    """Also sign out the token making this request (every other token of the account is always revoked)."""
+
+
+class PasswordChanged(msgspec.Struct):
+    detail: str
+    revoked_tokens: int
+    """How many access tokens (with their refresh tokens) of the account were revoked."""
+
+
+class PasswordResetRequest(msgspec.Struct):
+    """`POST /api/auth/password/reset/`: exactly one of `email` (a link is e-mailed) and `phone_number` (a code is
+    sent by SMS)."""
+
+    email: Email | None = None
+    phone_number: Phone | None = None
+
+
+class PasswordResetConfirm(msgspec.Struct):
+    """`POST /api/auth/password/reset/confirm/`: the link's `token`, or the SMS `code` with the `phone_number` it
+    was sent to."""
+
+    new_password: Password
+    new_password_confirm: Confirmation
+    token: Annotated[str, msgspec.Meta(max_length=200, description="The token of the e-mailed link.")] | None = None
+    phone_number: Phone | None = None
+    code: Annotated[str, msgspec.Meta(max_length=12, description="The 6-digit code sent by SMS.")] | None = None
+
+
+class EmailVerification(msgspec.Struct):
+    """`POST /api/auth/email/verify/`."""
+
+    token: Annotated[str, msgspec.Meta(max_length=200, description="The token of the e-mailed link.")]
+
+
+class CloseAccount(msgspec.Struct):
+    """`DELETE /api/auth/me/`."""
+
+    password: Annotated[str, msgspec.Meta(max_length=MAX_LENGTH, description="The account's current password.")]
+
+
+class AccountNotice(msgspec.Struct):
+    """A `202`/`200` answer that only says what happens next."""
+
+    detail: str

@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -40,6 +40,7 @@ __all__ = (
     "make_token_resolver",
     "normalize_email",
     "normalize_phone",
+    "profile_fields",
 )
 
 DEFAULT_REGION = "KE"
@@ -56,6 +57,23 @@ def normalize_phone(value: str, region: str = DEFAULT_REGION) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError(value)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def profile_fields(customer: Customer) -> dict[str, Any]:
+    """What a person's profile shows of their account (`CustomerProfile`'s fields)."""
+    return {
+        "id": customer.id,
+        "username": customer.username,
+        "email": customer.email,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "phone_number": customer.phone_number,
+        "is_staff": customer.is_staff,
+        "is_verified": customer.email_verified_at is not None,
+        "email_verified_at": customer.email_verified_at,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+    }
 
 
 class CustomerRepository(SQLAlchemyAsyncRepository[Customer]):
@@ -118,9 +136,11 @@ class CustomerService:
         errors: dict[str, list[str]] = {}
         if data.email is not msgspec.UNSET:
             email = self._clean_email(data.email, errors)
-            if email and email.lower() != customer.email.lower():
-                await self._check_unique(errors, email=email)
+            if email and email != customer.email:
+                if email.lower() != customer.email.lower():
+                    await self._check_unique(errors, email=email)
                 customer.email = email
+                customer.email_verified_at = None  # the new address is not confirmed yet
         if data.phone_number is not msgspec.UNSET:
             phone = self._clean_phone(data.phone_number, errors)
             if "phone_number" not in errors:
@@ -248,6 +268,7 @@ class TokenService:
             scopes=scopes,
             is_staff=customer.is_staff,
             client_id=token.client_id,
+            email_verified=customer.email_verified_at is not None,
         )
         return principal, token.expires_at
 

@@ -21,6 +21,7 @@ from shop_kernel.context import (
     current_request_id,
 )
 from shop_kernel.events import DomainEvent, publish
+from shop_kernel.messages import MESSAGE_REQUESTED, MessageRequested
 from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
 from shop_kernel.openapi import document_problems, problems
 from shop_kernel.outages import Outage, database_outage
@@ -82,6 +83,7 @@ __all__ = (
     "DB_SESSION_KEY",
     "EVERYTHING",
     "MAX_ROW_ID",
+    "MESSAGE_REQUESTED",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
     "RESPONSE_CACHE",
@@ -95,6 +97,7 @@ __all__ = (
     "InvalidText",
     "InvalidationBus",
     "KeysetWindow",
+    "MessageRequested",
     "NumberedPage",
     "Outage",
     "OutboxMessage",

@@ -52,6 +52,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     scopes: frozenset[str] = frozenset()
     is_staff: bool = False
     client_id: str | None = None
+    email_verified: bool = False
+    """The person confirmed their e-mail address (a host may require it before some operations)."""
 
     @property
     def is_authenticated(self) -> bool:

@@ -7,6 +7,7 @@ from shop_notify.channels import AfricasTalkingSms, ConsoleEmail, ConsoleSms, De
 from shop_notify.delivery import NotifyRuntime, deliver_notification, delivery_job
 from shop_notify.models import NotificationLog
 from shop_notify.plugin import NotifyPlugin, queue_redis
+from shop_notify.privacy import erase_customer_notifications, export_customer_notifications
 from shop_notify.settings import AT_LIVE_URL, AT_SANDBOX_URL, NotifySettings
 
 __all__ = (
@@ -23,5 +24,7 @@ __all__ = (
     "SmtpEmail",
     "deliver_notification",
     "delivery_job",
+    "erase_customer_notifications",
+    "export_customer_notifications",
     "queue_redis",
 )

@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 from saq import Job
 from saq.job import ACTIVE_STATUSES
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_kernel import OutboxMessage, bind_request_id, run_unit_of_work
+from shop_kernel import MESSAGE_REQUESTED, MessageRequested, OutboxMessage, bind_request_id, run_unit_of_work
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
 from shop_notify.metrics import JOBS, RECONCILED
 from shop_notify.models import NotificationLog
@@ -38,11 +39,14 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job", "job_keys")
+__all__ = ("SECRET_PLACEHOLDER", "TOPICS", "NotifyRuntime", "deliver_notification", "delivery_job", "job_keys")
 
 logger = logging.getLogger("shop.notify")
-TOPICS = (ORDER_PLACED, ORDER_CANCELLED)
+TOPICS = (ORDER_PLACED, ORDER_CANCELLED, MESSAGE_REQUESTED)
 INTERRUPTED = "Interrupted while sending: it may have been delivered; check, then retry."
+SECRET_PLACEHOLDER = "[one-time secret]"  # noqa: S105 - what stands in for one
+"""Stands in the log for the secret a message carries; the job puts the secret back only to send it."""
+SECRET_GONE = "The one-time secret of this message is no longer kept; the person must ask for a new one."  # noqa: S105
 RECONCILE_LOCK = "shop:notify:reconcile-lock"
 
 
@@ -100,7 +104,13 @@ class NotifyRuntime:
         request_ids = {message.key: message.request_id for message in pending}
         for notification_id, event_key in queued:
             await queue.enqueue(delivery_job(self.settings, notification_id, request_id=request_ids.get(event_key)))
-        await run_unit_of_work(engine, partial(_mark_dispatched, message_ids=[message.id for message in pending]))
+        # a requested message's secret stays in its log row only; the outbox keeps the event without it
+        scrubbed = {message.id: _without_secret(message.payload) for message in pending
+                    if message.topic == MESSAGE_REQUESTED}  # fmt: skip
+        await run_unit_of_work(
+            engine,
+            partial(_mark_dispatched, message_ids=[message.id for message in pending], scrubbed=scrubbed),
+        )
         return len(pending)
 
     def _bound_engine(self) -> AsyncEngine:
@@ -119,19 +129,41 @@ class NotifyRuntime:
             )
             return _engine_of(session), list(pending)
 
-    def _plan(self, message: OutboxMessage) -> list[tuple[str, str, str, str | None, str, str | None]]:
+    def _plan(self, message: OutboxMessage) -> tuple[int | None, Plan]:
+        """Who the event concerns (a customer id) and the notifications it causes."""
+        if message.topic == MESSAGE_REQUESTED:
+            return self._plan_message(message)
         context = self._context(message)
         customer = context["customer"]
-        plan: list[tuple[str, str, str, str | None, str, str | None]] = []
+        plan: Plan = []
         sms_text = self.renderer.sms(message.topic, context)
         if customer.get("phone_number"):
-            plan.append(("sms", customer["phone_number"], "queued", None, sms_text, None))
+            plan.append(("sms", customer["phone_number"], "queued", None, sms_text, None, None))
         else:
             logger.info("no phone number for %s: SMS for %s skipped", customer["username"], message.key)
-            plan.append(("sms", f"customer:{customer['id']}", "skipped", None, sms_text, None))
+            plan.append(("sms", f"customer:{customer['id']}", "skipped", None, sms_text, None, None))
         email = self.renderer.email(message.topic, context)
-        plan.append(("email", self.settings.admin_email, "queued", email.subject, email.text, email.html))
-        return plan
+        plan.append(("email", self.settings.admin_email, "queued", email.subject, email.text, email.html, None))
+        return customer.get("id"), plan
+
+    def _plan_message(self, message: OutboxMessage) -> tuple[int | None, Plan]:
+        """A message another context asked for: its template, to its one recipient; the secret it carries is
+        logged as `SECRET_PLACEHOLDER` and kept apart until it is sent."""
+        request = msgspec.convert(message.payload, MessageRequested)
+        context = {**request.context, "shop_name": self.settings.shop_name}
+        try:
+            rendered = self.renderer.message(request.template, request.channel, context)
+        except (LookupError, ValueError) as exc:
+            logger.error("message %s cannot be rendered: %r", message.key, exc)
+            return request.customer_id, [(request.channel, request.recipient, "failed", None, repr(exc), None, None)]
+        text, html = rendered.text, rendered.html or None
+        if request.secret:
+            text = text.replace(request.secret, SECRET_PLACEHOLDER)
+            html = html.replace(request.secret, SECRET_PLACEHOLDER) if html else None
+        subject = rendered.subject or None
+        return request.customer_id, [
+            (request.channel, request.recipient, "queued", subject, text, html, request.secret)
+        ]
 
     def _context(self, message: OutboxMessage) -> dict[str, Any]:
         payload = dict(message.payload)
@@ -278,8 +310,17 @@ class NotifyRuntime:
 LOG = cast("Table", NotificationLog.__table__)
 OUTBOX = cast("Table", OutboxMessage.__table__)
 
-Plan = list[tuple[str, str, str, str | None, str, str | None]]
-"""(channel, recipient, status, subject, body, html) for each notification an event causes."""
+Plan = list[tuple[str, str, str, str | None, str, str | None, str | None]]
+"""(channel, recipient, status, subject, body, html, secret) for each notification an event causes."""
+
+
+def _without_secret(payload: dict[str, Any]) -> dict[str, Any]:
+    """A requested message's payload with its secret replaced wherever it appears (the link holds it too)."""
+    secret = payload.get("secret")
+    if not secret:
+        return payload
+    context = {key: str(value).replace(secret, SECRET_PLACEHOLDER) for key, value in payload.get("context", {}).items()}
+    return {**payload, "secret": None, "context": context}
 
 
 def _engine_of(session: AsyncSession) -> AsyncEngine:
@@ -290,7 +331,7 @@ def _engine_of(session: AsyncSession) -> AsyncEngine:
 
 
 def _log_notifications(
-    connection: Connection, planned: list[tuple[str, str, str | None, Plan]]
+    connection: Connection, planned: list[tuple[str, str, str | None, tuple[int | None, Plan]]]
 ) -> list[tuple[int, str]]:
     """Create the log rows of these events once (a relay that crashed half-way finds them again); returns
     (id, event key) of those still `queued`, the ones that need a job."""
@@ -308,18 +349,20 @@ def _log_notifications(
             "event_key": event_key,
             "topic": topic,
             "order_number": order_number,
+            "customer_id": customer_id,
             "channel": channel,
             "recipient": recipient,
             "status": status,
             "subject": subject,
             "body": body,
             "html": html,
+            "secret": secret,
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
         }
-        for event_key, topic, order_number, plan in planned
-        for channel, recipient, status, subject, body, html in plan
+        for event_key, topic, order_number, (customer_id, plan) in planned
+        for channel, recipient, status, subject, body, html, secret in plan
         if (event_key, channel, recipient) not in existing
     ]
     rows = list(existing.values())
@@ -329,12 +372,16 @@ def _log_notifications(
     return sorted((notification_id, key) for notification_id, status, key in rows if status == "queued")
 
 
-def _mark_dispatched(connection: Connection, message_ids: list[int]) -> None:
+def _mark_dispatched(
+    connection: Connection, message_ids: list[int], scrubbed: dict[int, dict[str, Any]] | None = None
+) -> None:
     connection.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(message_ids))
         .values(dispatched_at=datetime.now(UTC), attempts=OUTBOX.c.attempts + 1)
     )
+    for message_id, payload in (scrubbed or {}).items():
+        connection.execute(update(OUTBOX).where(OUTBOX.c.id == message_id).values(payload=payload))
 
 
 @dataclass(frozen=True)
@@ -356,19 +403,26 @@ def _claim(connection: Connection, notification_id: int) -> _Claimed | str:
         return "failed"
     if row.status != "queued":
         return str(row.status)
+    body, html = row.body, row.html
+    if SECRET_PLACEHOLDER in body:
+        if row.secret is None:  # a staff retry after the secret was dropped: sending the placeholder helps nobody
+            _finish(connection, notification_id, "failed", last_error=SECRET_GONE)
+            return "failed"
+        body = body.replace(SECRET_PLACEHOLDER, row.secret)
+        html = html.replace(SECRET_PLACEHOLDER, row.secret) if html else html
     connection.execute(
         update(LOG)
         .where(LOG.c.id == notification_id)
         .values(status="sending", attempts=LOG.c.attempts + 1, updated_at=datetime.now(UTC))
     )
-    return _Claimed(row.channel, row.recipient, row.subject, row.body, row.html)
+    return _Claimed(row.channel, row.recipient, row.subject, body, html)
 
 
 def _settle_abandoned(connection: Connection, notification_ids: list[int]) -> None:
     connection.execute(
         update(LOG)
         .where(LOG.c.id.in_(notification_ids), LOG.c.status == "sending")
-        .values(status="failed", last_error=INTERRUPTED, updated_at=datetime.now(UTC))
+        .values(status="failed", last_error=INTERRUPTED, secret=None, updated_at=datetime.now(UTC))
     )
 
 
@@ -390,6 +444,8 @@ def _finish(
     provider_message_id: str | None = None,
 ) -> None:
     values: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": datetime.now(UTC)}
+    if status != "queued":  # sent, or failed for good: a one-time secret is not kept a moment longer
+        values["secret"] = None
     if provider_message_id is not None:
         values["provider_message_id"] = provider_message_id
     connection.execute(update(LOG).where(LOG.c.id == notification_id).values(**values))

@@ -16,6 +16,8 @@ class NotificationLog(IdentityAuditBase):
     """The outbox event it answers, e.g. `order.placed:42`."""
     topic: Mapped[str] = mapped_column(String(100))
     order_number: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    customer_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    """The customer the message concerns (identity's id; no foreign key across contexts), when known."""
     channel: Mapped[str] = mapped_column(String(20))
     """`sms` or `email`."""
     recipient: Mapped[str] = mapped_column(String(254))
@@ -28,6 +30,9 @@ class NotificationLog(IdentityAuditBase):
     body: Mapped[str] = mapped_column(Text, default="")
     """The text sent (SMS text, or the plain-text part of the e-mail)."""
     html: Mapped[str | None] = mapped_column(Text, default=None)
+    secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The one-time secret (reset code or link token) a message carries, kept only until it is sent or has failed:
+    `body` and `html` hold `SECRET_PLACEHOLDER` in its place, and nothing shows this column."""
 
     __table_args__ = (
         UniqueConstraint("event_key", "channel", "recipient", name="uq_notify_notification_once"),

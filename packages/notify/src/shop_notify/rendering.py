@@ -16,6 +16,12 @@ SUBJECTS = {
     "order.cancelled": "Order Cancelled - {order_number}",
 }
 TEMPLATE_NAMES = {"order.placed": "order_placed", "order.cancelled": "order_cancelled"}
+MESSAGE_SUBJECTS = {
+    "password_changed": "Your password was changed",
+    "password_reset": "Reset your password",
+    "email_verification": "Confirm your e-mail address",
+}
+"""The account messages another context may request (`shop_kernel.MessageRequested`), by template name."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,23 @@ class Renderer:
         name = TEMPLATE_NAMES[topic]
         return RenderedEmail(
             subject=SUBJECTS[topic].format(order_number=context["order_number"]),
+            text=self.env.get_template(f"email/{name}.txt").render(context).strip() + "\n",
+            html=self.env.get_template(f"email/{name}.html").render(context),
+        )
+
+    def message(self, template: str, channel: str, context: dict[str, Any]) -> RenderedEmail:
+        """A requested message (`email/account_<template>.*` or `sms/account_<template>.txt`); an SMS has no
+        subject or HTML. Raises `LookupError` for a template notify does not have."""
+        if template not in MESSAGE_SUBJECTS:
+            raise LookupError(template)
+        name = f"account_{template}"
+        if channel == "sms":
+            text = self._render(f"sms/{name}.txt", context)
+            if len(text) > SMS_SEGMENT:
+                raise ValueError(f"the {template} SMS is {len(text)} characters, more than one segment")
+            return RenderedEmail(subject="", text=text, html="")
+        return RenderedEmail(
+            subject=MESSAGE_SUBJECTS[template],
             text=self.env.get_template(f"email/{name}.txt").render(context).strip() + "\n",
             html=self.env.get_template(f"email/{name}.html").render(context),
         )

@@ -7,6 +7,7 @@ from shop_ordering.models import Order, OrderItem
 from shop_ordering.plugin import OrderingPlugin, OrderingSettings
 from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
 from shop_ordering.services import OrderService
+from shop_ordering.summaries import customer_order_summary, erase_customer_orders, export_customer_orders
 
 __all__ = (
     "Order",
@@ -17,4 +18,7 @@ __all__ = (
     "OrderingPlugin",
     "OrderingSettings",
     "PlaceOrder",
+    "customer_order_summary",
+    "erase_customer_orders",
+    "export_customer_orders",
 )

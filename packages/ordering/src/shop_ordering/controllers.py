@@ -101,7 +101,7 @@ class OrderController(Controller):
         summary="List orders",
         description=(
             "Newest first with cursor pagination (`next`/`previous` are URLs). Customers see their own orders; "
-            "staff see everybody's and may filter by `status` and `customer` (username)."
+            "staff see everybody's and may filter by `status` and `customer` (an id or a username)."
         ),
         guards=READ,
         security=bearer_security("read"),
@@ -117,7 +117,7 @@ class OrderController(Controller):
         customer: Annotated[
             str | None,
             QueryParameter(
-                description="Staff only: a username.",
+                description="Staff only: a customer's id or username.",
                 min_length=1,
                 max_length=150,
                 pattern=r"^[\w.@+-]+\Z",

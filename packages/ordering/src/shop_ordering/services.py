@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import msgspec
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +29,7 @@ from shop_catalog import (
 )
 from shop_identity import Customer
 from shop_kernel import (
+    MAX_ROW_ID,
     ConflictError,
     FieldValidationError,
     KeysetWindow,
@@ -221,9 +222,11 @@ class OrderService:
         if status is not None:
             statement = statement.where(Order.status == status.value)
         if customer is not None:
-            statement = statement.where(
-                Order.customer_id.in_(select(CUSTOMER.c.id).where(CUSTOMER.c.username == customer))
-            )
+            # an id or a username; digits may be either (a username may be all digits)
+            named = CUSTOMER.c.username == customer
+            if customer.isdigit() and int(customer) <= MAX_ROW_ID:
+                named = or_(named, CUSTOMER.c.id == int(customer))
+            statement = statement.where(Order.customer_id.in_(select(CUSTOMER.c.id).where(named)))
         window = await fetch_keyset_window(
             self.session, statement, sort=Order.created_at, tie_breaker=Order.id, cursor=cursor, page_size=page_size
         )

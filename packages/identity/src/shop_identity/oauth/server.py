@@ -240,7 +240,7 @@ def user_claims(user: UserView, scope: str) -> dict[str, Any]:
             updated_at=int(user.updated_at.timestamp()),
         )
     if "email" in scopes:
-        claims.update(email=user.email, email_verified=False)
+        claims.update(email=user.email, email_verified=user.email_verified)
     return claims
 
 

@@ -42,6 +42,7 @@ class UserView:
     last_name: str
     is_staff: bool
     updated_at: datetime
+    email_verified: bool = False
     auth_time: datetime | None = None
     """When the user signed in, for the id_token's `auth_time` (set on the authorization path only)."""
 
@@ -55,6 +56,7 @@ class UserView:
             last_name=customer.last_name,
             is_staff=customer.is_staff,
             updated_at=customer.updated_at,
+            email_verified=customer.email_verified_at is not None,
         )
 
 

@@ -80,7 +80,13 @@ class OAuthRuntime:
     def render(
         self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response[str]:
-        html = self.templates.get_template(f"oauth/{template}").render(shop_name=self.shop_name, **context)
+        return self.render_page(f"oauth/{template}", status_code=status_code, headers=headers, **context)
+
+    def render_page(
+        self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response[str]:
+        """Any page of the identity templates (`account/...` too), with the pages' security headers."""
+        html = self.templates.get_template(template).render(shop_name=self.shop_name, **context)
         return html_page(html, status_code=status_code, headers=headers)
 
     def invalid_text_page(self, request: Request[Any, Any, Any], exc: InvalidText) -> Response[str]:
