@@ -2,6 +2,9 @@
 
 Every test that takes `client` runs once per backend (`[sqlite]`, `[postgresql]`). The schema comes
 from the real migrations, once per backend; tables are emptied before each test.
+
+Passwords are hashed with Argon2id at its cheapest cost in this process (`quick_password_hashing`); servers the
+tests start as processes keep the production cost, which tests/identity/test_passwords.py pins.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import TestClient
 from redis.asyncio import Redis
@@ -21,12 +25,24 @@ from redis.asyncio import Redis
 from app.cli import migrate
 from app.main import create_app
 from app.settings import RateLimits, Settings
+from shop_identity import passwords
 from tests.identity.oauth import OAuthHarness, over_https
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, smtp_server
 
 BACKENDS = [name.strip() for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name.strip()]
+PRODUCTION_PASSWORD_HASHER = passwords._hasher  # pinned by tests/identity/test_passwords.py
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing() -> Iterator[None]:
+    """Argon2id with one pass over 8 KiB instead of three over 64 MiB: the same algorithm, hash format and
+    verification, at about 30 µs instead of 0.3 s. Most tests register a customer or a staff member (some ten),
+    which made hashing the suite's largest single cost; the cost itself is no behaviour an HTTP test can see."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session")

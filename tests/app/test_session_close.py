@@ -1,4 +1,5 @@
-"""A database that dies while a request's session is closed (as its answer starts) costs that answer nothing."""
+"""Every request's session is closed as its answer starts; a database that dies during that close costs the
+answer nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from advanced_alchemy.extensions.litestar import async_default_before_send_handler
 from advanced_alchemy.extensions.litestar._utils import set_aa_scope_state
 from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_SCOPE_KEY
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy.exc import OperationalError
 
 from app.db import outage_tolerant
@@ -45,3 +48,19 @@ def test_an_outage_while_closing_is_logged_not_raised(caplog: pytest.LogCaptureF
 def test_any_other_error_while_closing_still_raises() -> None:
     with pytest.raises(ValueError, match="bug"):
         asyncio.run(close_session_before_send(START, _scope(Session(ValueError("bug")))))  # type: ignore[arg-type]
+
+
+def test_each_request_gives_its_connection_back_in_an_app_that_is_not_the_first(client: TestClient[Litestar]) -> None:
+    """advanced-alchemy renames the session key of every config after the first in a process (`migrate` made one
+    before this app): a handler looking under the default key closed nothing, and each product page kept its
+    connection (on PostgreSQL idle in a transaction, holding locks) until the garbage collector came by."""
+    alchemy = client.app.state.alchemy
+    assert alchemy.session_scope_key != SESSION_SCOPE_KEY
+    pool = alchemy.get_engine().sync_engine.pool
+    for path, status in (
+        ("/api/products/", 200),
+        ("/api/products/?page=1&ordering=price", 200),
+        ("/api/products/1/", 404),
+    ):
+        assert client.get(path).status_code == status
+        assert pool.checkedout() == 0, path

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from argon2 import extract_parameters, profiles
+
 from shop_identity.passwords import hash_password, password_problems, verify_password
+from tests.conftest import PRODUCTION_PASSWORD_HASHER
 
 
 def test_hash_verifies_only_the_right_password() -> None:
@@ -11,6 +14,13 @@ def test_hash_verifies_only_the_right_password() -> None:
     assert verify_password(stored, "Kq7-long-enough")
     assert not verify_password(stored, "kq7-long-enough")
     assert not verify_password("not-a-hash", "Kq7-long-enough")
+
+
+def test_production_hashes_cost_what_rfc_9106_recommends() -> None:
+    """Pins the cost the suite lowers for speed (tests/conftest.py): Argon2id, 3 passes over 64 MiB, 4 lanes."""
+    stored = PRODUCTION_PASSWORD_HASHER.hash("Kq7-long-enough")
+    assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
+    assert verify_password(stored, "Kq7-long-enough")  # a production hash verifies whatever the current cost
 
 
 TESTCLIENT = {"username": "testclient", "first_name": "Test", "last_name": "Client", "email": "testclient@example.com"}

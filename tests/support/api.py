@@ -23,6 +23,15 @@ from tests.factories import RegisterCustomerFactory
 
 T = TypeVar("T")
 
+# every sequence a table owns (serial and identity columns), back to 1 in place: cheaper than TRUNCATE's new files
+OWNED_SEQUENCES_RESTART = """
+SELECT setval(sequence.oid, 1, false)
+FROM pg_class AS sequence
+JOIN pg_depend AS owner ON owner.objid = sequence.oid AND owner.classid = 'pg_class'::regclass
+  AND owner.deptype IN ('a', 'i')
+WHERE sequence.relkind = 'S'
+"""
+
 
 @dataclass
 class Caller:
@@ -61,7 +70,12 @@ class Api:
             if session.bind.dialect.name == "postgresql":
                 # a connection leaked "idle in transaction" fails the test at once instead of hanging the suite
                 await session.execute(text("SET LOCAL lock_timeout = '3s'"))
-                await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                # TRUNCATE gives each table new files: only the tables a test wrote to (a tenth of the cost of all)
+                holding = " UNION ALL ".join(f"SELECT '{table}' WHERE EXISTS (SELECT FROM {table})" for table in tables)  # noqa: S608 - our own table names
+                if written := list((await session.execute(text(holding))).scalars()):
+                    await session.execute(text(f"TRUNCATE {', '.join(written)} CASCADE"))
+                # and every table's ids start at 1 again, as RESTART IDENTITY did (inserts rolled back use ids too)
+                await session.execute(text(OWNED_SEQUENCES_RESTART))
             else:
                 for table in reversed(tables):
                     await session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
