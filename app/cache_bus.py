@@ -72,12 +72,16 @@ class RedisInvalidationBus:
                     continue
                 except asyncio.CancelledError:  # the loop is closing: nobody is left waiting for an answer
                     done.cancel()
-                    if self._next is not None:
-                        self._next.cancel()
+                    self._abandon_waiting()
                     raise
                 done.set_result(None)
         finally:
             self._sender_task = None
+
+    def _abandon_waiting(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+            self._next, self._waiting = None, set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="response-cache-bus")

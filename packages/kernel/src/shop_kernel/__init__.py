@@ -72,7 +72,7 @@ from shop_kernel.text import (
     control_character_in,
     decode_json_text,
 )
-from shop_kernel.writes import UnitBatcher, close_unit_of_work_runner, run_unit_of_work
+from shop_kernel.writes import Prepared, UnitBatcher, close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
     "AMOUNT_PATTERN",
@@ -99,6 +99,7 @@ __all__ = (
     "OutboxMessage",
     "PageRequest",
     "PayloadTooLarge",
+    "Prepared",
     "Principal",
     "ProblemDetail",
     "ProblemError",
