@@ -233,7 +233,8 @@ class Prepared:
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
         if dialect.driver != "pysqlite":
-            return [tuple(row) for row in connection.execute(self.statement, dict(parameters))]
+            result = connection.execute(self.statement, dict(parameters))
+            return [tuple(row) for row in result] if result.returns_rows else []
         plan = self._plan or self._compile(dialect)
         values = tuple(
             parameters.get(name, default) if process is None else process(parameters.get(name, default))
