@@ -13,7 +13,6 @@ PROCESSES=${PROCESSES:-2}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8s}
 PORT=${PORT:-8971}
-URL="http://127.0.0.1:$PORT/floor"
 
 cpu_ticks() { # the utime + stime of a process tree, in clock ticks
   local total=0 pid
@@ -23,9 +22,9 @@ cpu_ticks() { # the utime + stime of a process tree, in clock ticks
   echo "$total"
 }
 
-run() { # name command...
-  local name=$1
-  shift
+run() { # name port command...
+  local name=$1 URL="http://127.0.0.1:$2/floor"
+  shift 2
   "$@" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 1 60); do curl -sf -o /dev/null "$URL" && break; sleep 0.5; done
@@ -36,14 +35,15 @@ run() { # name command...
   after=$(cpu_ticks "$pid")
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+  sleep 1 # the workers exit after their parent
   rps=$(echo "$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().split(" ", 1)[1])["rps"])')
   echo "$name $out cpu_ms_per_request=$(python3 -c "print(round(($after - $before) * 1000 / $(getconf CLK_TCK) / ($rps * ${DURATION%s}), 3))")"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
   echo "# round $round"
-  run uvicorn .venv/bin/python -m uvicorn --factory bench.floor_app:create_app --host 127.0.0.1 --port "$PORT" \
+  run uvicorn "$PORT" .venv/bin/python -m uvicorn --factory bench.floor_app:create_app --host 127.0.0.1 --port "$PORT" \
     --workers "$PROCESSES" --log-level warning --no-access-log --loop uvloop --http httptools
-  run granian .venv/bin/granian --interface asgi --factory --host 127.0.0.1 --port "$PORT" \
+  run granian $((PORT + 1)) .venv/bin/granian --interface asgi --factory --host 127.0.0.1 --port $((PORT + 1)) \
     --workers "$PROCESSES" --loop uvloop --log-level warning --no-access-log bench.floor_app:create_app
 done
