@@ -111,7 +111,7 @@ FORM_DESCRIPTION = (
 def document_form_bodies(openapi: OpenAPI) -> None:
     """Every operation documented as taking JSON only takes the same schema as either form too."""
     for path_item in (openapi.paths or {}).values():
-        for method in ("put", "post", "patch"):
+        for method in ("put", "post", "patch", "delete"):
             operation = getattr(path_item, method, None)
             body = operation.request_body if operation is not None else None
             if body is None or isinstance(body, Reference) or list(body.content) != [JSON_MEDIA_TYPE]:
