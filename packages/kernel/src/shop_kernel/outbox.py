@@ -14,7 +14,6 @@ from sqlalchemy import JSON, Index, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop_kernel.context import current_request_id
-from shop_kernel.writes import Prepared
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -45,13 +44,13 @@ class OutboxMessage(IdentityBase):
 
 
 OUTBOX = cast("Table", OutboxMessage.__table__)
-_INSERT = Prepared(insert(OUTBOX), ["topic", "key", "payload", "created_at", "attempts", "request_id"])
+_INSERT = insert(OUTBOX)
 
 
 def add_to_outbox(connection: Connection, topic: str, key: str, payload: msgspec.Struct) -> None:
     """Stage an event in the caller's transaction; it is delivered only if that transaction commits."""
-    _INSERT.rows(
-        connection,
+    connection.execute(
+        _INSERT,
         {
             "topic": topic,
             "key": key,
