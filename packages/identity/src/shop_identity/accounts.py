@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 
 from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
-from shop_identity.passwords import hash_password, password_problems, verify_password
+from shop_identity.passwords import check_new_password, hash_password, verify_password
 from shop_identity.services import DEFAULT_REGION, forget_revoked, hash_token, normalize_email, normalize_phone
 from shop_kernel import (
     MESSAGE_REQUESTED,
@@ -46,7 +46,6 @@ EMAIL_VERIFICATION = "email_verification"
 BAD_VERIFICATION_LINK = "This verification link is invalid, expired or already used. Ask for a new one."
 ALREADY_VERIFIED = "Your e-mail address is already verified."
 WRONG_CURRENT_PASSWORD = "Your old password was entered incorrectly. Please enter it again."  # noqa: S105
-MISMATCH = "The two password fields didn't match."
 BAD_LINK = "This password reset link is invalid, expired or already used. Ask for a new one."
 BAD_CODE = "The code is wrong, expired or already used."
 USED_UP_CODE = "Too many wrong codes: this one no longer works. Ask for a new one."
@@ -294,19 +293,15 @@ class AccountService:
     def _check_new_password(
         self, customer: Customer, password: str, confirmation: str, errors: dict[str, list[str]]
     ) -> None:
-        if password != confirmation:
-            errors["new_password_confirm"] = [MISMATCH]
-        weaknesses = password_problems(
+        user = {"username": customer.username, "first_name": customer.first_name, "last_name": customer.last_name}
+        check_new_password(
+            errors,
             password,
-            user={
-                "username": customer.username,
-                "first_name": customer.first_name,
-                "last_name": customer.last_name,
-                "email": customer.email,
-            },
+            confirmation,
+            user={**user, "email": customer.email},
+            field="new_password",
+            confirm_field="new_password_confirm",
         )
-        if weaknesses:
-            errors["new_password"] = weaknesses
 
     async def _set_password(self, customer: Customer, password: str, *, keep_token_hash: str | None) -> int:
         """New password, every token but `keep_token_hash` revoked (refresh tokens with them), pending

@@ -77,6 +77,25 @@ def too_similar_to(password: str, user: Mapping[str, str | None]) -> str | None:
     return None
 
 
+PASSWORDS_DIFFER = "The two password fields didn't match."
+
+
+def check_new_password(
+    errors: dict[str, list[str]],
+    password: str,
+    confirmation: str,
+    *,
+    user: Mapping[str, str | None],
+    field: str,
+    confirm_field: str,
+) -> None:
+    """Add to `errors` what is wrong with a new password and its confirmation (registration, change, reset)."""
+    if password != confirmation:
+        errors.setdefault(confirm_field, []).append(PASSWORDS_DIFFER)
+    if weaknesses := password_problems(password, user=user):
+        errors[field] = weaknesses
+
+
 def password_problems(password: str, *, user: Mapping[str, str | None] | None = None) -> list[str]:
     """Why `password` is too weak, in Django's order and words; empty when it is acceptable.
 

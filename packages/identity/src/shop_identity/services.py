@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from shop_identity.models import AccessToken, Customer
-from shop_identity.passwords import hash_password, password_problems
+from shop_identity.passwords import check_new_password, hash_password
 from shop_kernel import FieldValidationError, Principal
 
 if TYPE_CHECKING:
@@ -100,19 +100,15 @@ class CustomerService:
         errors: dict[str, list[str]] = {}
         email = self._clean_email(data.email, errors)
         phone = self._clean_phone(data.phone_number, errors)
-        if data.password != data.password_confirm:
-            errors.setdefault("password_confirm", []).append("The two password fields didn't match.")
-        weaknesses = password_problems(
+        user = {"username": data.username, "first_name": data.first_name, "last_name": data.last_name}
+        check_new_password(
+            errors,
             data.password,
-            user={
-                "username": data.username,
-                "first_name": data.first_name,
-                "last_name": data.last_name,
-                "email": data.email,
-            },
+            data.password_confirm,
+            user={**user, "email": data.email},
+            field="password",
+            confirm_field="password_confirm",
         )
-        if weaknesses:
-            errors["password"] = weaknesses
         await self._check_unique(errors, username=data.username, email=email)
         if errors:
             raise FieldValidationError(errors)
