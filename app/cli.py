@@ -321,37 +321,13 @@ def worker_command() -> None:
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("REDIS_URL is required to run a separate worker")
-    asyncio.run(_run_worker(settings))
-
-
-async def _run_worker(settings: Settings) -> None:
-    from saq import Worker
-    from saq.queue.redis import RedisQueue
-
     from app.observability import configure_logging, log_startup_warnings
-    from shop_notify import NotifyPlugin, queue_redis
+    from app.worker import run_worker
 
     configure_logging(settings)
     log_startup_warnings(settings)
-    alchemy = make_alchemy_config(settings)
-    notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
-    config = notify.queue_config(settings.redis_url or "", in_process=False)
-    # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
-    queue = RedisQueue(queue_redis(settings.redis_url or ""), name=config.name)
-    worker = Worker(
-        queue,
-        functions=list(config.tasks),  # type: ignore[arg-type]
-        startup=list(config.startup or []),  # type: ignore[arg-type]
-        shutdown=list(config.shutdown or []),  # type: ignore[arg-type]
-        concurrency=config.concurrency,
-        timers=config.timers,
-    )
-    click.echo(f"worker on queue {config.name!r} ({_redacted(settings.redis_url or '')})")
-    try:
-        await worker.start()
-    finally:
-        await queue.disconnect()
-        await alchemy.get_engine().dispose()
+    click.echo(f"worker on queue {settings.notify.queue_name!r} ({_redacted(settings.redis_url)})")
+    asyncio.run(run_worker(settings))
 
 
 def _redacted(url: str) -> str:

@@ -264,6 +264,7 @@ class OAuthStore:
                 customer_id=customer_id,
                 client_id=client_id,
                 scope=scope,
+                created_at=now,  # the same clock reading as the expiries: introspection's exp - iat is the TTL
                 expires_at=now + access_ttl,
                 family_id=family_id,
                 refresh_token_hash=hash_token(refresh_token) if refresh_token else None,

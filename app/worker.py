@@ -1,0 +1,81 @@
+"""The separate background worker (`shop worker`): SAQ's worker with a stop that has a deadline.
+
+SAQ stops by cancelling its tasks and then waiting, without a limit, until every one of them has finished.
+A task that does not end when cancelled therefore holds the process for as long as it likes. We saw this on
+a busy machine: an upkeep task lost its cancellation inside a Redis call and then slept through its whole
+interval (60 s for the sweep), longer than the pod's grace period, so the kubelet would have killed the
+worker. `BoundedWorker.stop` gives SAQ's stop a deadline and then finishes the shutdown itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from saq import Worker
+from saq.types import Context
+
+from app.db import make_alchemy_config
+from app.settings import Settings
+
+logger = logging.getLogger("shop.worker")
+
+STOP_DEADLINE_SECONDS = 10.0
+"""How long SAQ's own stop may take after SIGTERM; the shutdown hooks get the same again. Both together stay
+well inside the Deployment's terminationGracePeriodSeconds (45 s)."""
+
+
+class BoundedWorker(Worker[Context]):
+    """A SAQ worker whose stop ends within `stop_deadline` seconds, plus as much again for its shutdown hooks."""
+
+    def __init__(self, *args: Any, stop_deadline: float = STOP_DEADLINE_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop_deadline = stop_deadline
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(super().stop(), timeout=self.stop_deadline)
+        except TimeoutError:
+            lingering = sorted(task.get_name() for task in self.tasks if not task.done())
+            logger.warning(
+                "worker tasks did not stop within %.0f s of being cancelled; stopping without them",
+                self.stop_deadline,
+                extra={"tasks": lingering},
+            )
+            # saq's stop was cut short before its shutdown hooks: run them here (ours are idempotent)
+            self._stopped = True
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            hooks: list[Any] = list(self.shutdown) if isinstance(self.shutdown, list | tuple) else [self.shutdown]
+            for hook in filter(None, hooks):
+                try:
+                    await asyncio.wait_for(hook(self.context), timeout=self.stop_deadline)
+                except TimeoutError:
+                    logger.warning("a worker shutdown hook did not finish within %.0f s", self.stop_deadline)
+
+
+async def run_worker(settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS) -> None:
+    """Run the `notify` queue's worker, with the outbox relay and the reconciler, until SIGTERM or SIGINT."""
+    from saq.queue.redis import RedisQueue
+
+    from shop_notify import NotifyPlugin, queue_redis
+
+    alchemy = make_alchemy_config(settings)
+    notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
+    config = notify.queue_config(settings.redis_url or "", in_process=False)
+    # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
+    queue = RedisQueue(queue_redis(settings.redis_url or ""), name=config.name)
+    worker = BoundedWorker(
+        queue,
+        functions=list(config.tasks),
+        startup=list(config.startup or []),  # type: ignore[arg-type]
+        shutdown=list(config.shutdown or []),  # type: ignore[arg-type]
+        concurrency=config.concurrency,
+        timers=config.timers,
+        stop_deadline=stop_deadline,
+    )
+    try:
+        await worker.start()
+    finally:
+        await queue.disconnect()
+        await alchemy.get_engine().dispose()
