@@ -6,6 +6,11 @@ them. While the subscription is down (Redis stopped, restarting, unreachable) th
 serves nor keeps anything, since it could miss a change; once subscribed again it starts empty. A publish
 that fails is logged: the other processes are then either cut off from Redis too (and not serving from
 memory) or keep what they hold for at most its time-to-live.
+
+Changes made while a message is on its way travel together in the next one: every order publishes the
+products it touched, and one message per order cost each serving process a fifth of its time under order
+load (publishing, and parsing every other process's messages). A writer still waits until a message
+carrying its tags has been published.
 """
 
 from __future__ import annotations
@@ -37,13 +42,46 @@ class RedisInvalidationBus:
         self._stopping = False
         self.sender = uuid.uuid4().hex
         """Names this process's messages: it dropped their tags itself before publishing."""
+        self._waiting: set[str] = set()
+        self._next: asyncio.Future[None] | None = None
+        """Resolved once the message carrying `_waiting` is published."""
+        self._sender_task: asyncio.Task[None] | None = None
         cache.bus = self
 
     async def publish(self, tags: frozenset[str]) -> None:
+        """Returns once a message carrying `tags` is published (or failed to be, which is logged)."""
+        self._waiting |= tags
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        done = self._next
+        if self._sender_task is None:
+            self._sender_task = asyncio.create_task(self._send_waiting(), name="response-cache-publish")
+        await asyncio.shield(done)  # a cancelled writer leaves the message to the others waiting for it
+
+    async def _send_waiting(self) -> None:
         try:
-            await self._publisher.publish(CHANNEL, msgspec.json.encode(_Change(self.sender, sorted(tags))))
-        except UNREACHABLE as error:
-            logger.warning("Could not publish a cache change to other processes: %s", type(error).__name__)
+            while self._next is not None:
+                done, tags = self._next, self._waiting
+                self._next, self._waiting = None, set()
+                try:
+                    await self._publisher.publish(CHANNEL, msgspec.json.encode(_Change(self.sender, sorted(tags))))
+                except UNREACHABLE as error:
+                    logger.warning("Could not publish a cache change to other processes: %s", type(error).__name__)
+                except Exception as error:  # the writers waiting for this message get it, as they did unbatched
+                    done.set_exception(error)
+                    continue
+                except asyncio.CancelledError:  # the loop is closing: nobody is left waiting for an answer
+                    done.cancel()
+                    self._abandon_waiting()
+                    raise
+                done.set_result(None)
+        finally:
+            self._sender_task = None
+
+    def _abandon_waiting(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+            self._next, self._waiting = None, set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="response-cache-bus")

@@ -7,15 +7,31 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import Connection, NullPool, text
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    NullPool,
+    Numeric,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shop_kernel import close_unit_of_work_runner, run_unit_of_work, writes
+from shop_kernel import Prepared, UnitBatcher, close_unit_of_work_runner, run_unit_of_work, writes
 
 T = TypeVar("T")
 
@@ -102,3 +118,62 @@ def test_in_memory_databases_run_on_the_async_connection() -> None:
     engine = create_async_engine("sqlite+aiosqlite:///:memory:", poolclass=NullPool)
     assert _unit(engine, lambda c: c.execute(text("SELECT 41 + 1")).scalar_one()) == 42
     assert not _unit(engine, lambda _c: threading.current_thread().name).startswith("sqlite-writer")
+
+
+def test_units_submitted_together_share_a_transaction_and_fail_alone(engine: AsyncEngine) -> None:
+    """`UnitBatcher`: units given at once commit together, each caller gets its own answer, and a unit that
+    fails takes nobody else's write with it."""
+    commits = 0
+
+    def count(*_: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    async def submit(names: list[str]) -> list[object]:
+        batcher = UnitBatcher(engine)
+        # every unit is queued before the batcher's task first runs: they share one transaction
+        units = [batcher.run(lambda c, name=name: (_insert(c, [name]), name)[1]) for name in names]
+        return await asyncio.gather(*units, return_exceptions=True)
+
+    _unit(engine, lambda c: _insert(c, ["warm-up"]))  # the writer thread exists before counting
+    writer = writes._writer_for(engine)
+    assert writer is not None
+    event.listen(writer.engine, "commit", count)
+    names = [f"n{n}" for n in range(10)]
+    assert asyncio.run(submit(names)) == names
+    assert commits == 1
+
+    answers = asyncio.run(submit(["m0", "m1", "n3", "m2"]))  # "n3" exists: its unit fails, alone
+    assert answers[:2] == ["m0", "m1"]
+    assert isinstance(answers[2], IntegrityError)
+    assert answers[3] == "m2"
+    assert _names(engine) == ["warm-up", *names, "m0", "m1", "m2"]
+
+
+def test_prepared_statements_answer_as_sqlalchemy_does(engine: AsyncEngine) -> None:
+    """On the SQLite writer a `Prepared` statement runs on the sqlite3 connection; its rows, with the column types'
+    processing, are the ones `Connection.execute` gives (here a Decimal and a UTC timestamp, whose type
+    decorator must reach SQLite in the text form every other write uses)."""
+    metadata = MetaData()
+    money = Table(
+        "money",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("amount", Numeric(10, 2)),
+        Column("at", DateTimeUTC(timezone=True)),
+    )
+    when = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+    insert_money = Prepared(insert(money).returning(money.c.id, money.c.amount, money.c.at), ["amount", "at"])
+    read_money = Prepared(select(money.c.amount, money.c.at).where(money.c.id == bindparam("money_id")))
+
+    def write_and_read(connection: Connection) -> tuple[object, ...]:
+        metadata.create_all(connection)
+        [(money_id, amount, at)] = insert_money.rows(connection, {"amount": Decimal("12.30"), "at": when})
+        core = connection.execute(select(money.c.amount, money.c.at).where(money.c.id == money_id)).one()
+        connection.execute(insert(money).values(amount=Decimal("12.30"), at=when))
+        stored = connection.execute(text("SELECT amount, at FROM money ORDER BY id")).all()
+        assert stored[0] == stored[1]  # the same text and number as a Core insert writes
+        return (amount, at), read_money.rows(connection, {"money_id": money_id})[0], tuple(core)
+
+    inserted, prepared, core = _unit(engine, write_and_read)
+    assert inserted == prepared == core == (Decimal("12.30"), when)

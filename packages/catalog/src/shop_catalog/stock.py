@@ -15,9 +15,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Integer, Table, Update, bindparam, case, select, update
+from sqlalchemy import Integer, Table, bindparam, case, select, update
 
 from shop_catalog.models import Product
+from shop_kernel import Prepared
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -63,19 +64,19 @@ def reserve_stock(connection: Connection, quantities: Mapping[int, int]) -> dict
     or `InsufficientStock`; the caller's transaction must then be rolled back.
     """
     _lock_in_id_order(connection, quantities)
-    reserved = connection.execute(_reserve_statement(len(quantities)), _parameters(quantities))
-    products = {row.id: ReservedProduct(row.id, row.name, row.price) for row in reserved}
+    reserved = _reserve_statement(len(quantities)).rows(connection, _parameters(quantities))
+    products = {product_id: ReservedProduct(product_id, name, price) for product_id, name, price in reserved}
     if len(products) < len(quantities):
         _explain_failure(connection, quantities, products)
     return products
 
 
 @lru_cache(maxsize=128)
-def _reserve_statement(lines: int) -> Update:
+def _reserve_statement(lines: int) -> Prepared:
     """`UPDATE … SET stock = stock - CASE id WHEN :id_0 THEN :q_0 … END WHERE id IN (…) AND stock >= CASE … RETURNING`,
     built once per number of lines: a statement built per call costs more Python than the database work."""
     wanted = case(*((PRODUCT.c.id == bindparam(f"id_{i}"), bindparam(f"q_{i}", type_=Integer)) for i in range(lines)))
-    return (
+    return Prepared(
         update(PRODUCT)
         .where(
             PRODUCT.c.id.in_([bindparam(f"id_{i}") for i in range(lines)]),

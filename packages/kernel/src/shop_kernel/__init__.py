@@ -74,7 +74,7 @@ from shop_kernel.text import (
     control_character_in,
     decode_json_text,
 )
-from shop_kernel.writes import close_unit_of_work_runner, run_unit_of_work
+from shop_kernel.writes import Prepared, UnitBatcher, close_unit_of_work_runner, run_unit_of_work
 
 __all__ = (
     "AMOUNT_PATTERN",
@@ -103,6 +103,7 @@ __all__ = (
     "OutboxMessage",
     "PageRequest",
     "PayloadTooLarge",
+    "Prepared",
     "Principal",
     "ProblemDetail",
     "ProblemError",
@@ -115,6 +116,7 @@ __all__ = (
     "TextInputMiddleware",
     "TextRequest",
     "TokenResolver",
+    "UnitBatcher",
     "UnprocessableError",
     "UnsupportedMediaType",
     "add_to_outbox",

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Index, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop_kernel.context import current_request_id
+from shop_kernel.writes import Prepared
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -44,13 +45,13 @@ class OutboxMessage(IdentityBase):
 
 
 OUTBOX = cast("Table", OutboxMessage.__table__)
-_INSERT = insert(OUTBOX)
+_INSERT = Prepared(insert(OUTBOX), ["topic", "key", "payload", "created_at", "attempts", "request_id"])
 
 
 def add_to_outbox(connection: Connection, topic: str, key: str, payload: msgspec.Struct) -> None:
     """Stage an event in the caller's transaction; it is delivered only if that transaction commits."""
-    connection.execute(
-        _INSERT,
+    _INSERT.rows(
+        connection,
         {
             "topic": topic,
             "key": key,

@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 from saq import Job
 from saq.job import ACTIVE_STATUSES
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shop_kernel import MESSAGE_REQUESTED, MessageRequested, OutboxMessage, bind_request_id, run_unit_of_work
+from shop_kernel import (
+    MESSAGE_REQUESTED,
+    MessageRequested,
+    OutboxMessage,
+    UnitBatcher,
+    bind_request_id,
+    run_unit_of_work,
+)
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
 from shop_notify.metrics import JOBS, RECONCILED
 from shop_notify.models import NotificationLog
@@ -81,6 +88,7 @@ class NotifyRuntime:
     email: EmailChannel
     renderer: Renderer
     _engine: AsyncEngine | None = field(default=None, init=False, repr=False)
+    _batcher: UnitBatcher | None = field(default=None, init=False, repr=False)
 
     # ---- relay -------------------------------------------------------------------------------
 
@@ -112,6 +120,12 @@ class NotifyRuntime:
             partial(_mark_dispatched, message_ids=[message.id for message in pending], scrubbed=scrubbed),
         )
         return len(pending)
+
+    def _writes(self) -> UnitBatcher:
+        """Claims and outcomes of the jobs running at once share transactions (see `UnitBatcher`)."""
+        if self._batcher is None:
+            self._batcher = UnitBatcher(self._bound_engine())
+        return self._batcher
 
     def _bound_engine(self) -> AsyncEngine:
         """The engine the session maker binds, learned once (a session holds no connection until used)."""
@@ -271,8 +285,8 @@ class NotifyRuntime:
         the message, so it is not sent again automatically; it is marked failed for a person to check
         and retry. Provider refusals (`DeliveryError`) are known failures and are retried.
         """
-        engine = self._bound_engine()
-        claimed = await run_unit_of_work(engine, partial(_claim, notification_id=notification_id))
+        writes = self._writes()
+        claimed = await writes.run(partial(_claim, notification_id=notification_id))
         if isinstance(claimed, str):
             return claimed
         try:
@@ -285,9 +299,7 @@ class NotifyRuntime:
             give_up = final_attempt or not exc.retry
             status = "failed" if give_up else "queued"
             reason = str(exc)[:2000].replace("\x00", "\ufffd")
-            await run_unit_of_work(
-                engine, partial(_finish, notification_id=notification_id, status=status, last_error=reason)
-            )
+            await writes.run(partial(_finish, notification_id=notification_id, status=status, last_error=reason))
             if give_up:
                 logger.warning("notification %s failed for good: %s", notification_id, exc)
                 return "failed"
@@ -295,12 +307,10 @@ class NotifyRuntime:
         except Exception as exc:  # no channel should raise anything else; if one does, record it, never leave `sending`
             logger.exception("notification %s: unexpected error from the %s channel", notification_id, claimed.channel)
             reason = f"Unexpected error while sending ({type(exc).__name__}); it may have been sent: check, then retry."
-            await run_unit_of_work(
-                engine, partial(_finish, notification_id=notification_id, status="failed", last_error=reason)
-            )
+            await writes.run(partial(_finish, notification_id=notification_id, status="failed", last_error=reason))
             return "failed"
-        await run_unit_of_work(
-            engine, partial(_finish, notification_id=notification_id, status="sent", provider_message_id=provider_id)
+        await writes.run(
+            partial(_finish, notification_id=notification_id, status="sent", provider_message_id=provider_id)
         )
         return "sent"
 
@@ -330,6 +340,12 @@ def _engine_of(session: AsyncSession) -> AsyncEngine:
     return bind
 
 
+_LOGGED = select(LOG.c.id, LOG.c.event_key, LOG.c.channel, LOG.c.recipient, LOG.c.status).where(
+    LOG.c.event_key.in_(bindparam("event_keys", expanding=True))
+)
+_INSERT_LOG = insert(LOG).returning(LOG.c.id, LOG.c.status, LOG.c.event_key)
+
+
 def _log_notifications(
     connection: Connection, planned: list[tuple[str, str, str | None, tuple[int | None, Plan]]]
 ) -> list[tuple[int, str]]:
@@ -337,11 +353,7 @@ def _log_notifications(
     (id, event key) of those still `queued`, the ones that need a job."""
     existing = {
         (row.event_key, row.channel, row.recipient): (row.id, row.status, row.event_key)
-        for row in connection.execute(
-            select(LOG.c.id, LOG.c.event_key, LOG.c.channel, LOG.c.recipient, LOG.c.status).where(
-                LOG.c.event_key.in_([event_key for event_key, *_ in planned])
-            )
-        )
+        for row in connection.execute(_LOGGED, {"event_keys": [event_key for event_key, *_ in planned]})
     }
     now = datetime.now(UTC)
     new_rows = [
@@ -367,21 +379,25 @@ def _log_notifications(
     ]
     rows = list(existing.values())
     if new_rows:
-        inserted = connection.execute(insert(LOG).returning(LOG.c.id, LOG.c.status, LOG.c.event_key), new_rows)
+        inserted = connection.execute(_INSERT_LOG, new_rows)
         rows += [(row.id, row.status, row.event_key) for row in inserted]
     return sorted((notification_id, key) for notification_id, status, key in rows if status == "queued")
+
+
+_MARK_DISPATCHED = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("message_ids", expanding=True)))
+    .values(dispatched_at=bindparam("now"), attempts=OUTBOX.c.attempts + 1)
+)
+_SCRUB = update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id")).values(payload=bindparam("payload"))
 
 
 def _mark_dispatched(
     connection: Connection, message_ids: list[int], scrubbed: dict[int, dict[str, Any]] | None = None
 ) -> None:
-    connection.execute(
-        update(OUTBOX)
-        .where(OUTBOX.c.id.in_(message_ids))
-        .values(dispatched_at=datetime.now(UTC), attempts=OUTBOX.c.attempts + 1)
-    )
+    connection.execute(_MARK_DISPATCHED, {"message_ids": message_ids, "now": datetime.now(UTC)})
     for message_id, payload in (scrubbed or {}).items():
-        connection.execute(update(OUTBOX).where(OUTBOX.c.id == message_id).values(payload=payload))
+        connection.execute(_SCRUB, {"message_id": message_id, "payload": payload})
 
 
 @dataclass(frozen=True)
@@ -393,29 +409,34 @@ class _Claimed:
     html: str | None
 
 
+_CLAIM = (
+    update(LOG)
+    .where(LOG.c.id == bindparam("notification_id"), LOG.c.status == "queued")
+    .values(status="sending", attempts=LOG.c.attempts + 1, updated_at=bindparam("now"))
+    .returning(LOG.c.channel, LOG.c.recipient, LOG.c.subject, LOG.c.body, LOG.c.html, LOG.c.secret)
+)
+_STATUS = select(LOG.c.status).where(LOG.c.id == bindparam("notification_id"))
+
+
 def _claim(connection: Connection, notification_id: int) -> _Claimed | str:
     """Mark a `queued` row `sending` and return what to send, or the row's outcome when there is nothing to send."""
-    row = connection.execute(select(LOG).where(LOG.c.id == notification_id)).first()
-    if row is None:
+    row = connection.execute(_CLAIM, {"notification_id": notification_id, "now": datetime.now(UTC)}).first()
+    if row is not None:
+        body, html = row.body, row.html
+        if SECRET_PLACEHOLDER in body:
+            if row.secret is None:  # a staff retry after the secret was dropped: sending the placeholder helps nobody
+                _finish(connection, notification_id, "failed", last_error=SECRET_GONE)
+                return "failed"
+            body = body.replace(SECRET_PLACEHOLDER, row.secret)
+            html = html.replace(SECRET_PLACEHOLDER, row.secret) if html else html
+        return _Claimed(row.channel, row.recipient, row.subject, body, html)
+    status = connection.execute(_STATUS, {"notification_id": notification_id}).scalar_one_or_none()
+    if status is None:
         return "missing"
-    if row.status == "sending":
+    if status == "sending":
         _finish(connection, notification_id, "failed", last_error=INTERRUPTED)
         return "failed"
-    if row.status != "queued":
-        return str(row.status)
-    body, html = row.body, row.html
-    if SECRET_PLACEHOLDER in body:
-        if row.secret is None:  # a staff retry after the secret was dropped: sending the placeholder helps nobody
-            _finish(connection, notification_id, "failed", last_error=SECRET_GONE)
-            return "failed"
-        body = body.replace(SECRET_PLACEHOLDER, row.secret)
-        html = html.replace(SECRET_PLACEHOLDER, row.secret) if html else html
-    connection.execute(
-        update(LOG)
-        .where(LOG.c.id == notification_id)
-        .values(status="sending", attempts=LOG.c.attempts + 1, updated_at=datetime.now(UTC))
-    )
-    return _Claimed(row.channel, row.recipient, row.subject, body, html)
+    return str(status)
 
 
 def _settle_abandoned(connection: Connection, notification_ids: list[int]) -> None:
@@ -435,6 +456,20 @@ async def _take_turn(queue: Queue, interval: float, name: str) -> bool:
     return bool(await client.set(f"{RECONCILE_LOCK}:{name}", "1", nx=True, px=milliseconds))
 
 
+_FINISH = (
+    update(LOG)
+    .where(LOG.c.id == bindparam("notification_id"))
+    .values(status=bindparam("outcome"), last_error=bindparam("error"), updated_at=bindparam("now"))
+)
+_FINISH_FOR_GOOD = _FINISH.values(secret=None)
+_FINISHES = {  # (a retry follows, the provider gave an id) -> statement
+    (True, False): _FINISH,
+    (True, True): _FINISH.values(provider_message_id=bindparam("message_id")),
+    (False, False): _FINISH_FOR_GOOD,
+    (False, True): _FINISH_FOR_GOOD.values(provider_message_id=bindparam("message_id")),
+}
+
+
 def _finish(
     connection: Connection,
     notification_id: int,
@@ -443,12 +478,17 @@ def _finish(
     last_error: str | None = None,
     provider_message_id: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {"status": status, "last_error": last_error, "updated_at": datetime.now(UTC)}
-    if status != "queued":  # sent, or failed for good: a one-time secret is not kept a moment longer
-        values["secret"] = None
+    values: dict[str, Any] = {
+        "notification_id": notification_id,
+        "outcome": status,
+        "error": last_error,
+        "now": datetime.now(UTC),
+    }
+    # sent, or failed for good: a one-time secret is not kept a moment longer (a retry still needs it)
+    statement = _FINISHES[status == "queued", provider_message_id is not None]
     if provider_message_id is not None:
-        values["provider_message_id"] = provider_message_id
-    connection.execute(update(LOG).where(LOG.c.id == notification_id).values(**values))
+        values["message_id"] = provider_message_id
+    connection.execute(statement, values)
 
 
 async def deliver_notification(ctx: Context, *, notification_id: int, request_id: str | None = None) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -33,6 +33,7 @@ from shop_kernel import (
     ConflictError,
     FieldValidationError,
     KeysetWindow,
+    Prepared,
     Principal,
     ProblemError,
     UnprocessableError,
@@ -282,16 +283,43 @@ class OrderService:
 
 # ---- units of work (synchronous Core, run by `run_unit_of_work`) ---------------------------------------
 
-_INSERT_ORDER = insert(ORDER).returning(ORDER.c.id)
-_INSERT_ITEMS = insert(ITEM).returning(ITEM.c.product_id, ITEM.c.id)
-_CONTACT = select(
-    CUSTOMER.c.id,
-    CUSTOMER.c.username,
-    CUSTOMER.c.first_name,
-    CUSTOMER.c.last_name,
-    CUSTOMER.c.email,
-    CUSTOMER.c.phone_number,
-).where(CUSTOMER.c.id == bindparam("customer_id"))
+_ORDER_COLUMNS = (
+    "order_number",
+    "customer_id",
+    "status",
+    "total_amount",
+    "notes",
+    "idempotency_key",
+    "request_fingerprint",
+    "created_at",
+    "updated_at",
+)
+_INSERT_ORDER = Prepared(insert(ORDER).returning(ORDER.c.id), _ORDER_COLUMNS)
+_ITEM_SHARED = {"order_id": "order_id", "created_at": "now", "updated_at": "now"}
+_ITEM_COLUMNS = ("product_id", "product_name", "quantity", "unit_price", "subtotal")
+_CONTACT = Prepared(
+    select(
+        CUSTOMER.c.id,
+        CUSTOMER.c.username,
+        CUSTOMER.c.first_name,
+        CUSTOMER.c.last_name,
+        CUSTOMER.c.email,
+        CUSTOMER.c.phone_number,
+    ).where(CUSTOMER.c.id == bindparam("customer_id"))
+)
+
+
+@lru_cache(maxsize=128)
+def _insert_items(lines: int) -> Prepared:
+    """One multi-row INSERT for an order's lines (`product_id_0`, `quantity_0`, ...), built once per line count."""
+    rows = [
+        {column: bindparam(name, type_=ITEM.c[column].type) for column, name in _ITEM_SHARED.items()}
+        | {column: bindparam(f"{column}_{i}", type_=ITEM.c[column].type) for column in _ITEM_COLUMNS}
+        for i in range(lines)
+    ]
+    return Prepared(insert(ITEM).values(rows).returning(ITEM.c.product_id, ITEM.c.id))
+
+
 _BY_KEY = select(ORDER.c.id, ORDER.c.created_at, ORDER.c.request_fingerprint).where(
     ORDER.c.customer_id == bindparam("customer_id"), ORDER.c.idempotency_key == bindparam("key")
 )
@@ -315,8 +343,8 @@ def _place_in(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int
     ]
     total = sum((line.subtotal for line in lines), Decimal("0.00"))
     now, number = _now(), new_order_number()
-    order_id: int = connection.execute(
-        _INSERT_ORDER,
+    [(order_id,)] = _INSERT_ORDER.rows(
+        connection,
         {
             "order_number": number,
             "customer_id": new_order.customer_id,
@@ -328,26 +356,20 @@ def _place_in(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int
             "created_at": now,
             "updated_at": now,
         },
-    ).scalar_one()
-    # Products are unique per order (lines were merged), so the returned ids map back by product;
-    # not asking for parameter order lets SQLite batch the lines into one INSERT.
-    inserted = connection.execute(
-        _INSERT_ITEMS,
-        [
-            {
-                "order_id": order_id,
-                "product_id": line.product_id,
-                "product_name": line.name,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "subtotal": line.subtotal,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for line in lines
-        ],
     )
-    item_ids = {product_id: item_id for product_id, item_id in inserted}  # noqa: C416 - Result has .keys()
+    # Products are unique per order (lines were merged), so the returned ids map back by product.
+    item_values: dict[str, Any] = {"order_id": order_id, "now": now}
+    for i, line in enumerate(lines):
+        item_values.update(
+            {
+                f"product_id_{i}": line.product_id,
+                f"product_name_{i}": line.name,
+                f"quantity_{i}": line.quantity,
+                f"unit_price_{i}": line.unit_price,
+                f"subtotal_{i}": line.subtotal,
+            }
+        )
+    item_ids = dict(_insert_items(len(lines)).rows(connection, item_values))
     event = OrderPlaced(
         order_id=order_id,
         order_number=number,
@@ -432,17 +454,10 @@ def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, Re
 
 
 def _contact_of(connection: Connection, customer_id: int) -> CustomerContact:
-    row = connection.execute(_CONTACT, {"customer_id": customer_id}).first()
-    if row is None:  # pragma: no cover - the token's owner was deleted mid-request
+    rows = _CONTACT.rows(connection, {"customer_id": customer_id})
+    if not rows:  # pragma: no cover - the token's owner was deleted mid-request
         raise NotFoundException(detail="No such customer.")
-    return CustomerContact(
-        id=row.id,
-        username=row.username,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        phone_number=row.phone_number,
-    )
+    return CustomerContact(*rows[0])
 
 
 def _visible_to(principal: Principal) -> list[Any]:
