@@ -19,15 +19,19 @@ from shop_notify import NotifyPlugin, delivery_job
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import SECRET, app_with_worker, notify_settings
+from tests.support.notify import SECRET, app_with_worker, marked_overrides, notify_settings
 
 
 @pytest.fixture
 def shop(
-    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
+    client: TestClient[Litestar],
+    settings: Settings,
+    at: FakeAfricasTalking,
+    smtp: FakeSmtp,
+    request: pytest.FixtureRequest,
 ) -> Iterator[TestClient[Litestar]]:
     """The composed app with its worker running in-process, over an empty database and an empty Redis."""
-    with app_with_worker(settings, at, smtp) as worker_client:
+    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
         yield worker_client
 
 
@@ -121,7 +125,11 @@ def test_no_phone_means_no_sms_but_the_email_goes(
 
 @pytest.mark.parametrize(
     ("mode", "reason"),
-    [("http500", "HTTP 500"), (403, "refused: InvalidPhoneNumber (403)"), ("timeout", "did not answer in time")],
+    [
+        ("http500", "HTTP 500"),
+        (403, "refused: InvalidPhoneNumber (403)"),
+        pytest.param("timeout", "did not answer in time", marks=pytest.mark.notify(sms_timeout_seconds=0.5)),
+    ],
 )
 def test_sms_failures_are_retried_then_logged_as_failed(
     shop: TestClient[Litestar],

@@ -18,6 +18,7 @@ from saq.queue.redis import RedisQueue
 from app.worker import BoundedWorker
 from shop_notify import queue_redis
 
+
 async def noop(_ctx: Any) -> None:
     return None
 

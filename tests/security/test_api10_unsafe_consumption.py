@@ -28,17 +28,21 @@ from tests.security.conftest import is_problem
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import Canned, FakeAfricasTalking, FakeSmtp, africas_talking, eventually
-from tests.support.notify import SECRET, app_with_worker
+from tests.support.notify import SECRET, app_with_worker, marked_overrides
 
 REPORTS = f"/api/notifications/sms/delivery-reports/{SECRET}/"
 
 
 @pytest.fixture
 def shop(
-    client: TestClient[Litestar], settings: Settings, at: FakeAfricasTalking, smtp: FakeSmtp
+    client: TestClient[Litestar],
+    settings: Settings,
+    at: FakeAfricasTalking,
+    smtp: FakeSmtp,
+    request: pytest.FixtureRequest,
 ) -> Iterator[TestClient[Litestar]]:
     """The composed app with its worker in-process, talking to the fakes (as in tests/notify)."""
-    with app_with_worker(settings, at, smtp) as worker_client:
+    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
         yield worker_client
 
 
@@ -144,6 +148,7 @@ def test_redirects_are_not_followed_and_the_api_key_stays_home(
     assert elsewhere.received == []
 
 
+@pytest.mark.notify(sms_timeout_seconds=0.5)
 def test_an_answer_dripping_in_is_cut_at_the_deadline_and_retried(
     shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking
 ) -> None:

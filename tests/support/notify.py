@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import redis
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -26,7 +27,9 @@ def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
         at_api_key="test-api-key",
         at_sender_id="SHOP",
         at_base_url=at.url,
-        sms_timeout_seconds=0.5,
+        # roomy: on a loaded machine the fake (a thread of the test process) can take a while to answer; tests
+        # of the deadline itself set their own with the `notify` marker
+        sms_timeout_seconds=3.0,
         email_backend="smtp",
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
@@ -37,6 +40,12 @@ def notify_settings(at: FakeAfricasTalking, smtp: FakeSmtp) -> NotifySettings:
         job_retry_delay_seconds=0.05,
         relay_interval_seconds=0.05,
     )
+
+
+def marked_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """NotifySettings fields a test sets with `@pytest.mark.notify(field=value)`."""
+    marker = request.node.get_closest_marker("notify")
+    return dict(marker.kwargs) if marker else {}
 
 
 @contextmanager
