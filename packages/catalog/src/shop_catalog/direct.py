@@ -12,7 +12,8 @@ session's connection, 0.10 ms for the read). So the statements of the hot reads 
   `INLINE_BUDGET_SECONDS` (a big catalog's wide filter) is interrupted by SQLite's progress handler and
   run again through the session, off the event loop, so no request stalls the others for longer than that.
   Any other SQLite error (`database is locked` while a checkpoint resets the WAL) also goes to the session.
-- **PostgreSQL (asyncpg):** on the session's connection, by asyncpg's own prepared-statement cache.
+- **PostgreSQL (asyncpg):** on the session's connection, by asyncpg's own prepared-statement cache; a
+  connection whose read failed is invalidated, since SQLAlchemy does not see the failure.
 - **Anything else, or inside a transaction of the session** (it may hold writes another connection cannot
   see): through the session, as before.
 
@@ -213,7 +214,13 @@ class DirectReads:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        records = await driver.fetch(compiled.sql, *args)
+        try:
+            records = await driver.fetch(compiled.sql, *args)
+        except BaseException:
+            # SQLAlchemy never sees this failure: the connection may be dead (a restarted server), and the pool
+            # pings only connections idle for a while (decision 158), so it is not handed out again
+            await connection.invalidate()
+            raise
         self._notify(compiled.sql)
         return _processed(records, compiled.results)
 
