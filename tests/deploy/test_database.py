@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -142,7 +143,7 @@ def test_a_pooled_connection_is_pinged_only_after_sitting_idle(postgres_url: str
         pings = 0
         ping = engine.dialect.do_ping
 
-        def counted_ping(dbapi_connection: object) -> bool:
+        def counted_ping(dbapi_connection: Any) -> bool:
             nonlocal pings
             pings += 1
             return ping(dbapi_connection)
