@@ -6,6 +6,7 @@ end never depend on it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.settings import Settings
 from shop_catalog import CatalogSettings
+from shop_catalog.cache import CatalogCache
 from tests.factories import ProductWriteFactory
 from tests.support.api import Caller
 from tests.support.catalog import Catalog
@@ -129,3 +131,39 @@ def test_the_api_description_states_how_exact_the_count_is(client: TestClient[Li
     for operation in (paths["/api/products"]["get"], paths["/api/products/categories/{category_id}/products"]["get"]):
         assert "`count` (and `total_pages`) is exact on the last page" in operation["description"]
         assert "at most 10 seconds earlier" in operation["description"]
+
+
+def test_a_count_taken_with_a_page_is_taken_once_however_many_requests_wait() -> None:
+    """Decision 157: while one request counts a filter in its page's statement, the others read their page
+    alone and then wait for that count instead of counting again; a kept count is never counted again."""
+    cache = CatalogCache(ttl_seconds=2, count_ttl_seconds=10)
+    key = ("products", False)
+    counted_again: list[int] = []
+
+    async def count_again() -> int:
+        counted_again.append(1)
+        return 0
+
+    async def counting_with_its_page() -> None:
+        async with cache.counting(key) as mine:
+            assert mine
+            await asyncio.sleep(0.05)  # the page and its total, one round trip
+            cache.remember_count(key, 42, generation=cache.generation)
+
+    async def another_page_of_the_filter() -> int:
+        await asyncio.sleep(0.01)
+        async with cache.counting(key) as mine:
+            assert not mine
+        return await cache.count(key, count_again, generation=cache.generation)
+
+    async def run() -> list[int]:
+        _, *totals = await asyncio.gather(
+            counting_with_its_page(), another_page_of_the_filter(), another_page_of_the_filter()
+        )
+        async with cache.counting(key) as mine, cache.counting(("other",), wanted=False) as unwanted:
+            assert not mine  # kept
+            assert not unwanted  # SQLite: two statements
+        return totals
+
+    assert asyncio.run(run()) == [42, 42]
+    assert counted_again == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.cli import migrate
-from app.db import make_engine
+from app.db import PING_AFTER_IDLE_SECONDS, make_engine
 from app.health import migration_heads
 from app.settings import DatabasePool, Settings, SettingsError
 from shop_identity import generate_private_key_pem
@@ -131,3 +132,42 @@ def test_migrations_run_without_the_statement_timeout(postgres_url: str) -> None
             await engine.dispose()
 
     assert set(asyncio.run(revisions())) == migration_heads()
+
+
+def test_a_pooled_connection_is_pinged_only_after_sitting_idle(postgres_url: str) -> None:
+    """Decision 158: a connection back from a request a moment ago is handed out as is (asyncpg's ping is three
+    round trips); one idle for longer is pinged, and a dead one replaced before any statement fails on it."""
+
+    async def run() -> tuple[int, int, int]:
+        engine = make_engine(pool_settings(postgres_url, size=1, max_overflow=0))
+        pings = 0
+        ping = engine.dialect.do_ping
+
+        def counted_ping(dbapi_connection: Any) -> bool:
+            nonlocal pings
+            pings += 1
+            return ping(dbapi_connection)
+
+        engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
+        try:
+            async with engine.connect() as connection:
+                first = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with engine.connect() as connection:  # back in the pool a moment ago: no ping
+                assert (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one() == first
+            assert pings == 0
+            killer = make_engine(pool_settings(postgres_url))
+            try:
+                async with killer.connect() as connection:
+                    await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            finally:
+                await killer.dispose()
+            await asyncio.sleep(PING_AFTER_IDLE_SECONDS + 0.1)
+            async with engine.connect() as connection:  # idle long enough: pinged, found dead, replaced
+                second = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            return first, second, pings
+        finally:
+            await engine.dispose()
+
+    first, second, pings = asyncio.run(run())
+    assert second != first
+    assert pings == 1

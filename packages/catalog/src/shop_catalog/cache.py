@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -193,6 +194,22 @@ class CatalogCache:
                 value = await compute()
                 self.remember_count(key, value, generation=generation)
                 return value
+        finally:
+            if self._counting.get(key) is lock and not lock.locked():
+                del self._counting[key]
+
+    @asynccontextmanager
+    async def counting(self, key: Hashable, *, wanted: bool = True) -> AsyncIterator[bool]:
+        """Whether the caller is to count `key` itself, alongside its own read (decision 157): True when it
+        wants to, no count is kept and nobody is counting it; `count(key, ...)` then waits for this block, so a
+        filter is still counted once however many requests miss at the same time."""
+        if not wanted or key in self._counting or self.cached_count(key) is not None:
+            yield False
+            return
+        lock = self._counting[key] = asyncio.Lock()
+        try:
+            async with lock:
+                yield True
         finally:
             if self._counting.get(key) is lock and not lock.locked():
                 del self._counting[key]

@@ -12,7 +12,9 @@ session's connection, 0.10 ms for the read). So the statements of the hot reads 
   `INLINE_BUDGET_SECONDS` (a big catalog's wide filter) is interrupted by SQLite's progress handler and
   run again through the session, off the event loop, so no request stalls the others for longer than that.
   Any other SQLite error (`database is locked` while a checkpoint resets the WAL) also goes to the session.
-- **PostgreSQL (asyncpg):** on the session's connection, by asyncpg's own prepared-statement cache.
+- **PostgreSQL (asyncpg):** by asyncpg's own prepared-statement cache, on a pooled connection taken for the one
+  statement and handed back as soon as it answers, or, inside a transaction of the session, on the session's
+  connection. A connection whose read failed is invalidated, since SQLAlchemy does not see the failure.
 - **Anything else, or inside a transaction of the session** (it may hold writes another connection cannot
   see): through the session, as before.
 
@@ -32,11 +34,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy.util import greenlet_spawn
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.pool import PoolProxiedConnection
 
 __all__ = ("INLINE_BUDGET_SECONDS", "DirectReads")
 
@@ -210,12 +214,30 @@ class DirectReads:
             value = values[name] if name in values else compiled.constants[name]
             process = compiled.binds[name]
             args.append(process(value) if process else value)
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        records = await driver.fetch(compiled.sql, *args)
+        if session.in_transaction():  # the session's own connection: its transaction may hold writes
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            records = await self._asyncpg_fetch(raw, compiled.sql, args)
+        else:  # a pooled connection for this one statement, handed back as soon as it answers (decision 159)
+            raw = await greenlet_spawn(session.get_bind().engine.raw_connection)
+            try:
+                records = await self._asyncpg_fetch(raw, compiled.sql, args)
+            finally:
+                await greenlet_spawn(raw.close)
         self._notify(compiled.sql)
         return _processed(records, compiled.results)
+
+    @staticmethod
+    async def _asyncpg_fetch(raw: PoolProxiedConnection, sql: str, args: list[Any]) -> Sequence[Sequence[Any]]:
+        driver: Any = raw.driver_connection
+        try:
+            records: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
+        except BaseException:
+            # SQLAlchemy never sees this failure: the connection may be dead (a restarted server), and the pool
+            # pings only connections idle for a while (decision 158), so it is not handed out again
+            await greenlet_spawn(raw.invalidate)
+            raise
+        return records
 
 
 def _processed(

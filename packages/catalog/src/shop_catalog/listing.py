@@ -50,7 +50,15 @@ if TYPE_CHECKING:
     from shop_catalog.cache import CatalogCache
     from shop_catalog.direct import DirectReads
 
-__all__ = ("ListPlan", "ListShape", "ProductFilters", "choose_plan", "count_statement", "page_statement")
+__all__ = (
+    "ListPlan",
+    "ListShape",
+    "ProductFilters",
+    "choose_plan",
+    "count_statement",
+    "page_statement",
+    "page_with_total_statement",
+)
 
 PRODUCT = cast("Table", Product.__table__)
 LINK = product_category
@@ -239,6 +247,16 @@ def page_statement(shape: ListShape, plan: ListPlan, dialect: str) -> Select[Any
 def count_statement(shape: ListShape, dialect: str) -> Select[Any]:
     """Every match is visited by a count: the subtree as a join, which both databases do best."""
     return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+
+
+@cache
+def page_with_total_statement(shape: ListShape, plan: ListPlan, dialect: str) -> Select[Any]:
+    """The page, each row carrying the filter's exact count as its last column (decision 157): one round trip
+    where the page and its total took two. The count is an uncorrelated scalar subquery, so PostgreSQL runs it
+    once (an InitPlan) with its own plan, the one `count_statement` gets, while the page keeps the walk of its
+    ordering's index; an empty page runs no count."""
+    total = count_statement(shape, dialect).scalar_subquery().label("total")
+    return page_statement(shape, plan, dialect).add_columns(total)
 
 
 @cache
