@@ -33,9 +33,9 @@ def postgresql_only(backend: str) -> None:
 
 
 @contextmanager
-def meanwhile(client: TestClient[Litestar], settings: Settings, sql: str) -> Iterator[list[str]]:
-    """Run `sql` on another connection, committed, the first time the app sends an outbox INSERT: after the
-    order and its lines were written, before its stock is taken."""
+def meanwhile(client: TestClient[Litestar], settings: Settings, sql: str, *args: Any) -> Iterator[list[str]]:
+    """Run `sql` (with `args`) on another connection, committed, the first time the app sends an outbox INSERT:
+    after the order and its lines were written, before its stock is taken."""
     engine = client.app.state.alchemy.get_engine().sync_engine
     dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     seen: list[str] = []
@@ -43,7 +43,7 @@ def meanwhile(client: TestClient[Litestar], settings: Settings, sql: str) -> Ite
     async def change() -> None:
         connection = await asyncpg.connect(dsn)
         try:
-            await connection.execute(sql)
+            await connection.execute(sql, *args)
         finally:
             await connection.close()
 
@@ -76,8 +76,8 @@ def test_stock_is_the_last_statement(shop: Shop, buyer: Caller) -> None:
             assert shop.order(buyer, *lines).status_code == 201
         writes = [s.lstrip() for s in statements if s.lstrip().startswith(("INSERT", "UPDATE", "WITH"))]
         # the order, its lines and its event first; the row locks (in id order for several lines) last
-        assert [w.split()[:3] for w in writes[:3]] == [["INSERT", "INTO", t] for t in
-                                                       ("ordering_order", "ordering_order_item", "kernel_outbox")]  # fmt: skip
+        tables = ("ordering_order", "ordering_order_item", "kernel_outbox")
+        assert [w.split()[:3] for w in writes[:3]] == [["INSERT", "INTO", table] for table in tables]
         assert writes[3].startswith(last), writes
         assert len(writes) == 4
     assert (shop.stock(a), shop.stock(b)) == (3, 3)
@@ -87,7 +87,7 @@ def test_stock_sold_after_the_rows_were_written_leaves_nothing(
     client: TestClient[Litestar], settings: Settings, shop: Shop, buyer: Caller, api: Api
 ) -> None:
     mug = shop.product(name="Mug", stock=3)
-    with meanwhile(client, settings, f"UPDATE catalog_product SET stock_quantity = 1 WHERE id = {mug['id']}") as seen:
+    with meanwhile(client, settings, "UPDATE catalog_product SET stock_quantity = 1 WHERE id = $1", mug["id"]) as seen:
         response = shop.order(buyer, (mug, 2))
     assert seen  # the order's rows were written before the stock ran short
     assert response.status_code == 400
@@ -104,8 +104,8 @@ def test_a_price_changed_before_the_stock_was_taken_is_the_price_paid(
 ) -> None:
     lamp = shop.product(name="Lamp", price="10.00", stock=5)
     other = shop.product(name="Bulb", price="2.00", stock=5)
-    raise_price = f"UPDATE catalog_product SET price = 12.50, name = 'Lamp XL' WHERE id = {lamp['id']}"
-    with meanwhile(client, settings, raise_price) as seen:
+    raise_price = "UPDATE catalog_product SET price = 12.50, name = 'Lamp XL' WHERE id = $1"
+    with meanwhile(client, settings, raise_price, lamp["id"]) as seen:
         response = shop.order(buyer, (lamp, 2), (other, 1))
     assert seen
     assert response.status_code == 201
