@@ -6,11 +6,12 @@ import asyncio
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from advanced_alchemy.types import DateTimeUTC
@@ -177,3 +178,48 @@ def test_prepared_statements_answer_as_sqlalchemy_does(engine: AsyncEngine) -> N
 
     inserted, prepared, core = _unit(engine, write_and_read)
     assert inserted == prepared == core == (Decimal("12.30"), when)
+
+
+def test_prepared_statements_on_asyncpg_keep_the_unit_whole(postgres_server: Any) -> None:
+    """On asyncpg a `Prepared` statement runs on the driver's prepared statement: it begins the unit's transaction
+    (a unit whose first statement it is still rolls back whole), its rows are the ones `Connection.execute` gives,
+    and its errors are SQLAlchemy's, after which the pool's connections still work."""
+    engine = create_async_engine(postgres_server.create_database(f"uow_{uuid.uuid4().hex[:8]}"), poolclass=NullPool)
+    metadata = MetaData()
+    money = Table(
+        "money",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("code", Integer, unique=True),
+        Column("amount", Numeric(10, 2)),
+        Column("at", DateTimeUTC(timezone=True)),
+    )
+    when = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+    insert_money = Prepared(insert(money).returning(money.c.id, money.c.amount, money.c.at), ["code", "amount", "at"])
+    codes = Prepared(select(money.c.code).order_by(money.c.code))
+
+    def first(connection: Connection) -> tuple[object, ...]:
+        metadata.create_all(connection)
+        [(money_id, amount, at)] = insert_money.rows(connection, {"code": 1, "amount": Decimal("12.30"), "at": when})
+        core = connection.execute(select(money.c.amount, money.c.at).where(money.c.id == money_id)).one()
+        return (amount, at), tuple(core)
+
+    def then_fail(connection: Connection) -> None:
+        insert_money.rows(connection, {"code": 2, "amount": Decimal("1.00"), "at": when})
+        raise RuntimeError("after the first statement")
+
+    def duplicate(connection: Connection) -> None:
+        insert_money.rows(connection, {"code": 3, "amount": Decimal("1.00"), "at": when})
+        insert_money.rows(connection, {"code": 1, "amount": Decimal("1.00"), "at": when})
+
+    try:
+        prepared, core = _unit(engine, first)
+        assert prepared == core == (Decimal("12.30"), when)
+        with pytest.raises(RuntimeError):
+            _unit(engine, then_fail)
+        with pytest.raises(IntegrityError, match="money_code_key") as raised:
+            _unit(engine, duplicate)
+        assert type(raised.value.orig).__name__ == "IntegrityError"  # the DBAPI error, as `_place_with_retries` reads
+        assert _unit(engine, lambda c: codes.rows(c, {})) == [(1,)]
+    finally:
+        asyncio.run(engine.dispose())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 from litestar_saq import SAQPlugin
@@ -53,7 +54,13 @@ def log(shop: TestClient[Litestar], staff: Caller, **params: str) -> list[dict[s
 
 
 def test_a_placed_order_sends_one_sms_and_one_email(
-    shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking, smtp: FakeSmtp
+    shop: TestClient[Litestar],
+    settings: Settings,
+    catalog: Catalog,
+    api: Api,
+    staff: Caller,
+    at: FakeAfricasTalking,
+    smtp: FakeSmtp,
 ) -> None:
     buyer = api.customer(first_name="Wanjiru", last_name="Kamau", phone_number="0712345678")
     order = place(shop, catalog, buyer, notes="Gate <b>B</b>")
@@ -98,6 +105,10 @@ def test_a_placed_order_sends_one_sms_and_one_email(
         ("email", "orders@shop.test", 1),
     }
     assert next(e for e in entries if e["channel"] == "sms")["provider_message_id"] == "ATXid_1"
+    # one SAQ job for the event (its SMS and its e-mail), none per notification (decision 155)
+    with redis.Redis.from_url(settings.redis_url or "") as queue_redis:
+        jobs = sorted(key.decode() for key in queue_redis.scan_iter("saq:job:notify:*"))
+    assert jobs == [f"saq:job:notify:notify:event:order.placed:{order['id']}"]
 
 
 def test_cancelling_sends_a_cancellation_notice(
@@ -137,6 +148,7 @@ def test_sms_failures_are_retried_then_logged_as_failed(
     api: Api,
     staff: Caller,
     at: FakeAfricasTalking,
+    smtp: FakeSmtp,
     mode: str | int,
     reason: str,
 ) -> None:
@@ -149,6 +161,9 @@ def test_sms_failures_are_retried_then_logged_as_failed(
     assert reason in failed["last_error"]
     assert "test-api-key" not in failed["last_error"]
     eventually(lambda: len(at.received) == 3)
+    # the event's job ran three times for its SMS; its e-mail, sent the first time, was never sent again
+    [email] = log(shop, staff, order=order["order_number"], status="sent")
+    assert (email["channel"], email["attempts"], len(smtp.received)) == ("email", 1, 1)
 
     at.mode = "ok"
     retried = shop.post(f"/api/notifications/{failed['id']}/retry/", headers=staff.headers)

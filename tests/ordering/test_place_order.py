@@ -174,5 +174,6 @@ def test_statements_per_order_do_not_grow_with_lines(client: TestClient[Litestar
 
     one_line = statements(1)
     assert one_line == statements(5) == statements(20)
-    # contact, stock UPDATE (+ row locks on PostgreSQL), order, lines, outbox; BEGIN IMMEDIATE on SQLite
+    # SQLite: contact, stock UPDATE, order, lines, outbox. PostgreSQL: contact, products read unlocked, order,
+    # lines, outbox, then the stock UPDATE (its row locks in its WITH clause for several lines)
     assert one_line <= 6

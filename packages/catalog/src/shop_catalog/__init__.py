@@ -14,6 +14,7 @@ from shop_catalog.stock import (
     ReservedProduct,
     Shortage,
     UnavailableProducts,
+    check_stock,
     release_stock,
     reserve_stock,
 )
@@ -34,6 +35,7 @@ __all__ = (
     "ReservedProduct",
     "Shortage",
     "UnavailableProducts",
+    "check_stock",
     "product_category",
     "release_stock",
     "reserve_stock",

@@ -4,6 +4,10 @@ A reservation is one conditional UPDATE for all the lines of an order (`stock_qu
 row, checked in the database), so stock can never go negative or oversell whatever the concurrency,
 and the number of statements does not grow with the number of lines. The caller's transaction
 decides: roll it back and nothing was reserved.
+
+On PostgreSQL the UPDATE takes the products' row locks, held until the caller's transaction ends, and every
+order for a popular product queues on its row. So a caller can read the products first without a lock
+(`check_stock`), write what it must, and reserve as its last statement before COMMIT (decision 152).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, case, select, update
+from sqlalchemy import BindParameter, Integer, Table, bindparam, case, select, update
 
 from shop_catalog.models import Product
 from shop_kernel import Prepared
@@ -23,7 +27,15 @@ from shop_kernel import Prepared
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-__all__ = ("InsufficientStock", "ReservedProduct", "Shortage", "UnavailableProducts", "release_stock", "reserve_stock")
+__all__ = (
+    "InsufficientStock",
+    "ReservedProduct",
+    "Shortage",
+    "UnavailableProducts",
+    "check_stock",
+    "release_stock",
+    "reserve_stock",
+)
 
 PRODUCT = cast("Table", Product.__table__)
 
@@ -58,31 +70,74 @@ class UnavailableProducts(Exception):
 
 
 def reserve_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[int, ReservedProduct]:
-    """Take `quantities` ({product_id: units}) out of stock, all or none; returns name and price of each.
+    """Take `quantities` ({product_id: units}) out of stock, all or none; returns name and price of each,
+    as the rows were when their stock was taken.
 
-    Runs in the caller's transaction (see `shop_kernel.run_unit_of_work`). Raises `UnavailableProducts`
-    or `InsufficientStock`; the caller's transaction must then be rolled back.
+    One statement, which on PostgreSQL locks the rows (in ascending id order when there are several, see
+    `_reserve_statement`) until the caller's transaction ends. Runs in the caller's transaction (see
+    `shop_kernel.run_unit_of_work`). Raises `UnavailableProducts` or `InsufficientStock`; the caller's
+    transaction must then be rolled back.
     """
-    _lock_in_id_order(connection, quantities)
-    reserved = _reserve_statement(len(quantities)).rows(connection, _parameters(quantities))
+    ordered_locks = connection.dialect.name == "postgresql" and len(quantities) > 1
+    reserved = _reserve_statement(len(quantities), ordered_locks).rows(connection, _parameters(quantities))
     products = {product_id: ReservedProduct(product_id, name, price) for product_id, name, price in reserved}
     if len(products) < len(quantities):
         _explain_failure(connection, quantities, products)
     return products
 
 
+def check_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[int, ReservedProduct]:
+    """Name and price of each product, read without a lock; raises what `reserve_stock` would if it ran now.
+
+    Takes nothing: the stock may change before `reserve_stock`, which decides. A caller that wrote rows from
+    these names and prices compares them with `reserve_stock`'s, which are the ones its stock was taken at.
+    """
+    rows = _check_statement(len(quantities)).rows(connection, _parameters(quantities))
+    found = {product_id: (name, price, active, stock) for product_id, name, price, active, stock in rows}
+    unavailable = sorted(pid for pid in quantities if pid not in found or not found[pid][2])
+    if unavailable:
+        raise UnavailableProducts(unavailable)
+    short = [pid for pid in sorted(quantities) if found[pid][3] < quantities[pid]]
+    if short:
+        raise InsufficientStock([Shortage(pid, found[pid][0], quantities[pid], found[pid][3]) for pid in short])
+    return {pid: ReservedProduct(pid, found[pid][0], found[pid][1]) for pid in quantities}
+
+
 @lru_cache(maxsize=128)
-def _reserve_statement(lines: int) -> Prepared:
-    """`UPDATE … SET stock = stock - CASE id WHEN :id_0 THEN :q_0 … END WHERE id IN (…) AND stock >= CASE … RETURNING`,
-    built once per number of lines: a statement built per call costs more Python than the database work."""
-    wanted = case(*((PRODUCT.c.id == bindparam(f"id_{i}"), bindparam(f"q_{i}", type_=Integer)) for i in range(lines)))
+def _check_statement(lines: int) -> Prepared:
     return Prepared(
-        update(PRODUCT)
-        .where(
-            PRODUCT.c.id.in_([bindparam(f"id_{i}") for i in range(lines)]),
-            PRODUCT.c.is_active.is_(True),
-            PRODUCT.c.stock_quantity >= wanted,
+        select(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price, PRODUCT.c.is_active, PRODUCT.c.stock_quantity).where(
+            PRODUCT.c.id.in_([bindparam(f"id_{i}") for i in range(lines)])
         )
+    )
+
+
+@lru_cache(maxsize=256)
+def _reserve_statement(lines: int, ordered_locks: bool) -> Prepared:
+    """`UPDATE … SET stock = stock - CASE id WHEN :id_0 THEN :q_0 … END WHERE id IN (…) AND stock >= CASE … RETURNING`,
+    built once per number of lines: a statement built per call costs more Python than the database work.
+
+    `ordered_locks` (PostgreSQL, several lines): the rows are first locked in ascending id order by a
+    `SELECT … ORDER BY id FOR NO KEY UPDATE` in a WITH clause of the same statement, so two orders sharing
+    products queue instead of deadlocking (a multi-row UPDATE alone locks in scan order), in one round trip.
+    PostgreSQL locks a `SELECT … ORDER BY … FOR …`'s rows after sorting them, and the UPDATE only touches rows
+    the WITH clause has returned, hence already locked. `NO KEY UPDATE` leaves the key-share locks of
+    foreign-key checks (order lines referencing products) unblocked. SQLite has one writer at a time.
+    """
+    ids: list[BindParameter[Any]] = [bindparam(f"id_{i}") for i in range(lines)]
+    wanted = case(*((PRODUCT.c.id == bindparam(f"id_{i}"), bindparam(f"q_{i}", type_=Integer)) for i in range(lines)))
+    statement = update(PRODUCT).where(PRODUCT.c.id.in_(ids))
+    if ordered_locks:
+        locked = (
+            select(PRODUCT.c.id)
+            .where(PRODUCT.c.id.in_(ids))
+            .order_by(PRODUCT.c.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            .cte("locked")
+        )
+        statement = update(PRODUCT).where(PRODUCT.c.id == locked.c.id)
+    return Prepared(
+        statement.where(PRODUCT.c.is_active.is_(True), PRODUCT.c.stock_quantity >= wanted)
         .values(stock_quantity=PRODUCT.c.stock_quantity - wanted, updated_at=bindparam("now"))
         .returning(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price)
     )

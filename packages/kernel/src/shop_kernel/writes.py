@@ -213,14 +213,21 @@ def _settle(done: asyncio.Future[Any], *, result: Any = None, error: BaseExcepti
 
 
 class Prepared:
-    """A Core statement compiled once, then run with bound parameters; rows come back as plain tuples.
+    """A Core statement compiled once per driver, then run with bound parameters; rows come back as plain tuples.
 
-    In the SQLite writer thread (`pysqlite`) it runs straight on the sqlite3 connection, with the column
-    types' bind and result processing applied (a `Decimal` price in, a `Decimal` out) but none of
-    SQLAlchemy's per-execution work, which cost five times the database work of placing an order while
-    the write lock was held (decision 124). `before_cursor_execute` listeners still see each statement.
-    On any other driver it is `Connection.execute`. `column_keys`: the columns an INSERT sets (the others
-    keep their server defaults), as for `Insert.compile(column_keys=...)`.
+    With the column types' bind and result processing applied (a `Decimal` price in, a `Decimal` out) but none of
+    SQLAlchemy's per-execution work (its cache key, execution context, cursor and result objects), it runs:
+
+    - in the SQLite writer thread (`pysqlite`), straight on the sqlite3 connection: SQLAlchemy's execution cost
+      five times the database work of placing an order while the write lock was held (decision 124);
+    - on asyncpg (inside `run_unit_of_work`'s `run_sync`), on the connection's asyncpg prepared statement, from
+      the same statement cache SQLAlchemy's asyncpg cursor uses, the transaction begun as that cursor would:
+      SQLAlchemy's execution was a third of an order's CPU on PostgreSQL (decision 153). Errors are SQLAlchemy's
+      (an `IntegrityError` with the driver's error as `orig`), a lost connection invalidated as it would be.
+    - on any other driver, through `Connection.execute`.
+
+    `before_cursor_execute` listeners still see each statement. `column_keys`: the columns an INSERT sets (the
+    others keep their server defaults), as for `Insert.compile(column_keys=...)`.
     """
 
     def __init__(
@@ -228,25 +235,27 @@ class Prepared:
     ) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._plan: _Plan | None = None
+        self._plans: dict[str, _Plan] = {}
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
-        if dialect.driver != "pysqlite":
+        if dialect.driver not in _DIRECT_DRIVERS:
             result = connection.execute(self.statement, dict(parameters))
             return [tuple(row) for row in result] if result.returns_rows else []
-        plan = self._plan or self._compile(dialect)
+        plan = self._plans.get(dialect.driver) or self._compile(dialect)
         values = tuple(
             parameters.get(name, default) if process is None else process(parameters.get(name, default))
             for name, default, process in plan.binds
         )
-        driver = connection.connection.driver_connection
         if connection.dispatch.before_cursor_execute:
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, None, plan.sql, values, None, False)
-        fetched = driver.execute(plan.sql, values).fetchall()  # type: ignore[union-attr]
+        if dialect.driver == "asyncpg":
+            fetched = _asyncpg_fetch(connection, plan.sql, values)
+        else:
+            fetched = connection.connection.driver_connection.execute(plan.sql, values).fetchall()  # type: ignore[union-attr]
         if not plan.results:
-            return fetched  # type: ignore[no-any-return]
+            return [tuple(row) for row in fetched]
         return [
             tuple(
                 value if process is None else process(value) for value, process in zip(row, plan.results, strict=True)
@@ -262,11 +271,45 @@ class Prepared:
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]
             binds.append((name, bind.value, bind.type._cached_bind_processor(dialect)))
-        results: list[Any] = [
-            column.type._cached_result_processor(dialect, None) for column in self.statement.exported_columns
-        ]
-        self._plan = _Plan(compiled.string, binds, results if any(results) else [])
-        return self._plan
+        results = [_result_processor(column.type, dialect) for column in self.statement.exported_columns]
+        plan = self._plans[dialect.driver] = _Plan(compiled.string, binds, results if any(results) else [])
+        return plan
+
+
+_DIRECT_DRIVERS = frozenset({"pysqlite", "asyncpg"})
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Any:
+    try:
+        return type_._cached_result_processor(dialect, None)
+    except TypeError:  # asyncpg's numeric processor wants the column's type oid: asyncpg returns Decimal itself
+        return None
+
+
+def _asyncpg_fetch(connection: Connection, sql: str, values: tuple[Any, ...]) -> list[Any]:
+    """`sql` on the asyncpg connection under `connection` (in `run_sync`'s greenlet), as SQLAlchemy's asyncpg
+    cursor runs it (sqlalchemy/dialects/postgresql/asyncpg.py, `_prepare_and_execute`) without its result
+    machinery: the transaction begun first, the prepared statement from the adapter's cache."""
+    adapted: Any = connection.connection.dbapi_connection
+    invalidated_at = getattr(connection.dialect, "_invalidate_schema_cache_asof", 0)
+
+    async def fetch() -> list[Any]:
+        async with adapted._execute_mutex:
+            if not adapted._started:
+                await adapted._start_transaction()
+            try:
+                prepared, _attributes = await adapted._prepare(sql, invalidated_at)
+                return await prepared.fetch(*values)  # type: ignore[no-any-return]
+            except Exception as error:
+                adapted._handle_exception(error)  # raises the DBAPI error SQLAlchemy expects
+                raise  # pragma: no cover - `_handle_exception` always raises
+
+    try:
+        return adapted.await_(fetch())  # type: ignore[no-any-return]
+    except adapted.dbapi.Error as error:
+        # SQLAlchemy's own handling: wrapped as `sqlalchemy.exc.IntegrityError` & co., a lost connection invalidated
+        connection._handle_dbapi_exception(error, sql, values, None, None)
+        raise  # pragma: no cover - `_handle_dbapi_exception` always raises
 
 
 class _Plan:

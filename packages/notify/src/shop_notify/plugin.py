@@ -20,7 +20,7 @@ from shop_kernel import install_shared
 from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_notify.channels import EmailChannel, SmsChannel, build_channels
 from shop_notify.controllers import DeliveryReportController, NotificationController, delivery_report_secret_guard
-from shop_notify.delivery import NotifyRuntime, deliver_notification
+from shop_notify.delivery import NotifyRuntime, deliver_event, deliver_notification
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
 
@@ -71,7 +71,7 @@ class NotifyPlugin(InitPluginProtocol):
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
             broker_instance=queue_redis(redis_url),
-            tasks=[deliver_notification],
+            tasks=[deliver_event, deliver_notification],
             startup=[self._on_worker_startup],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,

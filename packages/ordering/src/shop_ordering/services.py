@@ -24,6 +24,7 @@ from shop_catalog import (
     Product,
     ReservedProduct,
     UnavailableProducts,
+    check_stock,
     release_stock,
     reserve_stock,
 )
@@ -55,6 +56,8 @@ from shop_ordering.models import Order, OrderItem
 from shop_ordering.schemas import OrderItemRead, OrderProduct, OrderRead, OrderStatus, PlaceOrder
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,9 +187,12 @@ class OrderService:
         return dict(quantities)
 
     async def _place_with_retries(self, new_order: _NewOrder) -> PlacedOrder:
+        lock_first = False
         for _ in range(5):
             try:
-                placed = await run_unit_of_work(self.engine, partial(_place_in, new_order=new_order))
+                placed = await run_unit_of_work(
+                    self.engine, partial(_place_in, new_order=new_order, lock_first=lock_first)
+                )
             except IntegrityError as exc:
                 message = str(exc.orig).lower()
                 if "order_number" in message:
@@ -194,6 +200,9 @@ class OrderService:
                 if "idempotency" in message:
                     continue  # another process placed this key first: the retry replays its order
                 raise
+            except _ProductChanged:
+                lock_first = True  # a price or name changed under the order: again, at the locked rows' values
+                continue
             if isinstance(placed, PlacedOrder):
                 ORDERS_PLACED.inc()
                 return placed
@@ -325,19 +334,43 @@ _BY_KEY = select(ORDER.c.id, ORDER.c.created_at, ORDER.c.request_fingerprint).wh
 )
 
 
-def _place_in(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int:
-    """Reserve stock, write the order, its lines and its event; or the id of the order this key placed before."""
+class _ProductChanged(Exception):
+    """A product's name or price changed between the unlocked read and the taking of its stock."""
+
+
+def _place_in(connection: Connection, new_order: _NewOrder, lock_first: bool = False) -> PlacedOrder | int:
+    """Reserve stock, write the order, its lines and its event; or the id of the order this key placed before.
+
+    On PostgreSQL the stock is taken last, by the statement before COMMIT, so the products' row locks (every
+    order of a popular product queues on its row) are held for one round trip instead of the whole unit
+    (decision 152): the lines are written from an unlocked read of names and prices, and if the stock
+    statement returns other ones (a price changed in between), the unit is rolled back and placed again with
+    the stock taken first (`lock_first`). Either way the order is written at the prices its stock was taken
+    at. SQLite's transaction holds the database's one write lock from its first statement, so the order of
+    statements changes nothing there: it takes the stock first, without the extra read.
+    """
     if new_order.key is not None and (earlier := _earlier_order(connection, new_order)) is not None:
         return earlier
     contact = _contact_of(connection, new_order.customer_id)
-    reserved = _reserve(connection, new_order.quantities)
+    if lock_first or connection.dialect.name != "postgresql":
+        return _write_order(connection, new_order, contact, _stock(reserve_stock, connection, new_order.quantities))
+    read = _stock(check_stock, connection, new_order.quantities)
+    placed = _write_order(connection, new_order, contact, read)
+    if _stock(reserve_stock, connection, new_order.quantities) != read:
+        raise _ProductChanged
+    return placed
+
+
+def _write_order(
+    connection: Connection, new_order: _NewOrder, contact: CustomerContact, products: dict[int, ReservedProduct]
+) -> PlacedOrder:
     lines = [
         OrderLine(
             product_id=pid,
-            name=reserved[pid].name,
+            name=products[pid].name,
             quantity=quantity,
-            unit_price=to_money(reserved[pid].price),
-            subtotal=to_money(reserved[pid].price) * quantity,
+            unit_price=to_money(products[pid].price),
+            subtotal=to_money(products[pid].price) * quantity,
         )
         for pid, quantity in new_order.quantities.items()
     ]
@@ -430,9 +463,14 @@ class InsufficientStockError(ProblemError):
     problem_type = "/problems/insufficient-stock"
 
 
-def _reserve(connection: Connection, quantities: dict[int, int]) -> dict[int, ReservedProduct]:
+def _stock(
+    take: Callable[[Connection, Mapping[int, int]], dict[int, ReservedProduct]],
+    connection: Connection,
+    quantities: dict[int, int],
+) -> dict[int, ReservedProduct]:
+    """`reserve_stock` or `check_stock`, their refusals as the API's 400s."""
     try:
-        return reserve_stock(connection, quantities)
+        return take(connection, quantities)
     except UnavailableProducts as exc:
         listed = ", ".join(map(str, exc.product_ids))
         raise FieldValidationError({"items": [f"Unknown or unavailable product id(s): {listed}."]}) from exc
