@@ -93,14 +93,10 @@ def check_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[i
     these names and prices compares them with `reserve_stock`'s, which are the ones its stock was taken at.
     """
     rows = _check_statement(len(quantities)).rows(connection, _parameters(quantities))
-    found = {product_id: (name, price, active, stock) for product_id, name, price, active, stock in rows}
-    unavailable = sorted(pid for pid in quantities if pid not in found or not found[pid][2])
-    if unavailable:
-        raise UnavailableProducts(unavailable)
-    short = [pid for pid in sorted(quantities) if found[pid][3] < quantities[pid]]
-    if short:
-        raise InsufficientStock([Shortage(pid, found[pid][0], quantities[pid], found[pid][3]) for pid in short])
-    return {pid: ReservedProduct(pid, found[pid][0], found[pid][1]) for pid in quantities}
+    found = {pid: (name, active, stock) for pid, name, _price, active, stock in rows}
+    short = [pid for pid, units in quantities.items() if pid not in found or not found[pid][1] or found[pid][2] < units]
+    _refuse(quantities, found, short)
+    return {pid: ReservedProduct(pid, name, price) for pid, name, price, _active, _stock in rows}
 
 
 @lru_cache(maxsize=128)
@@ -163,12 +159,17 @@ def _explain_failure(
             )
         )
     }
-    unavailable = sorted(pid for pid in missing if pid not in rows or not rows[pid].is_active)
-    if unavailable:
+    _refuse(quantities, {pid: (row.name, row.is_active, row.stock_quantity) for pid, row in rows.items()}, missing)
+
+
+def _refuse(quantities: Mapping[int, int], found: Mapping[int, tuple[str, bool, int]], refused: list[int]) -> None:
+    """Raise for the `refused` products: `UnavailableProducts` if any is unknown or inactive (`found` holds each
+    product's name, is_active and stock), else `InsufficientStock` for all of them. Nothing refused, no raise."""
+    refused = sorted(refused)
+    if unavailable := [pid for pid in refused if pid not in found or not found[pid][1]]:
         raise UnavailableProducts(unavailable)
-    raise InsufficientStock(
-        [Shortage(pid, rows[pid].name, quantities[pid], rows[pid].stock_quantity) for pid in sorted(missing)]
-    )
+    if refused:
+        raise InsufficientStock([Shortage(pid, found[pid][0], quantities[pid], found[pid][2]) for pid in refused])
 
 
 def release_stock(connection: Connection, quantities: Mapping[int, int]) -> None:
