@@ -8,6 +8,11 @@ decides: roll it back and nothing was reserved.
 On PostgreSQL the UPDATE takes the products' row locks, held until the caller's transaction ends, and every
 order for a popular product queues on its row. So a caller can read the products first without a lock
 (`check_stock`), write what it must, and reserve as its last statement before COMMIT (decision 152).
+
+Better still on PostgreSQL, the taking of the stock can be part of the caller's one statement, run outside a
+transaction (`StockTaking`, decision 160): the rows are locked only while PostgreSQL runs that statement, and
+the caller's rows that reference the products (order lines) are written after the stock was taken, in the same
+statement, so their foreign-key checks never meet another order's lock on a hot product.
 """
 
 from __future__ import annotations
@@ -19,18 +24,33 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BindParameter, Integer, Table, bindparam, case, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    bindparam,
+    case,
+    column,
+    func,
+    select,
+    update,
+    values,
+)
 
 from shop_catalog.models import Product
 from shop_kernel import Prepared
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import CTE, Connection
 
 __all__ = (
     "InsufficientStock",
     "ReservedProduct",
     "Shortage",
+    "StockTaking",
     "UnavailableProducts",
     "check_stock",
     "release_stock",
@@ -137,6 +157,105 @@ def _reserve_statement(lines: int, ordered_locks: bool) -> Prepared:
         .values(stock_quantity=PRODUCT.c.stock_quantity - wanted, updated_at=bindparam("now"))
         .returning(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price)
     )
+
+
+@dataclass(frozen=True)
+class StockTaking:
+    """The taking of an order's stock as common table expressions, for a caller's one statement (PostgreSQL).
+
+    - `wanted` (`id`, `quantity`, `price`, `name`): each line, with the name and price the caller read
+      (`check_stock`) and wrote into its own rows;
+    - `locked` (`id`, `name`, `price`, `is_active`, `stock_quantity`): the products, locked in ascending id order
+      (`FOR NO KEY UPDATE`, see `_reserve_statement`), as they are now;
+    - `verdict` (`taken`, boolean, one row): every line's product is active, has the stock, and still has the
+      name and price the caller read;
+    - `taken` (`id`): the UPDATE, which takes every line's stock when the verdict is yes and none otherwise.
+
+    The caller writes its rows only where `verdict.taken`, selects from `locked` to learn why not (pass those rows to
+    `judge`), and runs the statement outside a transaction: PostgreSQL commits it, or none of it, as it ends.
+    Built once per number of lines (`StockTaking.of`); `parameters` fills its bind parameters.
+    """
+
+    lines: int
+    wanted: CTE
+    locked: CTE
+    verdict: CTE
+    taken: CTE
+
+    @staticmethod
+    @lru_cache(maxsize=64)
+    def of(lines: int) -> StockTaking:
+        ids: list[BindParameter[Any]] = [bindparam(f"id_{i}", type_=BigInteger) for i in range(lines)]
+        wanted = (
+            values(
+                column("id", BigInteger),
+                column("quantity", Integer),
+                column("price", Numeric(10, 2)),
+                column("name", String),
+                name="wanted",
+            )
+            .data(
+                [
+                    (
+                        ids[i],
+                        bindparam(f"q_{i}", type_=Integer),
+                        bindparam(f"price_{i}", type_=Numeric(10, 2)),
+                        bindparam(f"name_{i}", type_=String),
+                    )
+                    for i in range(lines)
+                ]
+            )
+            .cte("wanted")
+        )
+        locked = (
+            select(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price, PRODUCT.c.is_active, PRODUCT.c.stock_quantity)
+            .where(PRODUCT.c.id.in_(ids))
+            .order_by(PRODUCT.c.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            .cte("locked")
+        )
+        verdict = (
+            select((func.count() == lines).label("taken"))
+            .select_from(locked.join(wanted, wanted.c.id == locked.c.id))
+            .where(
+                locked.c.is_active.is_(True),
+                locked.c.stock_quantity >= wanted.c.quantity,
+                locked.c.price == wanted.c.price,
+                locked.c.name == wanted.c.name,
+            )
+            .cte("verdict")
+        )
+        taken = (
+            update(PRODUCT)
+            .where(PRODUCT.c.id == wanted.c.id, verdict.c.taken, PRODUCT.c.stock_quantity >= wanted.c.quantity)
+            .values(stock_quantity=PRODUCT.c.stock_quantity - wanted.c.quantity, updated_at=bindparam("now"))
+            .returning(PRODUCT.c.id)
+            .cte("taken")
+        )
+        return StockTaking(lines, wanted, locked, verdict, taken)
+
+    @staticmethod
+    def parameters(quantities: Mapping[int, int], read: Mapping[int, ReservedProduct]) -> dict[str, Any]:
+        """The bind parameters for `quantities` ({product_id: units}) at the names and prices in `read`."""
+        parameters = _parameters(quantities)
+        for i, product_id in enumerate(quantities):
+            parameters[f"price_{i}"] = read[product_id].price
+            parameters[f"name_{i}"] = read[product_id].name
+        return parameters
+
+    @staticmethod
+    def judge(
+        quantities: Mapping[int, int], locked: list[tuple[int, str, Decimal, bool, int]]
+    ) -> dict[int, ReservedProduct]:
+        """Why the stock was not taken, from the `locked` rows (`id`, `name`, `price`, `is_active`, `stock_quantity`):
+        raises `UnavailableProducts` or `InsufficientStock`; or, if every line could have been served, a name or
+        price had changed since the caller read it: returns them as they are now, to place the order again at."""
+        found = {pid: (name, active, stock) for pid, name, _price, active, stock in locked}
+        short = [
+            pid for pid, units in quantities.items() if pid not in found or not found[pid][1] or found[pid][2] < units
+        ]
+        _refuse(quantities, found, short)
+        return {pid: ReservedProduct(pid, name, price) for pid, name, price, _active, _stock in locked}
 
 
 def _parameters(quantities: Mapping[int, int]) -> dict[str, Any]:

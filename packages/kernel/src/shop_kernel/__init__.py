@@ -25,7 +25,7 @@ from shop_kernel.messages import MESSAGE_REQUESTED, MessageRequested
 from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
 from shop_kernel.openapi import document_problems, problems
 from shop_kernel.outages import Outage, database_outage
-from shop_kernel.outbox import OutboxMessage, add_to_outbox
+from shop_kernel.outbox import OUTBOX_COLUMNS, OutboxMessage, add_to_outbox, outbox_insert
 from shop_kernel.pagination import (
     CursorPage,
     KeysetWindow,
@@ -74,7 +74,13 @@ from shop_kernel.text import (
     control_character_in,
     decode_json_text,
 )
-from shop_kernel.writes import Prepared, UnitBatcher, close_unit_of_work_runner, run_unit_of_work
+from shop_kernel.writes import (
+    Prepared,
+    UnitBatcher,
+    close_unit_of_work_runner,
+    run_one_statement_units,
+    run_unit_of_work,
+)
 
 __all__ = (
     "AMOUNT_PATTERN",
@@ -84,6 +90,7 @@ __all__ = (
     "EVERYTHING",
     "MAX_ROW_ID",
     "MESSAGE_REQUESTED",
+    "OUTBOX_COLUMNS",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
     "RESPONSE_CACHE",
@@ -140,6 +147,7 @@ __all__ = (
     "install_shared",
     "money_problem",
     "numbered_page",
+    "outbox_insert",
     "page_request",
     "principal_of",
     "problem_exception_handlers",
@@ -152,6 +160,7 @@ __all__ = (
     "require_scopes",
     "require_staff",
     "response_cache_of",
+    "run_one_statement_units",
     "run_unit_of_work",
     "tag_answer",
     "to_money",

@@ -17,9 +17,9 @@ from shop_kernel.context import current_request_id
 from shop_kernel.writes import Prepared
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Insert, Select
 
-__all__ = ("OutboxMessage", "add_to_outbox")
+__all__ = ("OUTBOX_COLUMNS", "OutboxMessage", "add_to_outbox", "outbox_insert")
 
 
 def _now() -> datetime:
@@ -45,7 +45,14 @@ class OutboxMessage(IdentityBase):
 
 
 OUTBOX = cast("Table", OutboxMessage.__table__)
-_INSERT = Prepared(insert(OUTBOX), ["topic", "key", "payload", "created_at", "attempts", "request_id"])
+OUTBOX_COLUMNS = ("topic", "key", "payload", "created_at", "attempts", "request_id")
+_INSERT = Prepared(insert(OUTBOX), OUTBOX_COLUMNS)
+
+
+def outbox_insert(rows: Select[Any]) -> Insert:
+    """An INSERT staging the events `rows` selects (one column per name of `OUTBOX_COLUMNS`, in that order), for a
+    caller that writes its change and its event in one statement; `request_id` is `current_request_id()`'s."""
+    return insert(OUTBOX).from_select(OUTBOX_COLUMNS, rows, include_defaults=False)
 
 
 def add_to_outbox(connection: Connection, topic: str, key: str, payload: msgspec.Struct) -> None:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.sql.expression import Delete, Insert, Select, Update
 
-__all__ = ("Prepared", "UnitBatcher", "close_unit_of_work_runner", "run_unit_of_work")
+__all__ = ("Prepared", "UnitBatcher", "close_unit_of_work_runner", "run_one_statement_units", "run_unit_of_work")
 
 T = TypeVar("T")
 
@@ -145,6 +145,23 @@ async def run_unit_of_work(engine: AsyncEngine, work: Callable[[Connection], T])
 async def _on_async_connection(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     async with engine.begin() as connection:
         return await connection.run_sync(work)
+
+
+async def run_one_statement_units(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
+    """Run `work(connection)` outside a transaction (PostgreSQL's autocommit): each statement it runs commits as it
+    ends, or fails whole. For work whose writes are one statement (reads before it are fine): the database then
+    holds that statement's row locks only while it runs, instead of until a COMMIT this process sends after the
+    statement's answer has come back through its event loop (decision 160). Not on SQLite, whose writes go through
+    the writer thread (`run_unit_of_work`)."""
+    if engine.dialect.name == "sqlite":
+        raise ValueError("run_one_statement_units is for PostgreSQL; SQLite writes go through run_unit_of_work")
+    return await asyncio.shield(_outside_transaction(engine, work))
+
+
+async def _outside_transaction(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await autocommit.run_sync(work)
 
 
 def close_unit_of_work_runner(engine: AsyncEngine) -> None:

@@ -15,7 +15,24 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import msgspec
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +40,7 @@ from shop_catalog import (
     InsufficientStock,
     Product,
     ReservedProduct,
+    StockTaking,
     UnavailableProducts,
     check_stock,
     release_stock,
@@ -39,7 +57,10 @@ from shop_kernel import (
     ProblemError,
     UnprocessableError,
     add_to_outbox,
+    current_request_id,
     fetch_keyset_window,
+    outbox_insert,
+    run_one_statement_units,
     run_unit_of_work,
     to_money,
 )
@@ -187,12 +208,13 @@ class OrderService:
         return dict(quantities)
 
     async def _place_with_retries(self, new_order: _NewOrder) -> PlacedOrder:
-        lock_first = False
+        at_once = self.engine.dialect.name == "postgresql"
         for _ in range(5):
             try:
-                placed = await run_unit_of_work(
-                    self.engine, partial(_place_in, new_order=new_order, lock_first=lock_first)
-                )
+                if at_once:
+                    placed = await run_one_statement_units(self.engine, partial(_place_at_once, new_order=new_order))
+                else:
+                    placed = await run_unit_of_work(self.engine, partial(_place_in, new_order=new_order))
             except IntegrityError as exc:
                 message = str(exc.orig).lower()
                 if "order_number" in message:
@@ -200,9 +222,6 @@ class OrderService:
                 if "idempotency" in message:
                     continue  # another process placed this key first: the retry replays its order
                 raise
-            except _ProductChanged:
-                lock_first = True  # a price or name changed under the order: again, at the locked rows' values
-                continue
             if isinstance(placed, PlacedOrder):
                 ORDERS_PLACED.inc()
                 return placed
@@ -304,6 +323,14 @@ _ORDER_COLUMNS = (
     "updated_at",
 )
 _INSERT_ORDER = Prepared(insert(ORDER).returning(ORDER.c.id), _ORDER_COLUMNS)
+_PLACED_BINDS = dict(
+    zip(
+        _ORDER_COLUMNS,
+        ("p_number", "p_customer", "p_status", "p_total", "p_notes", "p_key", "p_fingerprint", "p_now", "p_now"),
+        strict=True,
+    )
+)
+"""`_placing_statement`'s bind parameter for each column of the order (none may be named as a column)."""
 _ITEM_SHARED = {"order_id": "order_id", "created_at": "now", "updated_at": "now"}
 _ITEM_COLUMNS = ("product_id", "product_name", "quantity", "unit_price", "subtotal")
 _CONTACT = Prepared(
@@ -334,55 +361,214 @@ _BY_KEY = select(ORDER.c.id, ORDER.c.created_at, ORDER.c.request_fingerprint).wh
 )
 
 
-class _ProductChanged(Exception):
-    """A product's name or price changed between the unlocked read and the taking of its stock."""
+def _place_in(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int:
+    """SQLite: reserve stock, write the order, its lines and its event; or the id of the order this key placed before.
 
-
-def _place_in(connection: Connection, new_order: _NewOrder, lock_first: bool = False) -> PlacedOrder | int:
-    """Reserve stock, write the order, its lines and its event; or the id of the order this key placed before.
-
-    On PostgreSQL the stock is taken last, by the statement before COMMIT, so the products' row locks (every
-    order of a popular product queues on its row) are held for one round trip instead of the whole unit
-    (decision 152): the lines are written from an unlocked read of names and prices, and if the stock
-    statement returns other ones (a price changed in between), the unit is rolled back and placed again with
-    the stock taken first (`lock_first`). Either way the order is written at the prices its stock was taken
-    at. SQLite's transaction holds the database's one write lock from its first statement, so the order of
-    statements changes nothing there: it takes the stock first, without the extra read.
+    SQLite's transaction holds the database's one write lock from its first statement (`BEGIN IMMEDIATE`), so the
+    stock is taken first and the order written at the names and prices its stock was taken at.
     """
     if new_order.key is not None and (earlier := _earlier_order(connection, new_order)) is not None:
         return earlier
     contact = _contact_of(connection, new_order.customer_id)
-    if lock_first or connection.dialect.name != "postgresql":
-        return _write_order(connection, new_order, contact, _stock(reserve_stock, connection, new_order.quantities))
+    return _write_order(connection, new_order, contact, _stock(reserve_stock, connection, new_order.quantities))
+
+
+def _place_at_once(connection: Connection, new_order: _NewOrder) -> PlacedOrder | int:
+    """PostgreSQL: the order, its lines, its event and the taking of its stock in one statement (decision 160).
+
+    Run outside a transaction (`run_one_statement_units`), after unlocked reads of the earlier order for the key, the
+    customer's contact and the products' names and prices (`check_stock`, which also refuses what is plainly short
+    or unavailable): PostgreSQL locks the products in id order, takes the stock only if every line can be served at
+    the name and price read, writes the rest only then, and commits as the statement ends. So a hot product's row
+    lock is held for the statement's own run inside PostgreSQL, not across a round trip to this process and its
+    event loop, and the lines' foreign-key checks come after the stock statement has locked the rows, so they never
+    meet another order's lock (no MultiXacts). A name or price that changed since it was read: placed again at the
+    new ones (the statement answers them); stock short: the same 400 as `reserve_stock`.
+    """
+    if new_order.key is not None and (earlier := _earlier_order(connection, new_order)) is not None:
+        return earlier
+    contact = _contact_of(connection, new_order.customer_id)
     read = _stock(check_stock, connection, new_order.quantities)
-    placed = _write_order(connection, new_order, contact, read)
-    if _stock(reserve_stock, connection, new_order.quantities) != read:
-        raise _ProductChanged
-    return placed
+    statement = _placing_statement(len(new_order.quantities))
+    for _ in range(5):
+        order = _OrderRows.of(new_order, contact, read)
+        parameters = StockTaking.parameters(new_order.quantities, read) | {
+            "p_number": order.event.order_number,
+            "p_customer": new_order.customer_id,
+            "p_status": OrderStatus.PENDING.value,
+            "p_total": order.event.total_amount,
+            "p_notes": new_order.notes,
+            "p_key": new_order.key,
+            "p_fingerprint": new_order.fingerprint if new_order.key else None,
+            "p_now": order.event.placed_at,
+            "p_topic": ORDER_PLACED,
+            "p_event_key": f"{ORDER_PLACED}:",
+            "p_payload": msgspec.to_builtins(order.event),
+            "p_request_id": current_request_id(),
+        }
+        rows = statement.rows(connection, parameters)
+        order_id = rows[0][5] if rows else None
+        if order_id is not None:
+            item_ids = {row[0]: row[6] for row in rows}
+            return order.placed(order_id, item_ids)
+        read = _stock(partial(_judged, locked=[row[:5] for row in rows]), connection, new_order.quantities)
+    raise ConflictError("The products changed while the order was placed; please retry.")  # pragma: no cover
+
+
+def _judged(
+    _connection: Connection, quantities: Mapping[int, int], locked: list[tuple[Any, ...]]
+) -> dict[int, ReservedProduct]:
+    return StockTaking.judge(quantities, cast("list[tuple[int, str, Decimal, bool, int]]", locked))
+
+
+@lru_cache(maxsize=64)
+def _placing_statement(lines: int) -> Prepared:
+    """The statement of `_place_at_once` for `lines` lines, built once: catalog's stock-taking expressions
+    (`StockTaking`), then the order (only if the stock was taken), its lines (from the products whose stock was
+    taken), its event in the outbox (its key and payload given their order id by PostgreSQL), and as its answer
+    the locked products, each with the order's id and its line's id (both NULL when nothing was written)."""
+    stock = StockTaking.of(lines)
+    placed = (
+        insert(ORDER)
+        .from_select(
+            _ORDER_COLUMNS,
+            select(*(bindparam(name, type_=ORDER.c[column].type) for column, name in _PLACED_BINDS.items())).where(
+                stock.verdict.c.taken
+            ),
+            include_defaults=False,
+        )
+        .returning(ORDER.c.id)
+        .cte("placed")
+    )
+    wanted, taken = stock.wanted, stock.taken
+    line_rows = (
+        insert(ITEM)
+        .from_select(
+            (
+                "order_id",
+                "product_id",
+                "product_name",
+                "quantity",
+                "unit_price",
+                "subtotal",
+                "created_at",
+                "updated_at",
+            ),
+            select(
+                placed.c.id,
+                taken.c.id,
+                wanted.c.name,
+                wanted.c.quantity,
+                wanted.c.price,
+                wanted.c.price * wanted.c.quantity,
+                bindparam("p_now", type_=ITEM.c.created_at.type),
+                bindparam("p_now", type_=ITEM.c.updated_at.type),
+            )
+            .join_from(taken, wanted, wanted.c.id == taken.c.id)
+            .join(placed, true()),
+            include_defaults=False,
+        )
+        .returning(ITEM.c.product_id, ITEM.c.id)
+        .cte("line_rows")
+    )
+    payload = func.jsonb_set(
+        sql_cast(bindparam("p_payload", type_=JSON), JSONB), literal_column("'{order_id}'"), func.to_jsonb(placed.c.id)
+    )
+    event = outbox_insert(
+        select(
+            bindparam("p_topic", type_=String),
+            bindparam("p_event_key", type_=String) + sql_cast(placed.c.id, String),
+            sql_cast(payload, JSON),
+            bindparam("p_now", type_=ORDER.c.created_at.type),
+            sql_cast(0, Integer),
+            bindparam("p_request_id", type_=String),
+        )
+    ).cte("event")
+    locked = stock.locked
+    answer = (
+        select(
+            locked.c.id,
+            locked.c.name,
+            locked.c.price,
+            locked.c.is_active,
+            locked.c.stock_quantity,
+            select(placed.c.id).scalar_subquery(),
+            line_rows.c.id,
+        )
+        .outerjoin_from(locked, line_rows, line_rows.c.product_id == locked.c.id)
+        .add_cte(event)
+    )
+    return Prepared(answer)
+
+
+@dataclass(frozen=True)
+class _OrderRows:
+    """An order about to be written: its event, complete but for the order's id (0 until the order is written)."""
+
+    event: OrderPlaced
+
+    @staticmethod
+    def of(new_order: _NewOrder, contact: CustomerContact, products: Mapping[int, ReservedProduct]) -> _OrderRows:
+        lines = [
+            OrderLine(
+                product_id=pid,
+                name=products[pid].name,
+                quantity=quantity,
+                unit_price=to_money(products[pid].price),
+                subtotal=to_money(products[pid].price) * quantity,
+            )
+            for pid, quantity in new_order.quantities.items()
+        ]
+        return _OrderRows(
+            OrderPlaced(
+                order_id=0,
+                order_number=new_order_number(),
+                customer=contact,
+                items=lines,
+                total_amount=sum((line.subtotal for line in lines), Decimal("0.00")),
+                notes=new_order.notes,
+                placed_at=_now(),
+            )
+        )
+
+    def placed(self, order_id: int, item_ids: Mapping[int, int]) -> PlacedOrder:
+        """The order as answered once written: `item_ids` maps each line's product to the line's id."""
+        event = msgspec.structs.replace(self.event, order_id=order_id)
+        read = OrderRead(
+            id=order_id,
+            order_number=event.order_number,
+            customer=event.customer.username,
+            status=OrderStatus.PENDING,
+            total_amount=event.total_amount,
+            notes=event.notes,
+            items=[
+                OrderItemRead(
+                    id=item_ids[line.product_id],
+                    product=OrderProduct(id=line.product_id, name=line.name, price=line.unit_price),
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    subtotal=line.subtotal,
+                )
+                for line in event.items
+            ],
+            created_at=event.placed_at,
+            updated_at=event.placed_at,
+        )
+        return PlacedOrder(order=read, event=event)
 
 
 def _write_order(
     connection: Connection, new_order: _NewOrder, contact: CustomerContact, products: dict[int, ReservedProduct]
 ) -> PlacedOrder:
-    lines = [
-        OrderLine(
-            product_id=pid,
-            name=products[pid].name,
-            quantity=quantity,
-            unit_price=to_money(products[pid].price),
-            subtotal=to_money(products[pid].price) * quantity,
-        )
-        for pid, quantity in new_order.quantities.items()
-    ]
-    total = sum((line.subtotal for line in lines), Decimal("0.00"))
-    now, number = _now(), new_order_number()
+    order = _OrderRows.of(new_order, contact, products)
+    event, now = order.event, order.event.placed_at
     [(order_id,)] = _INSERT_ORDER.rows(
         connection,
         {
-            "order_number": number,
+            "order_number": event.order_number,
             "customer_id": new_order.customer_id,
             "status": OrderStatus.PENDING.value,
-            "total_amount": total,
+            "total_amount": event.total_amount,
             "notes": new_order.notes,
             "idempotency_key": new_order.key,
             "request_fingerprint": new_order.fingerprint if new_order.key else None,
@@ -392,7 +578,7 @@ def _write_order(
     )
     # Products are unique per order (lines were merged), so the returned ids map back by product.
     item_values: dict[str, Any] = {"order_id": order_id, "now": now}
-    for i, line in enumerate(lines):
+    for i, line in enumerate(event.items):
         item_values.update(
             {
                 f"product_id_{i}": line.product_id,
@@ -402,38 +588,10 @@ def _write_order(
                 f"subtotal_{i}": line.subtotal,
             }
         )
-    item_ids = dict(_insert_items(len(lines)).rows(connection, item_values))
-    event = OrderPlaced(
-        order_id=order_id,
-        order_number=number,
-        customer=contact,
-        items=lines,
-        total_amount=total,
-        notes=new_order.notes,
-        placed_at=now,
-    )
-    add_to_outbox(connection, ORDER_PLACED, f"{ORDER_PLACED}:{order_id}", event)
-    read = OrderRead(
-        id=order_id,
-        order_number=number,
-        customer=contact.username,
-        status=OrderStatus.PENDING,
-        total_amount=total,
-        notes=new_order.notes,
-        items=[
-            OrderItemRead(
-                id=item_ids[line.product_id],
-                product=OrderProduct(id=line.product_id, name=line.name, price=line.unit_price),
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                subtotal=line.subtotal,
-            )
-            for line in lines
-        ],
-        created_at=now,
-        updated_at=now,
-    )
-    return PlacedOrder(order=read, event=event)
+    item_ids = dict(_insert_items(len(event.items)).rows(connection, item_values))
+    placed = order.placed(order_id, item_ids)
+    add_to_outbox(connection, ORDER_PLACED, f"{ORDER_PLACED}:{order_id}", cast("OrderPlaced", placed.event))
+    return placed
 
 
 def _earlier_order(connection: Connection, new_order: _NewOrder) -> int | None:

@@ -1,6 +1,6 @@
-"""On PostgreSQL an order takes its stock last (decision 152): what happens when the products change after the
-order's rows were written, and before that last statement. SQLite holds its one write lock for the whole unit,
-so nothing can change in between there."""
+"""On PostgreSQL an order is written by one statement outside a transaction (decision 160), after unlocked reads of
+the products: what happens when the products change between those reads and that statement. SQLite holds its one
+write lock for the whole unit, so nothing can change in between there."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ from tests.support.statements import counted
 @pytest.fixture(autouse=True)
 def postgresql_only(backend: str) -> None:
     if backend != "postgresql":
-        pytest.skip("SQLite takes the stock first: its write lock is held from the unit's first statement")
+        pytest.skip("SQLite writes an order in one transaction that holds the write lock from its first statement")
 
 
 @contextmanager
 def meanwhile(client: TestClient[Litestar], settings: Settings, sql: str, *args: Any) -> Iterator[list[str]]:
-    """Run `sql` (with `args`) on another connection, committed, the first time the app sends an outbox INSERT:
-    after the order and its lines were written, before its stock is taken."""
+    """Run `sql` (with `args`) on another connection, committed, the first time the app sends the statement that
+    writes an order: after the products were read, before their stock is taken."""
     engine = client.app.state.alchemy.get_engine().sync_engine
     dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     seen: list[str] = []
@@ -48,7 +48,7 @@ def meanwhile(client: TestClient[Litestar], settings: Settings, sql: str, *args:
             await connection.close()
 
     def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO kernel_outbox") and not seen:
+        if statement.startswith("WITH locked AS") and not seen:
             seen.append(statement)
             with ThreadPoolExecutor(1) as other:  # its own event loop; the app's is blocked right here
                 other.submit(asyncio.run, change()).result()
@@ -69,18 +69,26 @@ def _written(api: Api) -> tuple[int, int]:
     return api.run(count)
 
 
-def test_stock_is_the_last_statement(shop: Shop, buyer: Caller) -> None:
+def test_one_statement_writes_the_order(shop: Shop, buyer: Caller, api: Api) -> None:
     a, b = shop.product(stock=5), shop.product(stock=5)
-    for lines, last in (([(a, 1)], "UPDATE catalog_product"), ([(b, 2), (a, 1)], "WITH locked AS")):
+    for lines in ([(a, 1)], [(b, 2), (a, 1)]):
         with counted() as statements:
             assert shop.order(buyer, *lines).status_code == 201
-        writes = [s.lstrip() for s in statements if s.lstrip().startswith(("INSERT", "UPDATE", "WITH"))]
-        # the order, its lines and its event first; the row locks (in id order for several lines) last
-        tables = ("ordering_order", "ordering_order_item", "kernel_outbox")
-        assert [w.split()[:3] for w in writes[:3]] == [["INSERT", "INTO", table] for table in tables]
-        assert writes[3].startswith(last), writes
-        assert len(writes) == 4
+        writes = [s.lstrip() for s in statements if s.lstrip().startswith(("INSERT", "UPDATE", "WITH", "COMMIT"))]
+        # the products locked in id order, their stock taken, the order, its lines and its event: one statement
+        assert len(writes) == 1, writes
+        assert writes[0].startswith("WITH locked AS")
+        for part in ("FOR NO KEY UPDATE", "UPDATE catalog_product", "INSERT INTO ordering_order ",
+                     "INSERT INTO ordering_order_item", "INSERT INTO kernel_outbox"):  # fmt: skip
+            assert part in writes[0]
     assert (shop.stock(a), shop.stock(b)) == (3, 3)
+    assert _written(api) == (3, 2)
+
+    async def keys(session: AsyncSession) -> list[tuple[str, int]]:
+        return [(m.key, m.payload["order_id"]) for m in (await session.scalars(select(OutboxMessage))).all()]
+
+    # the event's key and payload carry the order's id, which PostgreSQL chose inside the statement
+    assert all(key == f"order.placed:{order_id}" for key, order_id in api.run(keys))
 
 
 def test_stock_sold_after_the_rows_were_written_leaves_nothing(
@@ -89,7 +97,7 @@ def test_stock_sold_after_the_rows_were_written_leaves_nothing(
     mug = shop.product(name="Mug", stock=3)
     with meanwhile(client, settings, "UPDATE catalog_product SET stock_quantity = 1 WHERE id = $1", mug["id"]) as seen:
         response = shop.order(buyer, (mug, 2))
-    assert seen  # the order's rows were written before the stock ran short
+    assert seen  # the products were read before the stock ran short
     assert response.status_code == 400
     problem = response.json()
     assert problem["type"] == "/problems/insufficient-stock"
