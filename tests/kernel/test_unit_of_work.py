@@ -32,7 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shop_kernel import Prepared, UnitBatcher, close_unit_of_work_runner, run_unit_of_work, writes
+from shop_kernel import (
+    Prepared,
+    UnitBatcher,
+    close_unit_of_work_runner,
+    run_one_statement_units,
+    run_unit_of_work,
+    writes,
+)
 
 T = TypeVar("T")
 
@@ -221,5 +228,14 @@ def test_prepared_statements_on_asyncpg_keep_the_unit_whole(postgres_server: Any
             _unit(engine, duplicate)
         assert type(raised.value.orig).__name__ == "IntegrityError"  # the DBAPI error, as `_place_with_retries` reads
         assert _unit(engine, lambda c: codes.rows(c, {})) == [(1,)]
+        # outside a transaction each statement commits as it ends: a failure after it takes nothing back
+        with pytest.raises(RuntimeError):
+            asyncio.run(run_one_statement_units(engine, then_fail))
+        assert _unit(engine, lambda c: codes.rows(c, {})) == [(1,), (2,)]
     finally:
         asyncio.run(engine.dispose())
+
+
+def test_one_statement_units_are_for_postgresql(engine: AsyncEngine) -> None:
+    with pytest.raises(ValueError, match="SQLite writes go through run_unit_of_work"):
+        asyncio.run(run_one_statement_units(engine, lambda c: None))
