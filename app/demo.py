@@ -11,15 +11,8 @@ from app.auth import DEMO_CUSTOMER_TOKEN, DEMO_STAFF_TOKEN
 from app.docs_ui import DOCS_CLIENT_ID, DOCS_REDIRECT_PATH
 from app.settings import SettingsError
 from shop_catalog import BulkUpload, CategoryService, CategoryWrite
-from shop_identity import (
-    ClientRegistration,
-    Customer,
-    CustomerService,
-    OAuthClient,
-    OAuthClientService,
-    RegisterCustomer,
-    TokenService,
-)
+from shop_identity import ClientRegistration, CustomerService, OAuthClientService, RegisterCustomer, TokenService
+from shop_identity.models import Customer, OAuthClient
 
 if TYPE_CHECKING:
     from collections.abc import Callable

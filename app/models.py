@@ -5,11 +5,11 @@ from advanced_alchemy.base import metadata_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Column, Integer, Table
 
-from shop_catalog import Category, Product, product_category
-from shop_identity import AccessToken, AuthorizationCode, Customer, OAuthClient
+from shop_catalog.models import Category, Product, product_category
+from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuthClient
 from shop_kernel import OutboxMessage
-from shop_notify import NotificationLog
-from shop_ordering import Order, OrderItem
+from shop_notify.models import NotificationLog
+from shop_ordering.models import Order, OrderItem
 
 __all__ = (
     "WRITE_PROBE",

@@ -37,11 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import make_engine
 from app.settings import get_settings
-from shop_catalog import Product
-from shop_identity import Customer
+from shop_catalog.models import Product
+from shop_identity.models import Customer
 from shop_kernel import OutboxMessage
-from shop_notify import NotificationLog
-from shop_ordering import Order, OrderItem
+from shop_notify.models import NotificationLog
+from shop_ordering.models import Order, OrderItem
 
 
 async def settle(engine: AsyncEngine, wait: float) -> dict[str, Any]:

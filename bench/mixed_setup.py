@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 
 from app.db import make_alchemy_config
 from app.settings import get_settings
-from shop_catalog import Category, Product
+from shop_catalog.models import Category, Product
 from shop_identity import CustomerService, RegisterCustomer, TokenService
 
 TOKEN_TTL = timedelta(days=1)

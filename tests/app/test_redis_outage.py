@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.main import create_app
 from app.redis_server import EmbeddedRedis
 from app.settings import RateLimits, Settings
-from shop_notify import NotificationLog
+from shop_notify.models import NotificationLog
 from tests.conftest import BACKENDS
 from tests.factories import ProductWriteFactory, RegisterCustomerFactory
 from tests.identity.oauth import OAuthHarness, forms_of, over_https, pkce_pair

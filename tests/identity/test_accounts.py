@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
 from app.settings import Settings
-from shop_identity import AccountSecret, Customer, IdentityPlugin
+from shop_identity import IdentityPlugin
+from shop_identity.models import AccountSecret, Customer
 from shop_kernel import OutboxMessage
-from shop_notify import NotificationLog
+from shop_notify.models import NotificationLog
 from tests.identity.oauth import OAuthHarness
 from tests.support.api import Api, Caller
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually

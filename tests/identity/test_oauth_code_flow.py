@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_identity import AuthorizationCode
+from shop_identity.models import AuthorizationCode
 from tests.identity.oauth import (
     REDIRECT_URI,
     OAuthHarness,

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_identity import Customer
+from shop_identity.models import Customer
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Api
 

@@ -215,7 +215,7 @@ def test_a_job_interrupted_mid_send_is_not_sent_again(
     """A worker killed while talking to the provider leaves the row `sending`; its retry must not resend."""
     from sqlalchemy import update
 
-    from shop_notify import NotificationLog
+    from shop_notify.models import NotificationLog
 
     order = place(shop, catalog, api.customer(phone_number="0712345678"))
     [sent] = eventually(

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import make_alchemy_config
 from app.settings import Settings
-from shop_notify import NotificationLog, NotifyPlugin
+from shop_notify import NotifyPlugin
+from shop_notify.models import NotificationLog
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually

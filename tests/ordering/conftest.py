@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_catalog import Product
-from shop_ordering import Order
+from shop_catalog.models import Product
+from shop_ordering.models import Order
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_ordering import Order
+from shop_ordering.models import Order
 from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.settings import Settings
 from shop_kernel import OutboxMessage
-from shop_ordering import OrderItem
+from shop_ordering.models import OrderItem
 from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
 from tests.support.statements import counted

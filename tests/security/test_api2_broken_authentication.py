@@ -27,15 +27,8 @@ from app.docs_ui import DOCS_CLIENT_ID
 from app.limits import RedisFailureCounter
 from app.main import create_app
 from app.settings import Settings
-from shop_identity import (
-    AccessToken,
-    AccountSecret,
-    ClientRegistration,
-    Customer,
-    OAuthClientService,
-    TokenService,
-    hash_token,
-)
+from shop_identity import ClientRegistration, OAuthClientService, TokenService, hash_token
+from shop_identity.models import AccessToken, AccountSecret, Customer
 from shop_identity.oauth.throttle import SignInThrottle
 from shop_kernel import OutboxMessage
 from tests.security.conftest import production_settings

@@ -1,11 +1,12 @@
 """shop_catalog: the category tree, products, bulk upload and price analytics.
 
-Public API for other contexts and host apps; everything else in this package is internal.
+Public API for other contexts and host apps; everything else in this package is internal. Its ORM models live in
+`shop_catalog.models`, which host apps import for their metadata and migrations and no other context may import
+(decision 161).
 """
 
 from shop_catalog.bulk import BulkUpload
 from shop_catalog.cache import stock_changed
-from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
 from shop_catalog.services import CategoryService, ProductService
@@ -16,6 +17,7 @@ from shop_catalog.stock import (
     StockTaking,
     UnavailableProducts,
     check_stock,
+    current_products,
     release_stock,
     reserve_stock,
 )
@@ -24,12 +26,10 @@ __all__ = (
     "BulkUpload",
     "CatalogPlugin",
     "CatalogSettings",
-    "Category",
     "CategoryRef",
     "CategoryService",
     "CategoryWrite",
     "InsufficientStock",
-    "Product",
     "ProductRead",
     "ProductService",
     "ProductWrite",
@@ -38,7 +38,7 @@ __all__ = (
     "StockTaking",
     "UnavailableProducts",
     "check_stock",
-    "product_category",
+    "current_products",
     "release_stock",
     "reserve_stock",
     "stock_changed",

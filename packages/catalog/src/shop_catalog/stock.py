@@ -17,7 +17,7 @@ statement, so their foreign-key checks never meet another order's lock on a hot 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,6 +45,7 @@ from shop_kernel import Prepared
 
 if TYPE_CHECKING:
     from sqlalchemy import CTE, Connection
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = (
     "InsufficientStock",
@@ -53,6 +54,7 @@ __all__ = (
     "StockTaking",
     "UnavailableProducts",
     "check_stock",
+    "current_products",
     "release_stock",
     "reserve_stock",
 )
@@ -291,17 +293,29 @@ def _refuse(quantities: Mapping[int, int], found: Mapping[int, tuple[str, bool, 
         raise InsufficientStock([Shortage(pid, found[pid][0], quantities[pid], found[pid][2]) for pid in refused])
 
 
-def release_stock(connection: Connection, quantities: Mapping[int, int]) -> None:
-    """Put units back (a cancelled order); products deactivated since still get their stock back."""
+def release_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[int, ReservedProduct]:
+    """Put units back (a cancelled order); products deactivated since still get their stock back. Returns each
+    product's name and price as they are now."""
     if not quantities:
-        return
+        return {}
     returned = case(dict(quantities), value=PRODUCT.c.id)
     _lock_in_id_order(connection, quantities)
-    connection.execute(
+    rows = connection.execute(
         update(PRODUCT)
         .where(PRODUCT.c.id.in_(list(quantities)))
         .values(stock_quantity=PRODUCT.c.stock_quantity + returned, updated_at=datetime.now(UTC))
+        .returning(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price)
     )
+    return {pid: ReservedProduct(pid, name, price) for pid, name, price in rows}
+
+
+async def current_products(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, ReservedProduct]:
+    """Name and price of each product as they are now, active or not (an order shows what it bought as it is today)."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(PRODUCT.c.id, PRODUCT.c.name, PRODUCT.c.price).where(PRODUCT.c.id.in_(ids)))
+    return {pid: ReservedProduct(pid, name, price) for pid, name, price in rows}
 
 
 def _lock_in_id_order(connection: Connection, quantities: Mapping[int, int]) -> None:

@@ -1,10 +1,12 @@
 """shop_identity: customers, registration, profiles, access tokens and the OAuth2/OpenID Connect server.
 
-Public API for other contexts and host apps; everything else in this package is internal.
+Public API for other contexts and host apps; everything else in this package is internal. Its ORM models live in
+`shop_identity.models`, which host apps import for their metadata and migrations and no other context may import
+(decision 161).
 """
 
 from shop_identity.accounts import AccountPolicy, AccountService
-from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer, OAuthClient
+from shop_identity.directory import Contact, contact_of, customers_named, usernames_by_id
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem, load_or_create_private_key_pem
 from shop_identity.oauth.server import SCOPES
@@ -18,15 +20,12 @@ from shop_identity.staff import CustomerOrders, LastOrder, OrderSummary
 __all__ = (
     "ERASED",
     "SCOPES",
-    "AccessToken",
     "AccountPolicy",
-    "AccountSecret",
     "AccountService",
-    "AuthorizationCode",
     "ClientCreated",
     "ClientInfo",
     "ClientRegistration",
-    "Customer",
+    "Contact",
     "CustomerOrders",
     "CustomerProfile",
     "CustomerService",
@@ -35,7 +34,6 @@ __all__ = (
     "IdentitySettings",
     "LastOrder",
     "MemoryFailureCounter",
-    "OAuthClient",
     "OAuthClientService",
     "OrderSummary",
     "PersonalData",
@@ -43,9 +41,12 @@ __all__ = (
     "RegisterCustomer",
     "SigningKeys",
     "TokenService",
+    "contact_of",
+    "customers_named",
     "generate_private_key_pem",
     "hash_token",
     "load_or_create_private_key_pem",
     "make_token_resolver",
     "tombstone_username",
+    "usernames_by_id",
 )
