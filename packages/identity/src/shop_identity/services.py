@@ -16,11 +16,11 @@ from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityErr
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from email_validator import EmailNotValidError, validate_email
 from litestar.exceptions import NotFoundException
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from shop_identity.models import AccessToken, Customer
-from shop_identity.passwords import check_new_password, hash_password
+from shop_identity.passwords import check_new_password, hash_password, verify_password_or_decoy
 from shop_kernel import FieldValidationError, Principal
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ __all__ = (
 )
 
 DEFAULT_REGION = "KE"
+MAX_LOGIN_LENGTH = 254
+"""The longest e-mail address there can be: a longer login names no account."""
 
 
 def normalize_email(value: str) -> str:
@@ -94,6 +96,25 @@ class CustomerService:
 
     async def find_by_username(self, username: str) -> Customer | None:
         return await self.repository.get_one_or_none(func.lower(Customer.username) == username.lower())
+
+    async def find_by_login(self, login: str) -> Customer | None:
+        """The account whose username or e-mail address is `login`, in any case; a username wins over another
+        account's e-mail address."""
+        login = login.strip().lower()
+        if not login or len(login) > MAX_LOGIN_LENGTH:
+            return None
+        found = await self.repository.list(
+            or_(func.lower(Customer.username) == login, func.lower(Customer.email) == login)
+        )
+        return min(found, key=lambda customer: customer.username.lower() != login, default=None)
+
+    async def authenticate(self, login: str, password: str) -> Customer | None:
+        """The active account that `login` and `password` sign in to. Unknown accounts take as long to refuse as
+        wrong passwords (the Argon2 check runs in a worker thread either way)."""
+        customer = await self.find_by_login(login)
+        stored_hash = customer.password_hash if customer else None
+        valid = await anyio.to_thread.run_sync(verify_password_or_decoy, stored_hash, password)
+        return customer if customer is not None and valid and customer.is_active else None
 
     async def register(self, data: RegisterCustomer, *, is_staff: bool = False) -> Customer:
         """Create a customer; every invalid field is reported at once, as DRF clients expect."""

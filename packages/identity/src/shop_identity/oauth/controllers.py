@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import replace
-from datetime import UTC, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-import anyio.to_thread
 import msgspec
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_identity.models import Customer
+from shop_identity.oauth.authorize import (
+    AuthorizeRequest,
+    AuthorizeService,
+    ConsentPage,
+    Outcome,
+    Redirect,
+    SignInPage,
+)
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.openapi import (
     AuthorizeOperation,
@@ -31,7 +30,7 @@ from shop_identity.oauth.openapi import (
     TokenOperation,
 )
 from shop_identity.oauth.server import CLIENT_AUTH_METHODS, SCOPES, SECRET_METHODS, user_claims
-from shop_identity.oauth.store import OAuthStore, UserView
+from shop_identity.oauth.store import OAuthStore
 from shop_identity.oauth.web import (
     OAuthRuntime,
     bridged_request,
@@ -40,9 +39,8 @@ from shop_identity.oauth.web import (
     oauth_json,
     parameter_problem,
     run_authlib,
-    with_issuer,
 )
-from shop_identity.passwords import hash_password, verify_password
+from shop_identity.services import CustomerService
 from shop_kernel import (
     BearerTokenMiddleware,
     InvalidText,
@@ -52,9 +50,6 @@ from shop_kernel import (
     require_scopes,
     require_staff,
 )
-
-if TYPE_CHECKING:
-    from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 
 __all__ = ("AuthorizeController", "ClientAdminController", "OAuthController", "WellKnownController")
 
@@ -113,12 +108,78 @@ FORM_DESCRIPTION = (
 )
 
 
+FORM_FIELDS = ("csrf_token", "step", "username", "password", "decision")
+"""What the authorize pages' forms send."""
+
+
+async def provide_authorize_service(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], oauth: NamedDependency[OAuthRuntime]
+) -> AuthorizeService:
+    asked = AuthorizeRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=request.headers,
+        query=list(request.query_params.multi_items()),
+        address=request.client.host if request.client else "unknown",
+        session=oauth.cookie.load(request),
+    )
+    return AuthorizeService(
+        asked,
+        server=oauth.server(db_session, request),
+        customers=CustomerService(db_session),
+        throttle=oauth.throttle,
+        sign_in_session_seconds=oauth.sign_in_session_seconds,
+    )
+
+
+def _answer(request: Request[Any, Any, Any], oauth: OAuthRuntime, outcome: Outcome) -> Response[Any]:
+    """The outcome as HTML or a redirect, with the sign-in cookie when the session changed."""
+    page = outcome.page
+    action = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response: Response[Any]
+    if isinstance(page, Redirect):
+        response = Response(b"", status_code=302, headers={"Location": page.location, "Cache-Control": "no-store"})
+    elif isinstance(page, SignInPage):
+        response = oauth.render(
+            "sign_in.html",
+            status_code=page.status_code,
+            client_name=page.client_name,
+            action=action,
+            csrf_token=page.csrf_token,
+            error=page.error,
+            username=page.username,
+        )
+    elif isinstance(page, ConsentPage):
+        response = oauth.render(
+            "consent.html",
+            client_name=page.client_name,
+            username=page.username,
+            scopes=[{"name": name, "description": grants} for name, grants in page.scopes],
+            redirect_host=page.redirect_host,
+            action=action,
+            csrf_token=page.csrf_token,
+        )
+    else:
+        response = oauth.render(
+            "error.html",
+            status_code=page.status_code,
+            headers={"Retry-After": str(page.retry_after)} if page.retry_after is not None else None,
+            title=page.title,
+            message=page.message,
+            error=page.error,
+        )
+    if outcome.session is not None:
+        response.set_cookie(oauth.cookie.cookie(outcome.session))
+    return response
+
+
 class AuthorizeController(Controller):
     """The browser part: sign-in form, consent screen, redirect back with a code (RFC 6749 section 4.1)."""
 
     path = "/oauth/authorize"
     tags = ["OAuth2"]
     opt = NO_BEARER
+    dependencies = {"authorize": Provide(provide_authorize_service)}
 
     @get(
         "/",
@@ -138,11 +199,10 @@ class AuthorizeController(Controller):
     async def show(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
         oauth: NamedDependency[OAuthRuntime],
+        authorize: NamedDependency[AuthorizeService],
     ) -> Response[Any]:
-        flow = AuthorizeFlow(request, db_session, oauth)
-        return flow.finish(await flow.show())
+        return _answer(request, oauth, await authorize.show())
 
     @post(
         "/",
@@ -162,216 +222,12 @@ class AuthorizeController(Controller):
     async def submit(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
         oauth: NamedDependency[OAuthRuntime],
+        authorize: NamedDependency[AuthorizeService],
     ) -> Response[Any]:
-        flow = AuthorizeFlow(request, db_session, oauth)
-        return flow.finish(await flow.submit())
-
-
-class AuthorizeFlow:
-    """One request to the authorization endpoint."""
-
-    def __init__(self, request: Request[Any, Any, Any], session: AsyncSession, oauth: OAuthRuntime) -> None:
-        self.request = request
-        self.session = session
-        self.oauth = oauth
-        self.store = OAuthStore(session)
-        self.server = oauth.server(session, request)
-        self.query = list(request.query_params.multi_items())
-        self.action = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        self.data = oauth.cookie.load(request)
-        self.data_changed = False
-
-    def finish(self, response: Response[Any]) -> Response[Any]:
-        if self.data_changed:
-            response.set_cookie(self.oauth.cookie.cookie(self.data))
-        return response
-
-    # the pages
-
-    async def show(self) -> Response[Any]:
-        prompts = self._param("prompt").split()
-        user = None if "login" in prompts else await self._signed_in_user()
-        found = await self._grant(user)
-        if isinstance(found, Response):
-            return found
-        if "none" in prompts:  # no page may be shown: we always ask for consent
-            error_type = LoginRequiredError if user is None else ConsentRequiredError
-            return self._error(error_type(redirect_uri=found.redirect_uri, state=self._param("state") or None))
-        if user is None:
-            return self._sign_in_page(found)
-        return self._consent_page(found, user)
-
-    async def submit(self) -> Response[Any]:
-        form = await self.request.form()
-        sent = form.get("csrf_token")
-        expected = self._session().get("csrf")
-        if not isinstance(sent, str) or not expected or not secrets.compare_digest(sent, expected):
-            return self.oauth.render(
-                "error.html",
-                status_code=403,
-                title="This form has expired",
-                message="Go back to the application and start signing in again.",
-                error="csrf",
-            )
-        user = await self._signed_in_user()
-        found = await self._grant(user)
-        if isinstance(found, Response):
-            return found
-        step = form.get("step")
-        if step == "sign_in":
-            return await self._sign_in(found, str(form.get("username") or ""), str(form.get("password") or ""))
-        if step == "consent" and user is not None:
-            return await self._decide(found, user, allow=form.get("decision") == "allow")
-        if step == "switch_account":
-            self._start_session()
-        return self._sign_in_page(found)
-
-    # steps
-
-    async def _sign_in(self, grant: AuthorizationCodeGrant, login: str, password: str) -> Response[Any]:
-        address = self.request.client.host if self.request.client else "unknown"
-        throttle = self.oauth.throttle
-        if (wait := await throttle.attempt(login, address)) is not None:
-            return self.oauth.render(
-                "error.html",
-                status_code=429,
-                headers={"Retry-After": str(wait)},
-                title="Too many attempts",
-                message=f"Too many failed sign-ins. Try again in {max(1, wait // 60)} minute(s).",
-                error="too_many_attempts",
-            )
-        customer = await self._find_customer(login)
-        stored_hash = customer.password_hash if customer else None
-        valid = await anyio.to_thread.run_sync(_check_password, stored_hash, password)
-        if customer is None or not valid or not customer.is_active:
-            return self._sign_in_page(grant, error="Wrong username or password.", username=login, status_code=400)
-        await throttle.succeeded(login, address)
-        user = UserView.of(customer)
-        self._start_session(user_id=user.id)
-        return self._consent_page(grant, user)
-
-    async def _decide(self, grant: AuthorizationCodeGrant, user: UserView, *, allow: bool) -> Response[Any]:
-        granted = replace(user, auth_time=datetime.fromtimestamp(self._session()["auth_time"], UTC)) if allow else None
-        bridged = grant.request
-        result = await run_authlib(lambda: self.server.create_authorization_response(bridged, granted, grant))
-        location = result.location
-        if location is None:  # pragma: no cover - authlib always redirects once the request was validated
-            return oauth_json(result)
-        return Response(
-            b"",
-            status_code=302,
-            headers={"Location": with_issuer(location, self.server.issuer), "Cache-Control": "no-store"},
-        )
-
-    # authlib
-
-    async def _grant(self, user: UserView | None) -> AuthorizationCodeGrant | Response[Any]:
-        """Validate the authorization request; an invalid one becomes the response (redirect or error page)."""
-        if problem := parameter_problem(self.query):
-            return self._error(InvalidRequestError(problem))
-        try:
-            bridged = bridged_request(self.request, query=self.query)
-            grant: AuthorizationCodeGrant = await run_authlib(lambda: self.server.get_consent_grant(bridged, user))
-        except OAuth2Error as error:
-            return self._error(error)
-        return grant
-
-    def _error(self, error: OAuth2Error) -> Response[Any]:
-        """RFC 6749 4.1.2.1: redirect with `error` only to a redirect URI validated for the client."""
-        if error.redirect_uri:
-            _, _, headers = error()
-            location = dict(headers)["Location"]
-            return Response(
-                b"",
-                status_code=302,
-                headers={"Location": with_issuer(location, self.server.issuer), "Cache-Control": "no-store"},
-            )
-        return self.oauth.render(
-            "error.html",
-            status_code=400,
-            title="This sign-in link is not valid",
-            message=error.get_error_description() or "The application sent an invalid request.",
-            error=error.error,
-        )
-
-    # pages
-
-    def _sign_in_page(
-        self, grant: AuthorizationCodeGrant, *, error: str | None = None, username: str = "", status_code: int = 200
-    ) -> Response[Any]:
-        return self.oauth.render(
-            "sign_in.html",
-            status_code=status_code,
-            client_name=grant.client.view.name,
-            action=self.action,
-            csrf_token=self._csrf(),
-            error=error,
-            username=username,
-        )
-
-    def _consent_page(self, grant: AuthorizationCodeGrant, user: UserView) -> Response[Any]:
-        scopes = (grant.request.scope or "").split()
-        return self.oauth.render(
-            "consent.html",
-            client_name=grant.client.view.name,
-            username=user.username,
-            scopes=[{"name": name, "description": SCOPES[name]} for name in scopes if name in SCOPES],
-            redirect_host=urlsplit(grant.redirect_uri or "").netloc,
-            action=self.action,
-            csrf_token=self._csrf(),
-        )
-
-    # the sign-in session (an encrypted cookie on /oauth only)
-
-    def _session(self) -> dict[str, Any]:
-        return self.data
-
-    def _start_session(self, user_id: int | None = None) -> None:
-        """A fresh session (new CSRF token) whenever who is signed in changes."""
-        self.data = {"csrf": secrets.token_urlsafe(32)}
-        if user_id is not None:
-            self.data.update(uid=user_id, auth_time=int(datetime.now(UTC).timestamp()))
-        self.data_changed = True
-
-    def _csrf(self) -> str:
-        if not isinstance(self.data.get("csrf"), str):
-            self.data["csrf"] = secrets.token_urlsafe(32)
-            self.data_changed = True
-        return str(self.data["csrf"])
-
-    async def _signed_in_user(self) -> UserView | None:
-        session = self._session()
-        user_id, auth_time = session.get("uid"), session.get("auth_time")
-        if not isinstance(user_id, int) or not isinstance(auth_time, int):
-            return None
-        if datetime.now(UTC).timestamp() - auth_time > self.oauth.sign_in_session_seconds:
-            return None
-        return await self.store.get_user(user_id)
-
-    async def _find_customer(self, login: str) -> Customer | None:
-        login = login.strip().lower()
-        if not login or len(login) > 254:
-            return None
-        customer: Customer | None = await self.session.scalar(
-            select(Customer).where(or_(func.lower(Customer.username) == login, func.lower(Customer.email) == login))
-        )
-        return customer
-
-    def _param(self, name: str) -> str:
-        return next((value for key, value in self.query if key == name), "")
-
-
-@cache
-def _unknown_account_hash() -> str:
-    return hash_password(secrets.token_urlsafe(16))
-
-
-def _check_password(stored_hash: str | None, password: str) -> bool:
-    """For an unknown account, verify against a throwaway hash anyway: both failures take as long."""
-    valid = verify_password(stored_hash or _unknown_account_hash(), password)
-    return valid and stored_hash is not None
+        form = await request.form()
+        fields = {name: value for name in FORM_FIELDS if isinstance(value := form.get(name), str)}
+        return _answer(request, oauth, await authorize.submit(fields))
 
 
 class OAuthController(Controller):

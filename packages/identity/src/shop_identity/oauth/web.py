@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,7 +31,15 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("OAuthRuntime", "SignInCookie", "html_page", "invalid_text_as_oauth_error", "oauth_json", "run_authlib")
+__all__ = (
+    "OAuthRuntime",
+    "SignInCookie",
+    "SignInSession",
+    "html_page",
+    "invalid_text_as_oauth_error",
+    "oauth_json",
+    "run_authlib",
+)
 
 log = logging.getLogger("shop_identity.oauth")
 T = TypeVar("T")
@@ -166,8 +175,27 @@ def now_seconds() -> int:
 
 
 @dataclass(frozen=True)
+class SignInSession:
+    """What the authorize pages remember of a browser: the CSRF token of its forms, and who signed in when."""
+
+    csrf: str | None = None
+    user_id: int | None = None
+    auth_time: int | None = None
+    """When the user signed in (seconds since the epoch)."""
+
+    @staticmethod
+    def new_csrf() -> str:
+        return secrets.token_urlsafe(32)
+
+    @classmethod
+    def start(cls, user_id: int | None = None) -> SignInSession:
+        """A new session with a new CSRF token; signed in now if `user_id` is given."""
+        return cls(cls.new_csrf(), user_id, now_seconds() if user_id is not None else None)
+
+
+@dataclass(frozen=True)
 class SignInCookie:
-    """The authorize pages' session: who signed in, when, and the CSRF token of their forms.
+    """Where a browser's `SignInSession` is kept between the authorize pages.
 
     A small HMAC-signed cookie (JSON, base64url) scoped to `/oauth`, HttpOnly, SameSite=Lax and Secure
     outside plain-http development. It holds no secret: the CSRF token in it is also in the page, and a
@@ -181,21 +209,29 @@ class SignInCookie:
     name: str = "shop_oauth_session"
     path: str = "/oauth"
 
-    def load(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    def load(self, request: Request[Any, Any, Any]) -> SignInSession:
         raw = request.cookies.get(self.name, "")
         payload, _, signature = raw.partition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            return {}
+            return SignInSession()
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except ValueError:  # pragma: no cover - only a forged cookie with a valid signature gets here
-            return {}
+            return SignInSession()
         if not isinstance(data, dict) or int(data.get("iat", 0)) + self.max_age < time.time():
-            return {}
-        return data
+            return SignInSession()
+        csrf, user_id, auth_time = data.get("csrf"), data.get("uid"), data.get("auth_time")
+        return SignInSession(
+            csrf if isinstance(csrf, str) else None,
+            user_id if isinstance(user_id, int) else None,
+            auth_time if isinstance(auth_time, int) else None,
+        )
 
-    def cookie(self, data: dict[str, Any]) -> Cookie:
-        payload = base64.urlsafe_b64encode(json.dumps({**data, "iat": int(time.time())}).encode()).decode()
+    def cookie(self, session: SignInSession) -> Cookie:
+        data = {"csrf": session.csrf, "iat": now_seconds()}
+        if session.user_id is not None:
+            data.update(uid=session.user_id, auth_time=session.auth_time)
+        payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
         return Cookie(
             key=self.name,
             value=f"{payload.rstrip('=')}.{self._sign(payload.rstrip('='))}",
