@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -230,15 +232,23 @@ class AuthorizeController(Controller):
         return _answer(request, oauth, await authorize.submit(fields))
 
 
-class OAuthController(Controller):
-    """Token, revocation, introspection (client-authenticated), userinfo (bearer) and the JWKS."""
+def _client_endpoint(
+    path: str,
+    endpoint: Literal["token", "revocation", "introspection"],
+    *,
+    operation_id: str,
+    operation_class: type[Operation],
+    summary: str,
+    description: str,
+) -> HTTPRouteHandler:
+    """One of the endpoints where clients authenticate themselves and post a form (RFC 6749 section 3.2): the
+    token endpoint, or one of authlib's registered endpoints (revocation, introspection)."""
 
-    path = "/oauth"
-    tags = ["OAuth2"]
-    exception_handlers = {InvalidText: invalid_text_as_oauth_error}
-
-    async def _form_request(
-        self, request: Request[Any, Any, Any], oauth: OAuthRuntime, db_session: AsyncSession, endpoint: str
+    async def answer(
+        self: Controller,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        oauth: NamedDependency[OAuthRuntime],
     ) -> Response[Any]:
         form = await request.form()
         pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
@@ -258,8 +268,29 @@ class OAuthController(Controller):
             return oauth_error_json(error)
         return oauth_json(result)
 
-    @post(
+    answer.__name__ = answer.__qualname__ = endpoint
+    return post(
+        path,
+        operation_id=operation_id,
+        operation_class=operation_class,
+        summary=summary,
+        description=f"{description} {FORM_DESCRIPTION}",
+        opt=NO_BEARER,
+        status_code=200,
+        responses=OAUTH_ERRORS,
+    )(answer)
+
+
+class OAuthController(Controller):
+    """Token, revocation, introspection (client-authenticated), userinfo (bearer) and the JWKS."""
+
+    path = "/oauth"
+    tags = ["OAuth2"]
+    exception_handlers = {InvalidText: invalid_text_as_oauth_error}
+
+    token = _client_endpoint(
         "/token",
+        "token",
         operation_id="getToken",
         operation_class=TokenOperation,
         summary="Token endpoint",
@@ -267,63 +298,32 @@ class OAuthController(Controller):
             "`grant_type=authorization_code` (`code`, `redirect_uri`, `code_verifier`), `refresh_token` "
             "(`refresh_token`, optional narrower `scope`; answers a new refresh token, the old one is spent and "
             "presenting it again revokes the whole token family) or `client_credentials` (confidential clients; "
-            "the token has no user). " + FORM_DESCRIPTION
+            "the token has no user)."
         ),
-        opt=NO_BEARER,
-        status_code=200,
-        responses=OAUTH_ERRORS,
     )
-    async def token(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        oauth: NamedDependency[OAuthRuntime],
-    ) -> Response[Any]:
-        return await self._form_request(request, oauth, db_session, "token")
-
-    @post(
+    revoke = _client_endpoint(
         "/revoke",
+        "revocation",
         operation_id="revokeToken",
         operation_class=RevokeOperation,
         summary="Token revocation (RFC 7009)",
         description=(
             "`token`, optional `token_type_hint`. A refresh token revokes its whole family; an access token "
             "itself and the refresh token issued with it. Unknown tokens answer 200 too. Effective on the "
-            "next request in this process, within 5 seconds on other replicas. " + FORM_DESCRIPTION
+            "next request in this process, within 5 seconds on other replicas."
         ),
-        opt=NO_BEARER,
-        status_code=200,
-        responses=OAUTH_ERRORS,
     )
-    async def revoke(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        oauth: NamedDependency[OAuthRuntime],
-    ) -> Response[Any]:
-        return await self._form_request(request, oauth, db_session, "revocation")
-
-    @post(
+    introspect = _client_endpoint(
         "/introspect",
+        "introspection",
         operation_id="introspectToken",
         operation_class=IntrospectOperation,
         summary="Token introspection (RFC 7662)",
         description=(
             "`token`, optional `token_type_hint`. Confidential clients may introspect their own tokens; resource "
-            'server clients (`may_introspect`) any token. Answers `{"active": false}` for anything not live. '
-            + FORM_DESCRIPTION
+            'server clients (`may_introspect`) any token. Answers `{"active": false}` for anything not live.'
         ),
-        opt=NO_BEARER,
-        status_code=200,
-        responses=OAUTH_ERRORS,
     )
-    async def introspect(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        oauth: NamedDependency[OAuthRuntime],
-    ) -> Response[Any]:
-        return await self._form_request(request, oauth, db_session, "introspection")
 
     @get(
         "/userinfo",
