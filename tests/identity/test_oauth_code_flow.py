@@ -142,11 +142,13 @@ def test_wrong_client_secret_is_invalid_client(oauth: OAuthHarness, api: Api) ->
 
 def test_wrong_pkce_verifier_is_refused(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
-    code, _ = oauth.code_for(app, api.customer())
+    code, verifier = oauth.code_for(app, api.customer())
     other_verifier, _ = pkce_pair()
     response = oauth.exchange(app, code, other_verifier)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
+    # the failed exchange spent the code (its writes are committed with the refusal): no second guess
+    assert oauth.exchange(app, code, verifier).json()["error"] == "invalid_grant"
 
 
 def test_missing_verifier_is_refused(oauth: OAuthHarness, api: Api) -> None:

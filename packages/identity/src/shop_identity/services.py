@@ -103,7 +103,7 @@ class CustomerService:
         login = login.strip().lower()
         if not login or len(login) > MAX_LOGIN_LENGTH:
             return None
-        found = await self.repository.list(
+        found = await self.repository.get_many(
             or_(func.lower(Customer.username) == login, func.lower(Customer.email) == login)
         )
         return min(found, key=lambda customer: customer.username.lower() != login, default=None)

@@ -18,7 +18,13 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from shop_identity.oauth.server import SCOPES, BridgedRequest
 from shop_identity.oauth.store import UserView
-from shop_identity.oauth.web import SignInSession, parameter_problem, run_authlib, with_issuer
+from shop_identity.oauth.web import (
+    SignInSession,
+    parameter_problem,
+    run_authlib,
+    run_authlib_in_transaction,
+    with_issuer,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -186,7 +192,10 @@ class AuthorizeService:
         signed_in_at = datetime.fromtimestamp(self.session.auth_time or 0, UTC)
         granted = replace(user, auth_time=signed_in_at) if allow else None
         bridged = grant.request
-        result = await run_authlib(lambda: self.server.create_authorization_response(bridged, granted, grant))
+        server = self.server
+        result = await run_authlib_in_transaction(
+            server.store, lambda: server.create_authorization_response(bridged, granted, grant)
+        )
         # authlib always redirects once the request was validated: with the code, or `access_denied`
         return Redirect(with_issuer(result.location or "", self.server.issuer))
 

@@ -40,7 +40,7 @@ from shop_identity.oauth.web import (
     oauth_error_json,
     oauth_json,
     parameter_problem,
-    run_authlib,
+    run_authlib_in_transaction,
 )
 from shop_identity.services import CustomerService
 from shop_kernel import (
@@ -261,9 +261,11 @@ def _client_endpoint(
         try:
             bridged = bridged_request(request, query=[], form=pairs)
             if endpoint == "token":
-                result = await run_authlib(lambda: server.create_token_response(bridged))
+                result = await run_authlib_in_transaction(server.store, lambda: server.create_token_response(bridged))
             else:
-                result = await run_authlib(lambda: server.create_endpoint_response(endpoint, bridged))
+                result = await run_authlib_in_transaction(
+                    server.store, lambda: server.create_endpoint_response(endpoint, bridged)
+                )
         except OAuth2Error as error:
             return oauth_error_json(error)
         return oauth_json(result)

@@ -4,7 +4,8 @@ The bridge (see docs/decisions.md and DESIGN.md section 7): the async handler re
 (query, form, headers) into a `BridgedRequest`, builds a `ShopAuthorizationServer` bound to the request's
 `OAuthStore`, and runs authlib in a worker thread with `anyio.to_thread.run_sync`. Whenever authlib needs
 storage, the server calls back into the event loop with `anyio.from_thread.run`, so every database access
-happens on the loop that owns the session. authlib's "responses" are plain `AuthlibResponse` tuples that
+happens on the loop that owns the session, all of one request's in one transaction that the handler commits
+once authlib has answered (`run_authlib_in_transaction`). authlib's "responses" are plain `AuthlibResponse` tuples that
 the handler turns into Litestar responses.
 """
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
@@ -39,6 +40,7 @@ __all__ = (
     "invalid_text_as_oauth_error",
     "oauth_json",
     "run_authlib",
+    "run_authlib_in_transaction",
 )
 
 log = logging.getLogger("shop_identity.oauth")
@@ -147,6 +149,25 @@ async def run_authlib(fn: Callable[[], T]) -> T:
     except ValueError as exc:
         log.warning("authlib refused a request: %s", exc)
         raise InvalidRequestError("The request is malformed.") from exc
+
+
+async def run_authlib_in_transaction(store: OAuthStore, fn: Callable[[], AuthlibResponse]) -> AuthlibResponse:
+    """`run_authlib` for a request that may write: every storage call of `fn` shares one transaction.
+
+    Committed once authlib has answered, before the answer is sent, whether it grants or refuses: a refusal's
+    writes are decisions too (a code spent by a failed exchange, a token family revoked because a code or a
+    refresh token came back). Rolled back if authlib raised instead (nothing was answered), or if the request
+    was cancelled.
+    """
+    try:
+        result = await run_authlib(fn)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await store.rollback()
+        raise
+    with anyio.CancelScope(shield=True):
+        await store.commit()
+    return result
 
 
 def oauth_json(result: AuthlibResponse) -> Response[Any]:
