@@ -343,19 +343,23 @@ def test_forms_need_their_csrf_token(oauth: OAuthHarness, api: Api) -> None:
     _, challenge = pkce_pair()
     url = oauth.authorize_url(app["client_id"], challenge=challenge)
     sign_in = forms_of(oauth.client.get(url).text)[0]
-    for token in ("", "forged"):
+    signed = oauth.client.cookies["shop_oauth_session"]
+    for token in ("", "forged", "jeton-forgé"):
         refused = oauth.client.post(
             sign_in.action,
             data={**sign_in.fields, "csrf_token": token, "username": user.username, "password": user.password},
         )
         assert refused.status_code == 403
         assert "expired" in refused.text
-    # another browser (no cookie) cannot replay this page's form either
+    # another browser (no cookie, or the cookie with its signature altered) cannot replay this page's form either
     oauth.client.cookies.clear()
-    replay = oauth.client.post(
-        sign_in.action, data={**sign_in.fields, "username": user.username, "password": user.password}
-    )
+    form = {**sign_in.fields, "username": user.username, "password": user.password}
+    assert oauth.client.post(sign_in.action, data=form).status_code == 403
+    tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+    replay = oauth.client.post(sign_in.action, data=form, headers={"Cookie": f"shop_oauth_session={tampered}"})
     assert replay.status_code == 403
+    signed_in = oauth.client.post(sign_in.action, data=form, headers={"Cookie": f"shop_oauth_session={signed}"})
+    assert forms_of(signed_in.text)[0].fields["step"] == "consent"
 
 
 @pytest.mark.usefixtures("one_backend")

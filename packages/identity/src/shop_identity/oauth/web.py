@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import logging
 import secrets
 import time
@@ -16,6 +13,7 @@ import anyio
 import anyio.to_thread
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from itsdangerous import BadData, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from litestar import Response
 from litestar.datastructures import Cookie
@@ -218,10 +216,11 @@ class SignInSession:
 class SignInCookie:
     """Where a browser's `SignInSession` is kept between the authorize pages.
 
-    A small HMAC-signed cookie (JSON, base64url) scoped to `/oauth`, HttpOnly, SameSite=Lax and Secure
-    outside plain-http development. It holds no secret: the CSRF token in it is also in the page, and a
-    forged cookie fails the signature check. Litestar's session middleware could not be mounted on
-    one router (it is deep-copied with its cipher at registration), and this is all the pages need.
+    A small cookie signed with itsdangerous (JSON, base64url, a timestamp and an HMAC-SHA256 signature) scoped
+    to `/oauth`, HttpOnly, SameSite=Lax and Secure outside plain-http development. It holds no secret: the
+    CSRF token in it is also in the page, and a forged or expired cookie reads as no session. Litestar's
+    session middleware could not be mounted on one router (it is deep-copied with its cipher at
+    registration), and this is all the pages need.
     """
 
     secret: bytes
@@ -229,17 +228,20 @@ class SignInCookie:
     max_age: int
     name: str = "shop_oauth_session"
     path: str = "/oauth"
+    _signer: URLSafeTimedSerializer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        signer = URLSafeTimedSerializer(
+            self.secret, salt="shop-oauth-sign-in", signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        object.__setattr__(self, "_signer", signer)
 
     def load(self, request: Request[Any, Any, Any]) -> SignInSession:
-        raw = request.cookies.get(self.name, "")
-        payload, _, signature = raw.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            return SignInSession()
         try:
-            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except ValueError:  # pragma: no cover - only a forged cookie with a valid signature gets here
+            data = self._signer.loads(request.cookies.get(self.name, ""), max_age=self.max_age)
+        except BadData:
             return SignInSession()
-        if not isinstance(data, dict) or int(data.get("iat", 0)) + self.max_age < time.time():
+        if not isinstance(data, dict):  # pragma: no cover - only a forged cookie with a valid signature gets here
             return SignInSession()
         csrf, user_id, auth_time = data.get("csrf"), data.get("uid"), data.get("auth_time")
         return SignInSession(
@@ -249,19 +251,15 @@ class SignInCookie:
         )
 
     def cookie(self, session: SignInSession) -> Cookie:
-        data = {"csrf": session.csrf, "iat": now_seconds()}
+        data: dict[str, Any] = {"csrf": session.csrf}
         if session.user_id is not None:
             data.update(uid=session.user_id, auth_time=session.auth_time)
-        payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
         return Cookie(
             key=self.name,
-            value=f"{payload.rstrip('=')}.{self._sign(payload.rstrip('='))}",
+            value=self._signer.dumps(data),
             path=self.path,
             max_age=self.max_age,
             secure=self.secure,
             httponly=True,
             samesite="lax",
         )
-
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
