@@ -31,7 +31,13 @@ from shop_identity.oauth.openapi import (
     SignInFormOperation,
     TokenOperation,
 )
-from shop_identity.oauth.server import CLIENT_AUTH_METHODS, SCOPES, SECRET_METHODS, user_claims
+from shop_identity.oauth.server import (
+    CLIENT_AUTH_METHODS,
+    SCOPES,
+    SECRET_METHODS,
+    ShopAuthorizationServer,
+    user_claims,
+)
 from shop_identity.oauth.store import OAuthStore
 from shop_identity.oauth.web import (
     OAuthRuntime,
@@ -112,6 +118,13 @@ FORM_DESCRIPTION = (
 
 FORM_FIELDS = ("csrf_token", "step", "username", "password", "decision")
 """What the authorize pages' forms send."""
+
+
+async def provide_authorization_server(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], oauth: NamedDependency[OAuthRuntime]
+) -> ShopAuthorizationServer:
+    """authlib's server for this request, on the request's session."""
+    return oauth.server(db_session, request)
 
 
 async def provide_authorize_service(
@@ -247,8 +260,7 @@ def _client_endpoint(
     async def answer(
         self: Controller,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        oauth: NamedDependency[OAuthRuntime],
+        authorization_server: NamedDependency[ShopAuthorizationServer],
     ) -> Response[Any]:
         form = await request.form()
         pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
@@ -257,7 +269,7 @@ def _client_endpoint(
             return oauth_error_json(InvalidRequestError(problem))
         if len(names) != len(set(names)):
             return oauth_error_json(InvalidRequestError("A parameter is repeated."))
-        server = oauth.server(db_session, request)
+        server = authorization_server
         try:
             bridged = bridged_request(request, query=[], form=pairs)
             if endpoint == "token":
@@ -289,6 +301,7 @@ class OAuthController(Controller):
     path = "/oauth"
     tags = ["OAuth2"]
     exception_handlers = {InvalidText: invalid_text_as_oauth_error}
+    dependencies = {"authorization_server": Provide(provide_authorization_server)}
 
     token = _client_endpoint(
         "/token",
@@ -336,9 +349,9 @@ class OAuthController(Controller):
         security=bearer_security("openid"),
     )
     async def userinfo(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+        self, authorization_server: NamedDependency[ShopAuthorizationServer], principal: NamedDependency[Principal]
     ) -> Response[dict[str, Any]]:
-        return await _userinfo(db_session, principal)
+        return await _userinfo(authorization_server.store, principal)
 
     @post(
         "/userinfo",
@@ -349,17 +362,17 @@ class OAuthController(Controller):
         status_code=200,
     )
     async def userinfo_post(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+        self, authorization_server: NamedDependency[ShopAuthorizationServer], principal: NamedDependency[Principal]
     ) -> Response[dict[str, Any]]:
-        return await _userinfo(db_session, principal)
+        return await _userinfo(authorization_server.store, principal)
 
     @get("/jwks", operation_id="getJwks", summary="JSON Web Key Set for id_token signatures", opt=NO_BEARER)
     async def jwks(self, oauth: NamedDependency[OAuthRuntime]) -> Response[dict[str, Any]]:
         return Response(oauth.config.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-async def _userinfo(session: AsyncSession, principal: Principal) -> Response[dict[str, Any]]:
-    user = await OAuthStore(session).get_user(principal.require_user_id())
+async def _userinfo(store: OAuthStore, principal: Principal) -> Response[dict[str, Any]]:
+    user = await store.get_user(principal.require_user_id())
     if user is None:  # pragma: no cover - the token resolver already refuses deactivated accounts
         raise NotAuthorizedException(detail="The account is not active.")
     return Response(user_claims(user, " ".join(principal.scopes)), headers={"Cache-Control": "no-store"})
