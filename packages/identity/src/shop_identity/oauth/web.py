@@ -22,7 +22,7 @@ from litestar.enums import MediaType
 from shop_identity.oauth.server import AuthlibResponse, BridgedRequest, OAuthConfig, ShopAuthorizationServer
 from shop_identity.oauth.store import OAuthStore
 from shop_identity.oauth.throttle import SignInThrottle
-from shop_kernel import InvalidText
+from shop_kernel import BearerTokenMiddleware, InvalidText
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = (
+    "NO_BEARER",
     "OAuthRuntime",
     "SignInCookie",
     "SignInSession",
@@ -49,6 +50,10 @@ STRICT_PARAMETERS = frozenset(
     {"response_type", "client_id", "redirect_uri", "scope", "grant_type", "code_challenge_method", "prompt"}
 )
 """Parameters authlib copies into error descriptions, where `"` and `\\` are not allowed (RFC 6749 5.2)."""
+
+NO_BEARER = {BearerTokenMiddleware.exclude_opt_key: True}
+"""`opt` of the endpoints the bearer middleware leaves alone: where clients authenticate themselves (HTTP Basic,
+form fields), and the browser pages."""
 
 HTML_HEADERS = {
     "Cache-Control": "no-store",
