@@ -6,12 +6,15 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import anyio.from_thread
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity import AccessToken
+from shop_identity.oauth.store import OAuthStore, TokenView
+from shop_identity.oauth.web import run_authlib_in_transaction
 from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 
@@ -87,6 +90,29 @@ def test_simultaneous_exchanges_of_one_code_or_one_refresh_token_give_one_token(
         if answer.status_code == 200:
             assert oauth.client.get("/api/auth/profile/", headers=bearer(answer.json())).status_code == 401
     assert oauth.client.get("/api/auth/profile/", headers=bearer(tokens)).status_code == 401
+
+
+def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register()
+    tokens = oauth.tokens_for(app, api.customer())
+
+    async def scenario(session: AsyncSession) -> TokenView | None:
+        store = OAuthStore(session)
+        token = await store.find_token(tokens["access_token"])
+        assert token is not None
+
+        def revoke_then_fail() -> Any:  # stands in for authlib: a storage call, then an exception, no answer
+            anyio.from_thread.run(store.revoke_token, token.id)
+            raise RuntimeError("no answer")
+
+        with pytest.raises(RuntimeError, match="no answer"):
+            await run_authlib_in_transaction(store, revoke_then_fail)
+        return await OAuthStore(session).find_token(tokens["access_token"])
+
+    after = oauth.api.run(scenario)
+    assert after is not None
+    assert not after.revoked
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(tokens)).status_code == 200
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(oauth: OAuthHarness, api: Api) -> None:

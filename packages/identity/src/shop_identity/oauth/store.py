@@ -5,6 +5,9 @@ storage calls of one request share the request's transaction, which the handler 
 answered (`shop_identity.oauth.web.run_authlib_in_transaction`): committed before the answer leaves, so what
 authlib has been told is stored is stored, and rolled back if authlib raised instead of answering. The values
 handed to authlib are plain frozen views, never ORM objects: they cross into a worker thread.
+
+Over 350 lines on purpose: every table authlib reads or writes is here, next to the views it is handed, so the
+rules of single use and revocation (`claim_code`, `save_token`, `find_refresh_token`) read in one place.
 """
 
 from __future__ import annotations
