@@ -142,11 +142,13 @@ def test_wrong_client_secret_is_invalid_client(oauth: OAuthHarness, api: Api) ->
 
 def test_wrong_pkce_verifier_is_refused(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
-    code, _ = oauth.code_for(app, api.customer())
+    code, verifier = oauth.code_for(app, api.customer())
     other_verifier, _ = pkce_pair()
     response = oauth.exchange(app, code, other_verifier)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
+    # the failed exchange spent the code (its writes are committed with the refusal): no second guess
+    assert oauth.exchange(app, code, verifier).json()["error"] == "invalid_grant"
 
 
 def test_missing_verifier_is_refused(oauth: OAuthHarness, api: Api) -> None:
@@ -341,19 +343,23 @@ def test_forms_need_their_csrf_token(oauth: OAuthHarness, api: Api) -> None:
     _, challenge = pkce_pair()
     url = oauth.authorize_url(app["client_id"], challenge=challenge)
     sign_in = forms_of(oauth.client.get(url).text)[0]
-    for token in ("", "forged"):
+    signed = oauth.client.cookies["shop_oauth_session"]
+    for token in ("", "forged", "jeton-forgé"):
         refused = oauth.client.post(
             sign_in.action,
             data={**sign_in.fields, "csrf_token": token, "username": user.username, "password": user.password},
         )
         assert refused.status_code == 403
         assert "expired" in refused.text
-    # another browser (no cookie) cannot replay this page's form either
+    # another browser (no cookie, or the cookie with its signature altered) cannot replay this page's form either
     oauth.client.cookies.clear()
-    replay = oauth.client.post(
-        sign_in.action, data={**sign_in.fields, "username": user.username, "password": user.password}
-    )
+    form = {**sign_in.fields, "username": user.username, "password": user.password}
+    assert oauth.client.post(sign_in.action, data=form).status_code == 403
+    tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+    replay = oauth.client.post(sign_in.action, data=form, headers={"Cookie": f"shop_oauth_session={tampered}"})
     assert replay.status_code == 403
+    signed_in = oauth.client.post(sign_in.action, data=form, headers={"Cookie": f"shop_oauth_session={signed}"})
+    assert forms_of(signed_in.text)[0].fields["step"] == "consent"
 
 
 @pytest.mark.usefixtures("one_backend")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from typing import Any
 
+import anyio.from_thread
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.identity.oauth import REDIRECT_URI, OAuthHarness
+from shop_identity.models import AccessToken
+from shop_identity.oauth.store import OAuthStore, TokenView
+from shop_identity.oauth.web import run_authlib_in_transaction
+from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 
 
@@ -34,6 +42,77 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(oauth: OA
     assert oauth.client.get("/api/auth/profile/", headers=bearer(first)).status_code == 401
     latest = oauth.token(app, grant_type="refresh_token", refresh_token=rotated["refresh_token"])
     assert latest.json()["error"] == "invalid_grant"
+
+
+def at_once(oauth: OAuthHarness, forms: list[dict[str, str]]) -> list[httpx.Response]:
+    """POST every form to the token endpoint at the same moment, on the app's own event loop."""
+
+    async def send() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=oauth.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url=HTTPS_BASE) as http:
+            return await asyncio.gather(*(http.post("/oauth/token", data=form) for form in forms))
+
+    return oauth.client.blocking_portal.call(send)
+
+
+def test_simultaneous_exchanges_of_one_code_or_one_refresh_token_give_one_token(oauth: OAuthHarness, api: Api) -> None:
+    """Each request's storage calls share one transaction; a code and a refresh token are still spent once."""
+    app = oauth.register()
+    code, verifier = oauth.code_for(app, api.customer())
+    exchange = {
+        "grant_type": "authorization_code",
+        "client_id": app["client_id"],
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+    }
+    answers = at_once(oauth, [exchange] * 6)
+    assert Counter(answer.status_code for answer in answers) == {200: 1, 400: 5}, [a.text for a in answers]
+    assert {answer.json()["error"] for answer in answers if answer.status_code == 400} == {"invalid_grant"}
+    (tokens,) = [answer.json() for answer in answers if answer.status_code == 200]
+    # one token stored; a loser that read the code after the winner committed saw a reused code and may
+    # have revoked the winner's family (RFC 6749 section 4.1.2), which the refresh below allows for
+
+    async def stored(session: AsyncSession) -> int:
+        return len(
+            (await session.scalars(select(AccessToken.id).where(AccessToken.client_id == app["client_id"]))).all()
+        )
+
+    assert oauth.api.run(stored) == 1
+
+    refresh = {"grant_type": "refresh_token", "client_id": app["client_id"], "refresh_token": tokens["refresh_token"]}
+    answers = at_once(oauth, [refresh] * 6)
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses[200] <= 1, [a.text for a in answers]
+    assert statuses[400] == 6 - statuses[200]
+    # the losers presented a spent refresh token: the whole family is revoked, the winner's new token too
+    for answer in answers:
+        if answer.status_code == 200:
+            assert oauth.client.get("/api/auth/profile/", headers=bearer(answer.json())).status_code == 401
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(tokens)).status_code == 401
+
+
+def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(oauth: OAuthHarness, api: Api) -> None:
+    app = oauth.register()
+    tokens = oauth.tokens_for(app, api.customer())
+
+    async def scenario(session: AsyncSession) -> TokenView | None:
+        store = OAuthStore(session)
+        token = await store.find_token(tokens["access_token"])
+        assert token is not None
+
+        def revoke_then_fail() -> Any:  # stands in for authlib: a storage call, then an exception, no answer
+            anyio.from_thread.run(store.revoke_token, token.id)
+            raise RuntimeError("no answer")
+
+        with pytest.raises(RuntimeError, match="no answer"):
+            await run_authlib_in_transaction(store, revoke_then_fail)
+        return await OAuthStore(session).find_token(tokens["access_token"])
+
+    after = oauth.api.run(scenario)
+    assert after is not None
+    assert not after.revoked
+    assert oauth.client.get("/api/auth/profile/", headers=bearer(tokens)).status_code == 200
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(oauth: OAuthHarness, api: Api) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import secrets
 from collections.abc import Mapping
 from difflib import SequenceMatcher
 from functools import cache
@@ -18,7 +19,7 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ("hash_password", "password_problems", "verify_password")
+__all__ = ("hash_password", "password_problems", "verify_password", "verify_password_or_decoy")
 
 _hasher = PasswordHasher()
 MIN_LENGTH = 8
@@ -45,6 +46,18 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def verify_password_or_decoy(password_hash: str | None, password: str) -> bool:
+    """`verify_password`, and for an unknown account (`None`) a check against a throwaway hash anyway: both
+    failures take as long, so the time of an answer does not tell which accounts exist."""
+    valid = verify_password(password_hash or _decoy_hash(), password)
+    return valid and password_hash is not None
 
 
 @cache

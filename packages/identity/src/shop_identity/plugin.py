@@ -18,14 +18,10 @@ from shop_identity import models as _models  # noqa: F401  (tables join the shar
 from shop_identity.accounts import AccountPolicy, AccountService
 from shop_identity.controllers import AccountPagesController, AuthController
 from shop_identity.oauth.clients import OAuthClientService
-from shop_identity.oauth.controllers import (
-    AuthorizeController,
-    ClientAdminController,
-    OAuthController,
-    WellKnownController,
-)
+from shop_identity.oauth.controllers import ClientAdminController, OAuthController, WellKnownController
 from shop_identity.oauth.keys import SigningKeys, generate_private_key_pem
 from shop_identity.oauth.openapi import register_oauth_schemas
+from shop_identity.oauth.pages import AuthorizeController
 from shop_identity.oauth.server import OAuthConfig
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.oauth.web import OAuthRuntime, SignInCookie

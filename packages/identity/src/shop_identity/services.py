@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +16,14 @@ import msgspec
 import phonenumbers
 from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from cachetools import TLRUCache, TTLCache
 from email_validator import EmailNotValidError, validate_email
 from litestar.exceptions import NotFoundException
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from shop_identity.models import AccessToken, Customer
-from shop_identity.passwords import check_new_password, hash_password
+from shop_identity.passwords import check_new_password, hash_password, verify_password_or_decoy
 from shop_kernel import FieldValidationError, Principal
 
 if TYPE_CHECKING:
@@ -44,6 +47,8 @@ __all__ = (
 )
 
 DEFAULT_REGION = "KE"
+MAX_LOGIN_LENGTH = 254
+"""The longest e-mail address there can be: a longer login names no account."""
 
 
 def normalize_email(value: str) -> str:
@@ -94,6 +99,25 @@ class CustomerService:
 
     async def find_by_username(self, username: str) -> Customer | None:
         return await self.repository.get_one_or_none(func.lower(Customer.username) == username.lower())
+
+    async def find_by_login(self, login: str) -> Customer | None:
+        """The account whose username or e-mail address is `login`, in any case; a username wins over another
+        account's e-mail address."""
+        login = login.strip().lower()
+        if not login or len(login) > MAX_LOGIN_LENGTH:
+            return None
+        found = await self.repository.get_many(
+            or_(func.lower(Customer.username) == login, func.lower(Customer.email) == login)
+        )
+        return min(found, key=lambda customer: customer.username.lower() != login, default=None)
+
+    async def authenticate(self, login: str, password: str) -> Customer | None:
+        """The active account that `login` and `password` sign in to. Unknown accounts take as long to refuse as
+        wrong passwords (the Argon2 check runs in a worker thread either way)."""
+        customer = await self.find_by_login(login)
+        stored_hash = customer.password_hash if customer else None
+        valid = await anyio.to_thread.run_sync(verify_password_or_decoy, stored_hash, password)
+        return customer if customer is not None and valid and customer.is_active else None
 
     async def register(self, data: RegisterCustomer, *, is_staff: bool = False) -> Customer:
         """Create a customer; every invalid field is reported at once, as DRF clients expect."""
@@ -269,28 +293,39 @@ class TokenService:
         return principal, token.expires_at
 
 
-_recently_revoked: dict[str, float] = {}
-"""Token hashes revoked in this process, with when: every resolver's cache must forget them at once."""
+REVOCATIONS_REMEMBERED_SECONDS = 3600.0
+"""How long a revocation is remembered in this process: far longer than a principal is ever cached (seconds)."""
+
+_recently_revoked: TTLCache[str, float] = TTLCache(maxsize=math.inf, ttl=REVOCATIONS_REMEMBERED_SECONDS)
+"""Token hashes revoked in this process, with when (monotonic): every resolver's cache must forget them at once.
+Only age removes a record: one evicted for room could let a cached principal outlive its revocation."""
 
 
 def forget_revoked(token_hash: str) -> None:
     """Make every resolver in this process drop its cached principal for `token_hash` at once."""
-    now = time.monotonic()
-    _recently_revoked[token_hash] = now
-    if len(_recently_revoked) > 10_000:
-        for key, when in list(_recently_revoked.items()):
-            if now - when > 3600:
-                del _recently_revoked[key]
+    _recently_revoked[token_hash] = time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    principal: Principal
+    cached_at: float
+    until: float
+
+
+def _resolved_until(_key: str, resolved: _Resolved, _now: float) -> float:
+    return resolved.until
 
 
 def make_token_resolver(session_maker: Callable[[], AsyncSession], *, cache_seconds: float = 5.0) -> TokenResolver:
     """A `TokenResolver` for `BearerTokenMiddleware`, reading identity's token table.
 
     A live token's principal is remembered for `cache_seconds` (never past the token's expiry), which
-    spares a query on most authenticated requests. Revocation in this process takes effect at once;
-    another replica's revocation or a deactivated account is honoured within `cache_seconds`.
+    spares a query on most authenticated requests; the 10,000 most recently used are kept. Revocation in this
+    process takes effect at once; another replica's revocation or a deactivated account is honoured within
+    `cache_seconds`.
     """
-    cache: dict[str, tuple[Principal, float, float]] = {}
+    cache: TLRUCache[str, _Resolved, float] = TLRUCache(maxsize=10_000, ttu=_resolved_until, timer=time.monotonic)
 
     async def resolve(raw: str) -> Principal | None:
         if len(raw) > 512:
@@ -299,20 +334,17 @@ def make_token_resolver(session_maker: Callable[[], AsyncSession], *, cache_seco
         now = time.monotonic()
         hit = cache.get(key)
         if hit is not None:
-            principal, until, cached_at = hit
-            if now < until and _recently_revoked.get(key, -1.0) < cached_at:
-                return principal
-            del cache[key]
+            if _recently_revoked.get(key, -1.0) < hit.cached_at:
+                return hit.principal
+            cache.pop(key, None)
         async with session_maker() as session:
             found = await TokenService(session).resolve_with_expiry(raw)
         if found is None:
             return None
         principal, expires_at = found
         if cache_seconds > 0:
-            if len(cache) >= 10_000:
-                cache.clear()
             remaining = (expires_at - _now()).total_seconds()
-            cache[key] = (principal, now + min(cache_seconds, remaining), now)
+            cache[key] = _Resolved(principal, cached_at=now, until=now + min(cache_seconds, remaining))
         return principal
 
     return resolve

@@ -4,8 +4,12 @@ The bridge (see docs/decisions.md and DESIGN.md section 7): the async handler re
 (query, form, headers) into a `BridgedRequest`, builds a `ShopAuthorizationServer` bound to the request's
 `OAuthStore`, and runs authlib in a worker thread with `anyio.to_thread.run_sync`. Whenever authlib needs
 storage, the server calls back into the event loop with `anyio.from_thread.run`, so every database access
-happens on the loop that owns the session. authlib's "responses" are plain `AuthlibResponse` tuples that
-the handler turns into Litestar responses.
+happens on the loop that owns the session, all of one request's in one transaction that the handler commits
+once authlib has answered (`run_authlib_in_transaction`). authlib's "responses" are plain `AuthlibResponse`
+tuples that the handler turns into Litestar responses.
+
+Over 350 lines on purpose: authlib is configured by subclassing, and each grant, endpoint and adapter is a
+few lines that only make sense next to the server they register on.
 """
 
 from __future__ import annotations

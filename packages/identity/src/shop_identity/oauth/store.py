@@ -1,8 +1,13 @@
 """The OAuth2 server's storage, async: clients, authorization codes, token families.
 
-authlib calls these through the thread bridge (`shop_identity.oauth.server`); each method that writes
-commits its own transaction, so what authlib has been told is stored is stored. The values handed to
-authlib are plain frozen views, never ORM objects: they cross into a worker thread.
+authlib calls these through the thread bridge (`shop_identity.oauth.server`). None of them commits: all the
+storage calls of one request share the request's transaction, which the handler ends once authlib has
+answered (`shop_identity.oauth.web.run_authlib_in_transaction`): committed before the answer leaves, so what
+authlib has been told is stored is stored, and rolled back if authlib raised instead of answering. The values
+handed to authlib are plain frozen views, never ORM objects: they cross into a worker thread.
+
+Over 350 lines on purpose: every table authlib reads or writes is here, next to the views it is handed, so the
+rules of single use and revocation (`claim_code`, `save_token`, `find_refresh_token`) read in one place.
 """
 
 from __future__ import annotations
@@ -126,6 +131,21 @@ class TokenView:
 class OAuthStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._revoked: list[str] = []
+        """Hashes of the tokens this transaction revokes: every resolver in this process forgets them once it
+        has committed (before, a resolver could cache a principal again that the commit is about to revoke)."""
+
+    # the request's transaction
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        revoked, self._revoked = self._revoked, []
+        for token_hash in revoked:
+            forget_revoked(token_hash)
+
+    async def rollback(self) -> None:
+        self._revoked.clear()
+        await self.session.rollback()
 
     # clients
 
@@ -178,7 +198,6 @@ class OAuthStore:
                 expires_at=now + ttl,
             )
         )
-        await self.session.commit()
 
     async def claim_code(self, code: str, client_id: str) -> CodeView | None:
         """Mark the code used and return it, once. A second use revokes what the first one obtained."""
@@ -199,7 +218,6 @@ class OAuthStore:
             .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
             .values(used_at=now)
         )
-        await self.session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None  # another request won the race for this code
         return CodeView(
@@ -252,7 +270,6 @@ class OAuthStore:
                 .values(refresh_used_at=now)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                await self.session.rollback()
                 if family_id:
                     await self.revoke_family(family_id)
                 return False
@@ -275,7 +292,6 @@ class OAuthStore:
             await self.session.execute(
                 update(AuthorizationCode).where(AuthorizationCode.id == code_id).values(family_id=family_id)
             )
-        await self.session.commit()
         return True
 
     async def find_token(self, raw: str, hint: str | None = None) -> TokenView | None:
@@ -339,8 +355,7 @@ class OAuthStore:
             return
         if token.revoked_at is None:
             token.revoked_at = _now()
-        await self.session.commit()
-        forget_revoked(token.token_hash)
+        self._revoked.append(token.token_hash)
 
     async def revoke_family(self, family_id: str) -> None:
         hashes = (
@@ -355,6 +370,4 @@ class OAuthStore:
             .where(AccessToken.family_id == family_id, AccessToken.revoked_at.is_(None))
             .values(revoked_at=_now())
         )
-        await self.session.commit()
-        for token_hash in hashes:
-            forget_revoked(token_hash)
+        self._revoked.extend(hashes)

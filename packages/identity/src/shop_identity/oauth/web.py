@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from itsdangerous import BadData, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from litestar import Response
 from litestar.datastructures import Cookie
@@ -22,7 +22,7 @@ from litestar.enums import MediaType
 from shop_identity.oauth.server import AuthlibResponse, BridgedRequest, OAuthConfig, ShopAuthorizationServer
 from shop_identity.oauth.store import OAuthStore
 from shop_identity.oauth.throttle import SignInThrottle
-from shop_kernel import InvalidText
+from shop_kernel import BearerTokenMiddleware, InvalidText
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -30,7 +30,17 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("OAuthRuntime", "SignInCookie", "html_page", "invalid_text_as_oauth_error", "oauth_json", "run_authlib")
+__all__ = (
+    "NO_BEARER",
+    "OAuthRuntime",
+    "SignInCookie",
+    "SignInSession",
+    "html_page",
+    "invalid_text_as_oauth_error",
+    "oauth_json",
+    "run_authlib",
+    "run_authlib_in_transaction",
+)
 
 log = logging.getLogger("shop_identity.oauth")
 T = TypeVar("T")
@@ -40,6 +50,10 @@ STRICT_PARAMETERS = frozenset(
     {"response_type", "client_id", "redirect_uri", "scope", "grant_type", "code_challenge_method", "prompt"}
 )
 """Parameters authlib copies into error descriptions, where `"` and `\\` are not allowed (RFC 6749 5.2)."""
+
+NO_BEARER = {BearerTokenMiddleware.exclude_opt_key: True}
+"""`opt` of the endpoints the bearer middleware leaves alone: where clients authenticate themselves (HTTP Basic,
+form fields), and the browser pages."""
 
 HTML_HEADERS = {
     "Cache-Control": "no-store",
@@ -140,6 +154,25 @@ async def run_authlib(fn: Callable[[], T]) -> T:
         raise InvalidRequestError("The request is malformed.") from exc
 
 
+async def run_authlib_in_transaction(store: OAuthStore, fn: Callable[[], AuthlibResponse]) -> AuthlibResponse:
+    """`run_authlib` for a request that may write: every storage call of `fn` shares one transaction.
+
+    Committed once authlib has answered, before the answer is sent, whether it grants or refuses: a refusal's
+    writes are decisions too (a code spent by a failed exchange, a token family revoked because a code or a
+    refresh token came back). Rolled back if authlib raised instead (nothing was answered), or if the request
+    was cancelled.
+    """
+    try:
+        result = await run_authlib(fn)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await store.rollback()
+        raise
+    with anyio.CancelScope(shield=True):
+        await store.commit()
+    return result
+
+
 def oauth_json(result: AuthlibResponse) -> Response[Any]:
     """An authlib JSON answer (token, revocation, introspection, RFC 6749 error) as a Litestar response."""
     headers = {name: value for name, value in result.headers if name.lower() != "content-type"}
@@ -166,13 +199,33 @@ def now_seconds() -> int:
 
 
 @dataclass(frozen=True)
-class SignInCookie:
-    """The authorize pages' session: who signed in, when, and the CSRF token of their forms.
+class SignInSession:
+    """What the authorize pages remember of a browser: the CSRF token of its forms, and who signed in when."""
 
-    A small HMAC-signed cookie (JSON, base64url) scoped to `/oauth`, HttpOnly, SameSite=Lax and Secure
-    outside plain-http development. It holds no secret: the CSRF token in it is also in the page, and a
-    forged cookie fails the signature check. Litestar's session middleware could not be mounted on
-    one router (it is deep-copied with its cipher at registration), and this is all the pages need.
+    csrf: str | None = None
+    user_id: int | None = None
+    auth_time: int | None = None
+    """When the user signed in (seconds since the epoch)."""
+
+    @staticmethod
+    def new_csrf() -> str:
+        return secrets.token_urlsafe(32)
+
+    @classmethod
+    def start(cls, user_id: int | None = None) -> SignInSession:
+        """A new session with a new CSRF token; signed in now if `user_id` is given."""
+        return cls(cls.new_csrf(), user_id, now_seconds() if user_id is not None else None)
+
+
+@dataclass(frozen=True)
+class SignInCookie:
+    """Where a browser's `SignInSession` is kept between the authorize pages.
+
+    A small cookie signed with itsdangerous (JSON, base64url, a timestamp and an HMAC-SHA256 signature) scoped
+    to `/oauth`, HttpOnly, SameSite=Lax and Secure outside plain-http development. It holds no secret: the
+    CSRF token in it is also in the page, and a forged or expired cookie reads as no session. Litestar's
+    session middleware could not be mounted on one router (it is deep-copied with its cipher at
+    registration), and this is all the pages need.
     """
 
     secret: bytes
@@ -180,31 +233,38 @@ class SignInCookie:
     max_age: int
     name: str = "shop_oauth_session"
     path: str = "/oauth"
+    _signer: URLSafeTimedSerializer = field(init=False, repr=False, compare=False)
 
-    def load(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        raw = request.cookies.get(self.name, "")
-        payload, _, signature = raw.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            return {}
+    def __post_init__(self) -> None:
+        signer = URLSafeTimedSerializer(
+            self.secret, salt="shop-oauth-sign-in", signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        object.__setattr__(self, "_signer", signer)
+
+    def load(self, request: Request[Any, Any, Any]) -> SignInSession:
         try:
-            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except ValueError:  # pragma: no cover - only a forged cookie with a valid signature gets here
-            return {}
-        if not isinstance(data, dict) or int(data.get("iat", 0)) + self.max_age < time.time():
-            return {}
-        return data
+            data = self._signer.loads(request.cookies.get(self.name, ""), max_age=self.max_age)
+        except BadData:
+            return SignInSession()
+        if not isinstance(data, dict):  # pragma: no cover - only a forged cookie with a valid signature gets here
+            return SignInSession()
+        csrf, user_id, auth_time = data.get("csrf"), data.get("uid"), data.get("auth_time")
+        return SignInSession(
+            csrf if isinstance(csrf, str) else None,
+            user_id if isinstance(user_id, int) else None,
+            auth_time if isinstance(auth_time, int) else None,
+        )
 
-    def cookie(self, data: dict[str, Any]) -> Cookie:
-        payload = base64.urlsafe_b64encode(json.dumps({**data, "iat": int(time.time())}).encode()).decode()
+    def cookie(self, session: SignInSession) -> Cookie:
+        data: dict[str, Any] = {"csrf": session.csrf}
+        if session.user_id is not None:
+            data.update(uid=session.user_id, auth_time=session.auth_time)
         return Cookie(
             key=self.name,
-            value=f"{payload.rstrip('=')}.{self._sign(payload.rstrip('='))}",
+            value=self._signer.dumps(data),
             path=self.path,
             max_age=self.max_age,
             secure=self.secure,
             httponly=True,
             samesite="lax",
         )
-
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
