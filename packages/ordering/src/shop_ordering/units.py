@@ -226,7 +226,7 @@ def _judged(
 
 @lru_cache(maxsize=64)
 def _placing_statement(lines: int) -> Prepared:
-    """The statement of `_place_at_once` for `lines` lines, built once: catalog's stock-taking expressions
+    """The statement of `place_at_once` for `lines` lines, built once: catalog's stock-taking expressions
     (`StockTaking`), then the order (only if the stock was taken), its lines (from the products whose stock was
     taken), its event in the outbox (its key and payload given their order id by PostgreSQL), and as its answer
     the locked products, each with the order's id and its line's id (both NULL when nothing was written)."""
