@@ -1,8 +1,8 @@
 """Placing, reading, cancelling and advancing orders. Each public method owns its transaction.
 
-The writes are units of work (`shop_ordering.units`), the reads queries on the request's session
-(`shop_ordering.reads`); this service adds what belongs to neither: the Idempotency-Key claim of this process and
-the retries of a unit that lost a race.
+The writes are units of work (`shop_ordering.placing`, `shop_ordering.units`), the reads queries on the request's
+session (`shop_ordering.reads`); this service adds what belongs to neither: the Idempotency-Key claim of this process
+and the retries of a unit that lost a race.
 """
 
 from __future__ import annotations
@@ -29,18 +29,17 @@ from shop_kernel import (
 from shop_ordering.events import OrderCancelled
 from shop_ordering.metrics import ORDERS_PLACED
 from shop_ordering.models import Order
-from shop_ordering.reads import OrderReads
-from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
-from shop_ordering.units import (
+from shop_ordering.placing import (
     ORDER_NUMBER_ALPHABET,
     NewOrder,
     PlacedOrder,
-    advance_in,
-    cancel_in,
     new_order_number,
     place_at_once,
     place_in,
 )
+from shop_ordering.reads import OrderReads
+from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
+from shop_ordering.units import advance_in, cancel_in
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
