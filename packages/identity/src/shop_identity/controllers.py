@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
@@ -26,7 +27,7 @@ from shop_identity.schemas import (
     ProfileUpdate,
     RegisterCustomer,
 )
-from shop_identity.services import CustomerService, profile_fields
+from shop_identity.services import CustomerService
 from shop_kernel import FieldValidationError, Principal, bearer_security, problems, require_customer, require_scopes
 
 __all__ = ("AccountPagesController", "AuthController", "provide_customer_service", "to_profile")
@@ -69,7 +70,7 @@ def _link_base(request: Request[Any, Any, Any], policy: AccountPolicy) -> str:
 
 
 def to_profile(customer: Customer) -> CustomerProfile:
-    return CustomerProfile(**profile_fields(customer))
+    return msgspec.convert(customer, CustomerProfile, from_attributes=True)
 
 
 async def _update_profile(

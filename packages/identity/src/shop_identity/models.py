@@ -28,6 +28,10 @@ class Customer(IdentityAuditBase):
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """When the person followed the verification link sent to `email`; None until then and after any change."""
 
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
     __table_args__ = (
         # Case-insensitive uniqueness: "John_Doe" must not impersonate "john_doe".
         Index("uq_identity_customer_username", func.lower(username), unique=True),

@@ -22,7 +22,7 @@ from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, 
 from shop_identity.oauth.throttle import SignInThrottle
 from shop_identity.passwords import verify_password
 from shop_identity.services import forget_revoked
-from shop_identity.staff import account_fields
+from shop_identity.staff import to_account
 from shop_kernel import MESSAGE_REQUESTED, FieldValidationError, OutboxMessage
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class PrivacyService:
         )
         document: dict[str, Any] = {
             "exported_at": datetime.now(UTC),
-            "profile": account_fields(customer),
+            "profile": to_account(customer),
             "oauth": {
                 "tokens": [
                     {

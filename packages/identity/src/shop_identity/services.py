@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
@@ -43,7 +43,6 @@ __all__ = (
     "make_token_resolver",
     "normalize_email",
     "normalize_phone",
-    "profile_fields",
 )
 
 DEFAULT_REGION = "KE"
@@ -62,23 +61,6 @@ def normalize_phone(value: str, region: str = DEFAULT_REGION) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError(value)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def profile_fields(customer: Customer) -> dict[str, Any]:
-    """What a person's profile shows of their account (`CustomerProfile`'s fields)."""
-    return {
-        "id": customer.id,
-        "username": customer.username,
-        "email": customer.email,
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "phone_number": customer.phone_number,
-        "is_staff": customer.is_staff,
-        "is_verified": customer.email_verified_at is not None,
-        "email_verified_at": customer.email_verified_at,
-        "created_at": customer.created_at,
-        "updated_at": customer.updated_at,
-    }
 
 
 class CustomerRepository(SQLAlchemyAsyncRepository[Customer]):

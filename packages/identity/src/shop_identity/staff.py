@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.accounts import end_sessions
 from shop_identity.models import AccountSecret, Customer
 from shop_identity.schemas import CustomerProfile
-from shop_identity.services import DEFAULT_REGION, forget_revoked, normalize_phone, profile_fields
+from shop_identity.services import DEFAULT_REGION, forget_revoked, normalize_phone
 from shop_kernel import (
     ConflictError,
     NumberedPage,
@@ -77,9 +77,8 @@ class CustomerDetail(CustomerAccount):
     """How many orders the customer placed and the newest one (absent when no ordering context is mounted)."""
 
 
-def account_fields(customer: Customer) -> dict[str, Any]:
-    """`CustomerAccount`'s fields: the profile's and `is_active`."""
-    return {**profile_fields(customer), "is_active": customer.is_active}
+def to_account(customer: Customer) -> CustomerAccount:
+    return msgspec.convert(customer, CustomerAccount, from_attributes=True)
 
 
 def _like(text: str) -> str:
@@ -113,7 +112,7 @@ class StaffCustomerService:
 
     async def detail(self, customer_id: int) -> CustomerDetail:
         customer = await self._get(customer_id)
-        detail = CustomerDetail(**account_fields(customer))
+        detail = msgspec.convert(customer, CustomerDetail, from_attributes=True)
         if self.orders is not None:
             detail.orders = await self.orders(self.session, customer_id)
         return detail
@@ -179,9 +178,7 @@ class CustomerAdminController(Controller):
     ) -> NumberedPage[CustomerAccount]:
         paging = page_request(page, page_size, default_size=20, max_size=100)
         rows, total = await staff_customers.search(search, offset=paging.offset, limit=paging.page_size)
-        return numbered_page(
-            request, [CustomerAccount(**account_fields(row)) for row in rows], count=total, paging=paging
-        )
+        return numbered_page(request, [to_account(row) for row in rows], count=total, paging=paging)
 
     @get(
         "/{customer_id:int}/",

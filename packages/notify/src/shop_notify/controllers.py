@@ -61,22 +61,7 @@ class NotificationRead(msgspec.Struct):
 
 
 def _read(row: NotificationLog) -> NotificationRead:
-    return NotificationRead(
-        id=row.id,
-        event_key=row.event_key,
-        topic=row.topic,
-        order_number=row.order_number,
-        channel=row.channel,
-        recipient=row.recipient,
-        status=row.status,
-        provider_message_id=row.provider_message_id,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        subject=row.subject,
-        body=row.body,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return msgspec.convert(row, NotificationRead, from_attributes=True)
 
 
 class NotificationController(Controller):
