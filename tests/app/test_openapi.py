@@ -13,7 +13,6 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.settings import Settings
 from shop_kernel import TEXT_PATTERN
-from tests.conftest import BACKENDS
 
 
 def test_schema_is_openapi_3_1_with_security_schemes(client: TestClient[Litestar]) -> None:
@@ -67,13 +66,12 @@ def test_interactive_docs_are_served(client: TestClient[Litestar]) -> None:
     assert "text/html" in response.headers["content-type"]
 
 
+@pytest.mark.backend
 def test_docs_authorize_button_uses_pkce_and_an_absolute_redirect_uri(
-    client: TestClient[Litestar], settings: Settings, backend: str
+    client: TestClient[Litestar], settings: Settings
 ) -> None:
     """Swagger UI's Authorize: PKCE, the redirect URI of the host the page was asked for, and the docs
     page's development client only where development data exists (never in production, which refuses it)."""
-    if backend != BACKENDS[0]:
-        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
     html = client.get("/schema").text
     assert "oauth2RedirectUrl: 'http://testserver.local/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html'" in html
     init = json.loads(re.search(r"ui\.initOAuth\((.*?)\)\s*</script>", html, re.S).group(1))  # type: ignore[union-attr]

@@ -17,14 +17,14 @@ from tests.identity.oauth import REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 
+pytestmark = pytest.mark.backend()  # the document and the code generated from it do not depend on the database
+
 OPERATION_ID = re.compile(r"[a-z][a-zA-Z]{2,31}")
 """camelCase, letters only, at most 32 characters: `listProducts`, `getToken`."""
 
 
 @pytest.fixture
-def document(client: TestClient[Litestar], backend: str) -> dict[str, Any]:
-    if backend != "sqlite":
-        pytest.skip("the document does not depend on the database")
+def document(client: TestClient[Litestar]) -> dict[str, Any]:
     return dict(client.get("/schema/openapi.json").json())
 
 

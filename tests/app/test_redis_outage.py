@@ -24,7 +24,6 @@ from app.main import create_app
 from app.redis_server import EmbeddedRedis
 from app.settings import RateLimits, Settings
 from shop_notify.models import NotificationLog
-from tests.conftest import BACKENDS
 from tests.factories import ProductWriteFactory, RegisterCustomerFactory
 from tests.identity.oauth import OAuthHarness, forms_of, over_https, pkce_pair
 from tests.support.api import Api, Caller
@@ -47,12 +46,6 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedi
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def one_backend(backend: str) -> None:
-    if backend != BACKENDS[0]:
-        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
 
 
 @contextmanager
@@ -156,7 +149,7 @@ def test_public_pages_come_from_the_database_while_redis_is_away(
         assert names(http) == ["Kettle", "Mug", "Teapot"]  # and a write drops it again
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_the_sign_in_throttle_holds_while_redis_is_away(settings: Settings, api: Api, own_redis: EmbeddedRedis) -> None:
     user = api.customer()
     with app_on(settings, own_redis) as http, over_https(http) as secure:

@@ -16,19 +16,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.settings import Settings
-from tests.conftest import BACKENDS
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Caller
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp
 from tests.support.live import free_port, live_server
 from tests.support.notify import app_with_worker, marked_overrides
-
-
-@pytest.fixture
-def one_backend(backend: str) -> None:
-    """For behaviour that does not depend on the database (pages, throttling, parameter checks)."""
-    if backend != BACKENDS[0]:
-        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
 
 
 @pytest.fixture

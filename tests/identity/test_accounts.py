@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select, update
@@ -271,9 +272,8 @@ def test_a_reset_by_sms_code_allows_five_tries_and_expires(
     assert all(row.secret is None for row in log_rows(api))
 
 
-def test_a_reset_request_tells_nobody_whether_an_account_exists(
-    client: TestClient[Litestar], api: Api, one_backend: None
-) -> None:
+@pytest.mark.backend
+def test_a_reset_request_tells_nobody_whether_an_account_exists(client: TestClient[Litestar], api: Api) -> None:
     """Same status, same body and about the same time for addresses with and without an account."""
     counter = client.app.plugins.get(IdentityPlugin).throttle.counter
 
@@ -372,8 +372,9 @@ def test_an_e_mail_address_is_verified_by_the_link_sent_on_registration_and_on_e
     assert shop.get("/api/auth/profile/", headers=caller.headers).json()["is_verified"] is True
 
 
+@pytest.mark.backend
 def test_orders_can_require_a_verified_e_mail_address(
-    settings: Settings, client: TestClient[Litestar], api: Api, staff: Caller, one_backend: None
+    settings: Settings, client: TestClient[Litestar], api: Api, staff: Caller
 ) -> None:
     buyer = api.customer()
     order = {"items": [{"product_id": 1, "quantity": 1}]}

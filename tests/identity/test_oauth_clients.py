@@ -56,7 +56,7 @@ def test_only_staff_manage_clients(https: TestClient[Litestar], api: Api) -> Non
     assert https.post("/api/oauth/clients/", json={"name": "x"}, headers=read_only_staff.headers).status_code == 403
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 @pytest.mark.parametrize(
     ("body", "field"),
     [

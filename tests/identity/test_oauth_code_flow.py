@@ -62,7 +62,7 @@ def test_code_with_pkce_gives_tokens_that_work_on_the_api(oauth: OAuthHarness, a
     assert oauth.client.patch("/api/auth/profile/", json={"first_name": "Ada"}, headers=headers).status_code == 200
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_consent_page_lists_the_requested_scopes(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register(scopes=("openid", "profile", "read"))
     user = api.customer()
@@ -189,7 +189,7 @@ def test_expired_code_is_refused(oauth: OAuthHarness, api: Api) -> None:
     assert response.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_redirect_uri_must_match_exactly(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     _, challenge = pkce_pair()
@@ -206,7 +206,7 @@ def test_redirect_uri_must_match_exactly(oauth: OAuthHarness, api: Api) -> None:
         assert "invalid_request" in page.text
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_loopback_redirect_uris_of_public_clients_match_any_port(oauth: OAuthHarness, api: Api) -> None:
     """RFC 8252 7.3: a native app (or the docs page on a development server) listens on whatever port is free."""
     registered = ("http://127.0.0.1/cb", "http://localhost:8000/cb")
@@ -258,7 +258,7 @@ def test_redirect_uri_at_the_token_endpoint_must_match_the_authorization_request
     assert response.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_unknown_or_missing_client_shows_an_error_page(oauth: OAuthHarness) -> None:
     for client_id in ("no-such-client", ""):
         page = oauth.client.get(oauth.authorize_url(client_id))
@@ -267,7 +267,7 @@ def test_unknown_or_missing_client_shows_an_error_page(oauth: OAuthHarness) -> N
         assert "invalid_client" in page.text
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_errors_after_a_valid_redirect_uri_go_back_to_the_client_with_state(oauth: OAuthHarness) -> None:
     public = oauth.register(public=True)
     _, challenge = pkce_pair()
@@ -289,7 +289,7 @@ def test_errors_after_a_valid_redirect_uri_go_back_to_the_client_with_state(oaut
         assert params["state"] == "st-123"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_denying_consent_redirects_with_access_denied(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     _, challenge = pkce_pair()
@@ -324,7 +324,7 @@ def test_a_signed_in_browser_goes_straight_to_consent(oauth: OAuthHarness, api: 
     assert forms_of(signed_out.text)[0].fields["step"] == "sign_in"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_prompt_none_never_shows_a_page(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     _, challenge = pkce_pair()
@@ -336,7 +336,7 @@ def test_prompt_none_never_shows_a_page(oauth: OAuthHarness, api: Api) -> None:
     assert query_of(answer.headers["location"])["error"] == "consent_required"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_forms_need_their_csrf_token(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     user = api.customer()
@@ -362,7 +362,7 @@ def test_forms_need_their_csrf_token(oauth: OAuthHarness, api: Api) -> None:
     assert forms_of(signed_in.text)[0].fields["step"] == "consent"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_the_sign_in_cookie_is_locked_down(oauth: OAuthHarness, app: Litestar) -> None:
     client = oauth.register()
     page = oauth.client.get(oauth.authorize_url(client["client_id"], challenge=pkce_pair()[1]))
@@ -373,7 +373,7 @@ def test_the_sign_in_cookie_is_locked_down(oauth: OAuthHarness, app: Litestar) -
     assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_wrong_password_shows_the_form_again(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     user = api.customer()
@@ -391,7 +391,7 @@ def test_wrong_password_shows_the_form_again(oauth: OAuthHarness, api: Api) -> N
     assert forms_of(by_email.text)[0].fields["step"] == "consent"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_repeated_failed_sign_ins_are_refused_for_a_while(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     user = api.customer()
@@ -416,7 +416,7 @@ def test_repeated_failed_sign_ins_are_refused_for_a_while(oauth: OAuthHarness, a
     assert fine.status_code == 200
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_one_address_trying_many_accounts_is_refused(oauth: OAuthHarness, api: Api) -> None:
     app = oauth.register()
     url = oauth.authorize_url(app["client_id"], challenge=pkce_pair()[1])
@@ -429,7 +429,7 @@ def test_one_address_trying_many_accounts_is_refused(oauth: OAuthHarness, api: A
     assert statuses[20] == 429
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_plain_http_is_refused_except_on_loopback(client: TestClient[Litestar]) -> None:
     response = client.post("/oauth/token", data={"grant_type": "client_credentials"})
     assert response.status_code == 400

@@ -15,7 +15,7 @@ from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness, query_o
 from tests.support.api import Api
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_discovery_documents_are_valid_metadata(oauth: OAuthHarness) -> None:
     for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
         response = oauth.client.get(path)
@@ -65,7 +65,7 @@ def test_id_token_verifies_against_the_published_keys(oauth: OAuthHarness, api: 
     ).validate(claims)
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_request_objects_are_refused_not_ignored(oauth: OAuthHarness) -> None:
     """OIDC Core 6: a request object the server does not support is an error sent back to the client."""
     app = oauth.register()
@@ -124,7 +124,7 @@ def test_userinfo_needs_an_openid_token_of_a_user(oauth: OAuthHarness, api: Api)
     assert oauth.client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {service}"}).status_code == 403
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_the_jwks_is_cacheable_and_public(oauth: OAuthHarness) -> None:
     response = oauth.client.get("/oauth/jwks")
     assert response.status_code == 200

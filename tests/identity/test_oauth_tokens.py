@@ -235,7 +235,7 @@ def test_public_clients_cannot_introspect(oauth: OAuthHarness, api: Api) -> None
     assert response.json()["error"] == "invalid_client"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_public_clients_may_use_http_basic_with_an_empty_secret(oauth: OAuthHarness, api: Api) -> None:
     """requests-oauthlib's default for a client without a secret (decision 112); anything else is told what
     to send instead of authlib's "cannot authenticate with methods: [...]"."""
@@ -280,7 +280,7 @@ def test_public_clients_may_use_http_basic_with_an_empty_secret(oauth: OAuthHarn
     )
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_confidential_clients_are_told_to_send_their_secret(oauth: OAuthHarness) -> None:
     service = oauth.register(public=False, grant_types=("client_credentials",), redirect_uris=(), scopes=("read",))
     form = {"grant_type": "client_credentials"}
@@ -299,7 +299,7 @@ def test_confidential_clients_are_told_to_send_their_secret(oauth: OAuthHarness)
     assert oauth.token(service, **form).status_code == 200
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 @pytest.mark.parametrize(
     ("form", "error"),
     [
@@ -321,7 +321,7 @@ def test_bad_token_requests_get_rfc6749_errors(oauth: OAuthHarness, form: dict[s
     assert response.json()["error"] == error
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_repeated_parameters_and_non_form_bodies_are_refused(oauth: OAuthHarness) -> None:
     app = oauth.register()
     repeated = oauth.client.post(
@@ -339,7 +339,7 @@ def test_repeated_parameters_and_non_form_bodies_are_refused(oauth: OAuthHarness
     assert unknown_client.json()["error"] == "invalid_client"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_bad_authorize_parameters_never_cause_a_server_error(oauth: OAuthHarness) -> None:
     app = oauth.register()
     for params in (

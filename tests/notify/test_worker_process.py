@@ -61,15 +61,12 @@ def sms_rows(client: TestClient[Litestar], staff: Caller, order: str) -> list[di
     return [row for row in rows if row["channel"] == "sms"]
 
 
+@pytest.mark.backend("postgresql")
 def test_a_separate_worker_delivers_and_a_killed_one_never_sends_twice(
     client: TestClient[Litestar], settings: Settings, catalog: Catalog, api: Api, staff: Caller
 ) -> None:
     """A separate worker is the production shape (PostgreSQL). SQLite's worker is `shop serve`'s child, killed
     mid-send with it in tests/notify/test_crash_recovery.py."""
-    if settings.is_sqlite:
-        pytest.skip(
-            "a separate worker is the production shape: PostgreSQL (SQLite's is tests/notify/test_crash_recovery.py)"
-        )
     assert settings.redis_url
     queue_redis = redis.Redis.from_url(settings.redis_url)
     queue_redis.flushall()
@@ -103,14 +100,13 @@ def test_a_separate_worker_delivers_and_a_killed_one_never_sends_twice(
         assert at.started == 2
 
 
+@pytest.mark.backend("postgresql")
 def test_a_worker_killed_under_load_leaves_no_notification_behind(
     client: TestClient[Litestar], settings: Settings, catalog: Catalog, api: Api, staff: Caller
 ) -> None:
     """The production shape (PostgreSQL, an external Redis that survives): orders keep coming while the only worker
     is killed; a new one settles every row. Jobs the dead worker held are SAQ's to sweep (after their timeout, about
     5 s each while it waits for the dead worker to confirm the abort): the bound is in docs/operations.md."""
-    if settings.is_sqlite:
-        pytest.skip("the production shape runs on PostgreSQL; the SQLite shape is tests/notify/test_crash_recovery.py")
     assert settings.redis_url
     queue_redis = redis.Redis.from_url(settings.redis_url)
     queue_redis.flushall()

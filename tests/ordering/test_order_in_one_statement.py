@@ -25,11 +25,8 @@ from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
 from tests.support.statements import counted
 
-
-@pytest.fixture(autouse=True)
-def postgresql_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite writes an order in one transaction that holds the write lock from its first statement")
+# SQLite writes an order in one transaction that holds the write lock from its first statement
+pytestmark = pytest.mark.backend("postgresql")
 
 
 @contextmanager
@@ -91,7 +88,7 @@ def test_one_statement_writes_the_order(shop: Shop, buyer: Caller, api: Api) -> 
     assert all(key == f"order.placed:{order_id}" for key, order_id in api.run(keys))
 
 
-def test_stock_sold_after_the_rows_were_written_leaves_nothing(
+def test_stock_sold_after_it_was_read_leaves_nothing(
     client: TestClient[Litestar], settings: Settings, shop: Shop, buyer: Caller, api: Api
 ) -> None:
     mug = shop.product(name="Mug", stock=3)

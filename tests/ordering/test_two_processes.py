@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import BACKENDS
 from tests.ordering.conftest import Shop
 from tests.support.api import Api, Caller
 from tests.support.live import live_server
@@ -79,13 +78,12 @@ def test_one_idempotency_key_places_one_order_across_replicas(replicas: tuple[st
     assert all(r.headers["Idempotent-Replayed"] == "true" for r in again)
 
 
+@pytest.mark.backend
 def test_a_deactivated_account_is_refused_by_every_replica_within_the_token_cache_lifetime(
-    replicas: tuple[str, str], api: Api, staff: Caller, backend: str
+    replicas: tuple[str, str], api: Api, staff: Caller
 ) -> None:
     """docs/accounts.md: deactivation revokes every token at once; another process honours it within 5 s (its
     token cache). Independent of the database: first backend only."""
-    if backend != BACKENDS[0]:
-        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
     buyer = api.customer()
     with httpx.Client(timeout=10) as http:
         for base in replicas * 3:  # each replica serves with two processes: let them all cache the principal

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.settings import Settings
 from shop_identity import generate_private_key_pem
-from tests.conftest import BACKENDS
-
-
-@pytest.fixture
-def one_backend(backend: str) -> None:
-    """For behaviour decided before any query (body limits, URL checks): runs on the first backend only."""
-    if backend != BACKENDS[0]:
-        pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")
 
 
 def operations(client: TestClient[Litestar]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -44,7 +44,7 @@ def test_the_default_limit_is_deliberate_and_smaller_than_litestars(app: Litesta
     assert app.request_max_body_size == MiB  # Litestar's default would be 10_000_000
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_every_operation_refuses_an_announced_body_past_its_limit(client: TestClient[Litestar]) -> None:
     """Anonymous and whatever the route: refused before authentication, validation or any query."""
     checked = 0
@@ -65,7 +65,7 @@ def test_every_operation_refuses_an_announced_body_past_its_limit(client: TestCl
     assert checked >= 40
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_a_body_at_the_limit_is_read_and_judged_on_its_content(client: TestClient[Litestar]) -> None:
     padded = b'{"username": "x"}' + b" " * (MiB - 17)
     response = client.post("/api/auth/register/", content=padded, headers={"Content-Type": "application/json"})
@@ -107,7 +107,7 @@ def test_bodies_without_content_length_are_cut_off_as_they_arrive(
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 0
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_huge_and_deeply_nested_json_is_4xx_at_once_on_every_json_operation(
     client: TestClient[Litestar], api: Api, staff: Caller
 ) -> None:

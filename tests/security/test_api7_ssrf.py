@@ -101,7 +101,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "var" / "shop.sqlite3"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_the_cli_refuses_the_same_redirect_uris_and_stores_nothing(cli_env: Path) -> None:
     assert CliRunner().invoke(main, ["migrate"], catch_exceptions=False).exit_code == 0
     for uri in ("https://app.example@evil.example/cb", "https://*.app.example/cb", "http://app.example/cb"):
@@ -150,7 +150,7 @@ def test_a_registered_redirect_uri_is_never_fetched(oauth: OAuthHarness, listene
     assert listener == []
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_no_request_schema_has_a_url_field_other_than_redirect_uris(client: TestClient[Litestar]) -> None:
     """A new URL-like field in any request body must come with a check (and be added here)."""
     document = client.get("/schema/openapi.json").json()
@@ -258,7 +258,7 @@ def test_good_outbound_addresses_are_accepted() -> None:
     assert development.notify.at_base_url == "http://127.0.0.1:8025"
 
 
-@pytest.mark.usefixtures("one_backend")
+@pytest.mark.backend
 def test_a_process_with_a_bad_address_does_not_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(settings_module, "_settings", None)
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
