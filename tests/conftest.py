@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from redis.asyncio import Redis
 
+from app import settings as settings_module
 from app.cli import migrate
 from app.main import create_app
 from app.settings import RateLimits, Settings
@@ -30,6 +32,7 @@ from tests.identity.oauth import OAuthHarness, over_https
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, africas_talking, smtp_server
+from tests.support.notify import app_with_worker, marked_overrides
 
 BACKENDS = [name.strip() for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name.strip()]
 PRODUCTION_PASSWORD_HASHER = passwords._hasher  # pinned by tests/identity/test_passwords.py
@@ -75,10 +78,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`@pytest.mark.backend("postgresql")`: run a test on that backend only; `@pytest.mark.backend()`: on one
+    """`@pytest.mark.backend("postgresql")`: run a test on that backend only; `@pytest.mark.backend`: on one
     backend, the first configured (behaviour decided before any query). The other backends' copies are deselected,
     not skipped: they never set anything up."""
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("backend")
         callspec = getattr(item, "callspec", None)
@@ -190,6 +194,31 @@ def smtp() -> Iterator[FakeSmtp]:
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
     with smtp_server() as fake:
         yield fake
+
+
+@pytest.fixture
+def shop(
+    client: TestClient[Litestar],
+    settings: Settings,
+    at: FakeAfricasTalking,
+    smtp: FakeSmtp,
+    request: pytest.FixtureRequest,
+) -> Iterator[TestClient[Litestar]]:
+    """The composed app with its notification worker in-process, talking to the fake SMS provider and SMTP server,
+    over an empty database and an empty Redis; `@pytest.mark.notify(**fields)` changes its `NotifySettings`.
+    (tests/ordering has a `shop` of its own: a helper over the plain client.)"""
+    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
+        yield worker_client
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The `shop` CLI's environment for a development run in `tmp_path`; returns its SQLite database's path."""
+    monkeypatch.setattr(settings_module, "_settings", None)
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return tmp_path / "var" / "shop.sqlite3"
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Caller
 from tests.support.catalog import Catalog
 
-pytestmark = pytest.mark.backend()  # the document and the code generated from it do not depend on the database
+pytestmark = pytest.mark.backend  # the document, and the code generated from it, do not depend on the database
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "shop_generated_client"

@@ -17,7 +17,7 @@ from tests.identity.oauth import REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 
-pytestmark = pytest.mark.backend()  # the document and the code generated from it do not depend on the database
+pytestmark = pytest.mark.backend  # the document, and the code generated from it, do not depend on the database
 
 OPERATION_ID = re.compile(r"[a-z][a-zA-Z]{2,31}")
 """camelCase, letters only, at most 32 characters: `listProducts`, `getToken`."""

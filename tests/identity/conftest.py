@@ -12,29 +12,10 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
-from litestar.testing import TestClient
 
-from app.settings import Settings
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Caller
-from tests.support.fakes import FakeAfricasTalking, FakeSmtp
 from tests.support.live import free_port, live_server
-from tests.support.notify import app_with_worker, marked_overrides
-
-
-@pytest.fixture
-def shop(
-    client: TestClient[Litestar],
-    settings: Settings,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
-    request: pytest.FixtureRequest,
-) -> Iterator[TestClient[Litestar]]:
-    """The composed app with its notification worker in-process (account messages really go out), over an empty
-    database and an empty Redis."""
-    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
-        yield worker_client
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import TestClient
 
-import app.settings as settings_module
 from app.cli import main
 from tests.identity.oauth import REDIRECT_URI, OAuthHarness, pkce_pair
 from tests.support.api import Api, Caller
@@ -85,14 +82,6 @@ def test_invalid_registrations_are_400_per_field(
 def test_loopback_http_redirects_are_allowed_for_native_apps(oauth: OAuthHarness) -> None:
     created = oauth.register(redirect_uris=("http://127.0.0.1:8765/cb", "http://localhost/cb", "http://[::1]/cb"))
     assert len(created["redirect_uris"]) == 3
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(settings_module, "_settings", None)
-    monkeypatch.setenv("APP_ENV", "development")
-    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
 
 
 def run_cli(*args: str) -> tuple[int, str]:

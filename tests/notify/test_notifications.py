@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,7 @@ from shop_notify import NotifyPlugin, delivery_job
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import SECRET, app_with_worker, marked_overrides, notify_settings
-
-
-@pytest.fixture
-def shop(
-    client: TestClient[Litestar],
-    settings: Settings,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
-    request: pytest.FixtureRequest,
-) -> Iterator[TestClient[Litestar]]:
-    """The composed app with its worker running in-process, over an empty database and an empty Redis."""
-    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
-        yield worker_client
+from tests.support.notify import SECRET, notify_settings
 
 
 def place(shop: TestClient[Litestar], catalog: Catalog, buyer: Caller, **body: Any) -> dict[str, Any]:

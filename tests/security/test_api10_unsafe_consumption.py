@@ -22,28 +22,14 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from app.settings import Settings
 from tests.notify.test_notifications import log, place
 from tests.security.conftest import is_problem
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
-from tests.support.fakes import Canned, FakeAfricasTalking, FakeSmtp, africas_talking, eventually
-from tests.support.notify import SECRET, app_with_worker, marked_overrides
+from tests.support.fakes import Canned, FakeAfricasTalking, africas_talking, eventually
+from tests.support.notify import SECRET
 
 REPORTS = f"/api/notifications/sms/delivery-reports/{SECRET}/"
-
-
-@pytest.fixture
-def shop(
-    client: TestClient[Litestar],
-    settings: Settings,
-    at: FakeAfricasTalking,
-    smtp: FakeSmtp,
-    request: pytest.FixtureRequest,
-) -> Iterator[TestClient[Litestar]]:
-    """The composed app with its worker in-process, talking to the fakes (as in tests/notify)."""
-    with app_with_worker(settings, at, smtp, **marked_overrides(request)) as worker_client:
-        yield worker_client
 
 
 def recipients(*entries: dict[str, Any]) -> bytes:

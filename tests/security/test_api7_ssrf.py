@@ -92,15 +92,6 @@ def test_absolute_https_and_loopback_redirect_uris_are_stored_exactly(
     assert response.json()["redirect_uris"] == uris
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(settings_module, "_settings", None)
-    monkeypatch.setenv("APP_ENV", "development")
-    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    return tmp_path / "var" / "shop.sqlite3"
-
-
 @pytest.mark.backend
 def test_the_cli_refuses_the_same_redirect_uris_and_stores_nothing(cli_env: Path) -> None:
     assert CliRunner().invoke(main, ["migrate"], catch_exceptions=False).exit_code == 0
