@@ -8,6 +8,7 @@ from shop_catalog.cache import stock_changed
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
+from shop_catalog.search import rebuild_search_index, search_owns
 from shop_catalog.services import CategoryService, ProductService
 from shop_catalog.stock import (
     InsufficientStock,
@@ -37,7 +38,9 @@ __all__ = (
     "UnavailableProducts",
     "check_stock",
     "product_category",
+    "rebuild_search_index",
     "release_stock",
     "reserve_stock",
+    "search_owns",
     "stock_changed",
 )

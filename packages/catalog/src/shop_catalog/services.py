@@ -14,11 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from shop_catalog.cache import CatalogCache, TreeSnapshot
 from shop_catalog.listing import (
+    RELEVANCE,
+    ListShape,
     ProductFilters,
     choose_plan,
     count_statement,
     page_statement,
     page_with_total_statement,
+    products_by_ids,
+    statement_of,
+    tier_size_statement,
+    tier_statement,
 )
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.queries import product_by_id, products_with_categories
@@ -32,6 +38,7 @@ from shop_catalog.schemas import (
     ProductRead,
     ProductWrite,
 )
+from shop_catalog.search import SearchQuery, tier_match
 from shop_catalog.tree import CategoryTree
 from shop_kernel import ConflictError, FieldValidationError, PageRequest, money_problem, to_money
 
@@ -214,11 +221,14 @@ class ProductService:
             tree = await self.cache.tree(self.session)
             subtree = tree.subtree(filters.category) if filters.category in tree.nodes else []
         reads, dialect, shape = self.cache.reads, self._dialect(), filters.shape(staff=staff)
-        values = filters.values(subtree)
+        values = filters.values(subtree, dialect)
         key = filters.count_key(staff=staff)
         rows: list[tuple[Any, ...]] = []
         counted: int | None = None  # the filter's exact count, when it came with the page
-        if subtree != []:  # an unknown category lists nothing
+        query = filters.query()
+        if subtree != [] and shape.ordering == RELEVANCE and query is not None:
+            rows = await self._by_relevance(query, shape, values, paging)
+        elif subtree != []:  # an unknown category lists nothing
             plan = await choose_plan(
                 self.session, reads, self.cache, filters, values, staff=staff, generation=generation
             )
@@ -249,6 +259,34 @@ class ProductService:
 
             counted = await self.cache.count(key, total, generation=generation)
         return await self._render(rows), max(counted, shown + 1)
+
+    async def _by_relevance(
+        self, query: SearchQuery, shape: ListShape, values: dict[str, Any], paging: PageRequest
+    ) -> list[tuple[Any, ...]]:
+        """The page's products (and one more) tier by tier, best first (decision 160): each tier's statement reads
+        only as far as the page goes, and a tier the page lies wholly past is only counted, up to the offset."""
+        reads, dialect = self.cache.reads, self._dialect()
+        offset, wanted = paging.offset, paging.page_size + 1
+        ids: list[int] = []
+        for tier in query.tiers():
+            if not wanted:
+                break
+            statement = statement_of(tier)
+            params = {**values, "tier_match": tier_match(query, tier, dialect)}
+            page = {**params, "limit": wanted, "offset": offset}
+            found = [row[0] for row in await reads.all(self.session, tier_statement(shape, statement, dialect), page)]
+            if found:
+                ids += found
+                wanted -= len(found)
+                offset = 0
+            elif offset:
+                size = tier_size_statement(shape, statement, dialect)
+                offset -= int(await reads.scalar(self.session, size, {**params, "cap": offset}) or 0)
+        if not ids:
+            return []
+        rows = await reads.all(self.session, products_by_ids(dialect), {"ids": ids})
+        position = {product_id: i for i, product_id in enumerate(ids)}
+        return sorted(rows, key=lambda row: position[row[_ID]])
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
         statement = product_by_id(self._dialect())
