@@ -35,15 +35,20 @@ SQLITE_UP = [
         INSERT INTO catalog_product_search(catalog_product_search, rowid, name, sku, description)
         VALUES ('delete', old.id, old.name, old.sku, old.description);
     END""",
-    """CREATE TRIGGER catalog_product_search_update AFTER UPDATE OF name, sku, description ON catalog_product BEGIN
+    # an update that leaves the text as it was (an upsert of prices, a stock change) leaves the index alone
+    """CREATE TRIGGER catalog_product_search_update AFTER UPDATE OF name, sku, description ON catalog_product
+    WHEN old.name IS NOT new.name OR old.sku IS NOT new.sku OR old.description IS NOT new.description BEGIN
         INSERT INTO catalog_product_search(catalog_product_search, rowid, name, sku, description)
         VALUES ('delete', old.id, old.name, old.sku, old.description);
         INSERT INTO catalog_product_search(rowid, name, sku, description)
         VALUES (new.id, new.name, new.sku, new.description);
     END""",
     "INSERT INTO catalog_product_search(catalog_product_search) VALUES ('rebuild')",
+    # the index's words, read by word: the typo lookup asks which variants of a word exist
+    "CREATE VIRTUAL TABLE catalog_product_search_vocab USING fts5vocab(catalog_product_search, 'row')",
 ]
 SQLITE_DOWN = [
+    "DROP TABLE IF EXISTS catalog_product_search_vocab",
     "DROP TRIGGER IF EXISTS catalog_product_search_update",
     "DROP TRIGGER IF EXISTS catalog_product_search_delete",
     "DROP TRIGGER IF EXISTS catalog_product_search_insert",
@@ -76,8 +81,12 @@ POSTGRESQL_UP = [
         RETURN NEW;
     END
     $$""",
-    """CREATE TRIGGER catalog_product_search BEFORE INSERT OR UPDATE OF name, sku, description
+    """CREATE TRIGGER catalog_product_search_insert BEFORE INSERT
         ON catalog_product FOR EACH ROW EXECUTE FUNCTION catalog_product_search_trigger()""",
+    """CREATE TRIGGER catalog_product_search_update BEFORE UPDATE OF name, sku, description ON catalog_product
+        FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.sku IS DISTINCT FROM NEW.sku
+                           OR OLD.description IS DISTINCT FROM NEW.description)
+        EXECUTE FUNCTION catalog_product_search_trigger()""",
     "UPDATE catalog_product SET search_document = catalog_product_search_document(name, sku, description)",
     "CREATE INDEX ix_catalog_product_search_document ON catalog_product USING gin (search_document)",
     # SKUs that start with the query: LIKE 'abc%' on lower(sku), whatever the database's collation
@@ -85,7 +94,8 @@ POSTGRESQL_UP = [
 ]
 POSTGRESQL_DOWN = [
     "DROP INDEX IF EXISTS ix_catalog_product_sku_prefix",
-    "DROP TRIGGER IF EXISTS catalog_product_search ON catalog_product",
+    "DROP TRIGGER IF EXISTS catalog_product_search_update ON catalog_product",
+    "DROP TRIGGER IF EXISTS catalog_product_search_insert ON catalog_product",
     "DROP FUNCTION IF EXISTS catalog_product_search_trigger()",
     "ALTER TABLE catalog_product DROP COLUMN IF EXISTS search_document",
     "DROP FUNCTION IF EXISTS catalog_product_search_document(text, text, text)",

@@ -43,7 +43,17 @@ from sqlalchemy.sql.operators import custom_op
 
 from shop_catalog.models import Product, product_category
 from shop_catalog.queries import products_with_categories
-from shop_catalog.search import FTS, SearchQuery, Tier, found, matches, parse_search, search_values, sku_is, sku_starts
+from shop_catalog.search import (
+    FTS,
+    SearchQuery,
+    Tier,
+    found,
+    matches,
+    parse_search,
+    search_values,
+    sku_is,
+    sku_starts,
+)
 from shop_kernel import FieldValidationError
 
 if TYPE_CHECKING:
@@ -99,15 +109,15 @@ class ProductFilters:
             is_active=self.is_active is not None,
         )
 
-    def values(self, subtree: list[int] | None, dialect: str) -> dict[str, Any]:
-        """The bound values of this list's statements, by parameter name."""
+    def values(self, subtree: list[int] | None, dialect: str, query: SearchQuery | None = None) -> dict[str, Any]:
+        """The bound values of this list's statements, by parameter name; `query`: `self.query()` with its typos."""
         values: dict[str, Any] = {
             "min_price": self.min_price,
             "max_price": self.max_price,
             "is_active": self.is_active,
             "subtree": subtree,
         }
-        if query := self.query():
+        if query := query or self.query():
             values.update(search_values(query, dialect))
         return values
 
@@ -255,8 +265,23 @@ def page_statement(shape: ListShape, plan: ListPlan, dialect: str) -> Select[Any
 
 @cache
 def count_statement(shape: ListShape, dialect: str) -> Select[Any]:
-    """Every match is visited by a count: the subtree as a join, which both databases do best."""
-    return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+    """Every match is visited by a count: the subtree as a join, which both databases do best. A search counts
+    its text matches from the index (SQLite's FTS5 drives the join), plus the SKUs that start with the query
+    and match no text: one OR of the two would have SQLite test every product."""
+    if not shape.search:
+        return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+    filters = conditions(replace(shape, search=False), dialect)
+    if dialect == "sqlite":
+        match = FTS.c.catalog_product_search.op("MATCH")(bindparam("search_match", type_=String()))
+        text = select(func.count()).select_from(FTS.join(PRODUCT, PRODUCT.c.id == FTS.c.rowid)).where(match, *filters)
+    else:
+        text = select(func.count()).select_from(PRODUCT).where(matches(dialect, "search_match"), *filters)
+    skus = (
+        select(func.count())
+        .select_from(PRODUCT)
+        .where(sku_starts(dialect), not_(matches(dialect, "search_match")), *filters)
+    )
+    return select(text.scalar_subquery() + skus.scalar_subquery())
 
 
 @cache

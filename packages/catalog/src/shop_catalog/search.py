@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     ColumnElement,
     Integer,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    exists,
     func,
     literal_column,
     select,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = (
@@ -71,6 +74,7 @@ SEARCH_INDEX_NAMES = frozenset(
         "catalog_product_search_idx",
         "catalog_product_search_docsize",
         "catalog_product_search_config",
+        "catalog_product_search_vocab",
         "search_document",  # PostgreSQL's tsvector column of catalog_product
         "ix_catalog_product_search_document",
         "ix_catalog_product_sku_prefix",
@@ -87,6 +91,10 @@ FTS = Table(
     Column("catalog_product_search", String),
 )
 """SQLite's FTS5 table; its hidden column of the table's name takes MATCH."""
+VOCABULARY = Table(
+    "catalog_product_search_vocab", MetaData(), Column("term", String), Column("doc", Integer), Column("cnt", Integer)
+)
+"""SQLite: the words of the FTS5 index (an `fts5vocab` table: the index itself, read by word)."""
 SEARCH_DOCUMENT: ColumnElement[Any] = literal_column("catalog_product.search_document")
 """PostgreSQL's tsvector column, which no model maps (the ORM never reads it)."""
 
@@ -135,64 +143,90 @@ def typo_variants(word: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A `search` value cut into words, with the bound values of each tier's match."""
+    """A `search` value cut into words, with the match of each tier of relevance.
+
+    Every word must match; the last one also as the start of a word (it may be half typed), the others whole,
+    as search-as-you-type engines do: a prefix costs the merge of every indexed word that starts with it, which
+    for `b` or `be` is most of the catalog. `typos` holds, for the longest words, the indexed words one edit away
+    (`with_typos`); without any, a query has no typo tier."""
 
     text: str
     """The query as typed, trimmed: compared to SKUs as they are (case aside)."""
     words: tuple[str, ...]
+    typos: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def typo_words(self) -> tuple[str, ...]:
+        """The words looked for with a typo: the longest ones, of `TYPO_MIN_LETTERS` or more."""
         long = sorted((w for w in self.words if len(w) >= TYPO_MIN_LETTERS), key=len, reverse=True)
         return tuple(long[:TYPO_MAX_WORDS])
 
+    def with_typos(self, indexed: Iterable[str]) -> SearchQuery:
+        """This query, its typo words matching also the `indexed` words one edit away from them."""
+        known = set(indexed)
+        typos = tuple(
+            (word, found) for word in self.typo_words if (found := tuple(v for v in typo_variants(word) if v in known))
+        )
+        return replace(self, typos=typos)
+
     def tiers(self) -> tuple[Tier, ...]:
-        return RELEVANCE_TIERS if self.typo_words else RELEVANCE_TIERS[:-1]
+        return RELEVANCE_TIERS if self.typos else RELEVANCE_TIERS[:-1]
 
     def sku_like(self) -> str:
         """PostgreSQL: a LIKE pattern for SKUs that start with the query (`/` escapes)."""
         escaped = self.text.replace("/", "//").replace("%", "/%").replace("_", "/_")
         return escaped + "%"
 
+    def _prefix(self, word: str) -> bool:
+        return word == self.words[-1]
+
     # ---- SQLite FTS5 -------------------------------------------------------------------------------
 
     def fts5(self, tier: Tier | Literal["all"]) -> str:
         """The MATCH expression of a tier; `all`: every product the query finds, whatever its tier."""
-        every = _fts5_and(f'"{w}"*' for w in self.words)
+        every = _fts5_and(self._fts5_term(w) for w in self.words)
         name = "{name} : " + every
         if tier == "name":
             return name
         if tier == "anywhere":
             return f"{every} NOT {name}"
-        fuzzy = _fts5_and(self._fts5_fuzzy(w) for w in self.words)
-        if tier == "typo":
-            return f"{fuzzy} NOT {every}"
-        return fuzzy if self.typo_words else every
+        if not self.typos:
+            return every
+        alternatives = dict(self.typos)
+        fuzzy = _fts5_and(
+            "(" + " OR ".join([self._fts5_term(w), *(f'"{v}"' for v in alternatives[w])]) + ")"
+            if w in alternatives
+            else self._fts5_term(w)
+            for w in self.words
+        )
+        return f"{fuzzy} NOT {every}" if tier == "typo" else fuzzy
 
-    def _fts5_fuzzy(self, word: str) -> str:
-        if word not in self.typo_words:
-            return f'"{word}"*'
-        return "(" + " OR ".join([f'"{word}"*', *(f'"{v}"' for v in typo_variants(word))]) + ")"
+    def _fts5_term(self, word: str) -> str:
+        return f'"{word}"*' if self._prefix(word) else f'"{word}"'
 
     # ---- PostgreSQL tsquery ------------------------------------------------------------------------
 
     def tsquery(self, tier: Tier | Literal["all"]) -> str:
         """The tsquery text of a tier (weights: SKU A, name B, description D)."""
-        every = " & ".join(f"'{w}':*" for w in self.words)
-        name = " & ".join(f"'{w}':*B" for w in self.words)
+        every = " & ".join(self._ts_term(w) for w in self.words)
+        name = " & ".join(self._ts_term(w, "B") for w in self.words)
         if tier == "name":
             return name
         if tier == "anywhere":
             return f"({every}) & !({name})"
-        fuzzy = " & ".join(self._ts_fuzzy(w) for w in self.words)
-        if tier == "typo":
-            return f"({fuzzy}) & !({every})"
-        return fuzzy if self.typo_words else every
+        if not self.typos:
+            return every
+        alternatives = dict(self.typos)
+        fuzzy = " & ".join(
+            "(" + " | ".join([self._ts_term(w), *(f"'{v}'" for v in alternatives[w])]) + ")"
+            if w in alternatives
+            else self._ts_term(w)
+            for w in self.words
+        )
+        return f"({fuzzy}) & !({every})" if tier == "typo" else fuzzy
 
-    def _ts_fuzzy(self, word: str) -> str:
-        if word not in self.typo_words:
-            return f"'{word}':*"
-        return "(" + " | ".join([f"'{word}':*", *(f"'{v}'" for v in typo_variants(word))]) + ")"
+    def _ts_term(self, word: str, weight: str = "") -> str:
+        return f"'{word}':*{weight}" if self._prefix(word) else f"'{word}'" + (f":{weight}" if weight else "")
 
 
 def _fts5_and(terms: Iterable[str]) -> str:
@@ -257,6 +291,21 @@ def sku_starts(dialect: str) -> ColumnElement[bool]:
 def found(dialect: str) -> ColumnElement[bool]:
     """Every product the query finds, whatever its tier: its text matches, or its SKU starts with the query."""
     return matches(dialect, "search_match") | sku_starts(dialect)
+
+
+@cache
+def indexed_words(dialect: str) -> Select[Any]:
+    """Which of the bound `variants` are words of the index: SQLite reads its vocabulary by word; PostgreSQL,
+    keeping none, asks the GIN index for one product with the word."""
+    if dialect == "postgresql":
+        variant = func.unnest(bindparam("variants", type_=ARRAY(String()))).column_valued("variant")
+        somewhere: Select[Any] = (
+            select(literal_column("1"))
+            .select_from(PRODUCT)
+            .where(SEARCH_DOCUMENT.op("@@")(func.catalog_search_query(variant)))
+        )
+        return select(variant).where(exists(somewhere))
+    return select(VOCABULARY.c.term).where(VOCABULARY.c.term.in_(bindparam("variants", expanding=True)))
 
 
 def search_values(query: SearchQuery, dialect: str) -> dict[str, Any]:

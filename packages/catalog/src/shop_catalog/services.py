@@ -38,7 +38,7 @@ from shop_catalog.schemas import (
     ProductRead,
     ProductWrite,
 )
-from shop_catalog.search import SearchQuery, tier_match
+from shop_catalog.search import SearchQuery, indexed_words, tier_match, typo_variants
 from shop_catalog.tree import CategoryTree
 from shop_kernel import ConflictError, FieldValidationError, PageRequest, money_problem, to_money
 
@@ -221,11 +221,13 @@ class ProductService:
             tree = await self.cache.tree(self.session)
             subtree = tree.subtree(filters.category) if filters.category in tree.nodes else []
         reads, dialect, shape = self.cache.reads, self._dialect(), filters.shape(staff=staff)
-        values = filters.values(subtree, dialect)
+        query = filters.query()
+        if query is not None and query.typo_words:
+            query = await self._with_typos(query, generation)
+        values = filters.values(subtree, dialect, query)
         key = filters.count_key(staff=staff)
         rows: list[tuple[Any, ...]] = []
         counted: int | None = None  # the filter's exact count, when it came with the page
-        query = filters.query()
         if subtree != [] and shape.ordering == RELEVANCE and query is not None:
             rows = await self._by_relevance(query, shape, values, paging)
         elif subtree != []:  # an unknown category lists nothing
@@ -259,6 +261,27 @@ class ProductService:
 
             counted = await self.cache.count(key, total, generation=generation)
         return await self._render(rows), max(counted, shown + 1)
+
+    async def _with_typos(self, query: SearchQuery, generation: int) -> SearchQuery:
+        """The query with the indexed words one edit away from its long words, looked up once per word until
+        the next catalog write (`CatalogCache.typos`)."""
+        indexed: set[str] = set()
+        unknown = []
+        for word in query.typo_words:
+            known = self.cache.typos(word)
+            if known is None:
+                unknown.append(word)
+            else:
+                indexed |= known
+        if unknown:
+            variants = {word: typo_variants(word) for word in unknown}
+            every = sorted({v for found in variants.values() for v in found})
+            rows = await self.cache.reads.all(self.session, indexed_words(self._dialect()), {"variants": every})
+            found = {row[0] for row in rows}
+            for word, candidates in variants.items():
+                self.cache.remember_typos(word, frozenset(found.intersection(candidates)), generation=generation)
+            indexed |= found
+        return query.with_typos(indexed)
 
     async def _by_relevance(
         self, query: SearchQuery, shape: ListShape, values: dict[str, Any], paging: PageRequest
