@@ -162,6 +162,8 @@ def cases(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("products_search_by_price", f"{products}page=1&page_size=20&search=blender&ordering=price"),
         ("products_search_sku", f"{products}search=BENCH-0000123"),
         ("products_search_rare", f"{products}search=model+996+blender"),
+        ("products_search_description_only", f"{products}page=1&page_size=20&search=benchmarks"),
+        ("products_search_last_page", f"{products}page=1487&page_size=20&search=blender"),
     ]
 
 

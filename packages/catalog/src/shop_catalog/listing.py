@@ -354,12 +354,15 @@ async def choose_plan(
 
 # ---- relevance (decision 160) -------------------------------------------------------------------------------
 
-TierStatement = Literal["sku_exact", "sku_prefix", "text"]
+TierStatement = Literal["sku_exact", "sku_prefix", "text", "text_after"]
 
 
-def statement_of(tier: Tier) -> TierStatement:
-    """The SKU tiers have their own statements; the text tiers share one, with a different bound match."""
-    return tier if tier in ("sku_exact", "sku_prefix") else "text"
+def statement_of(tier: Tier, dialect: str) -> TierStatement:
+    """The SKU tiers have their own statements; the text tiers share one, with a different bound match (on
+    PostgreSQL, the tiers after the first also leave out what the one before matched, `tier_before`)."""
+    if tier in ("sku_exact", "sku_prefix"):
+        return tier
+    return "text_after" if dialect == "postgresql" and tier != "name" else "text"
 
 
 @cache
@@ -386,6 +389,8 @@ def tier_statement(shape: ListShape, tier: TierStatement, dialect: str) -> Selec
         return ids.order_by(FTS.c.rowid.desc()).limit(_limit()).offset(_offset())
     else:
         ids = select(PRODUCT.c.id).where(matches(dialect, "tier_match"), not_(sku_starts(dialect)), *filters)
+        if tier == "text_after":
+            ids = ids.where(not_(matches(dialect, "tier_before")))
     return ids.order_by(PRODUCT.c.id.desc()).limit(_limit()).offset(_offset())
 
 

@@ -61,7 +61,8 @@ __all__ = (
 MAX_WORDS = 8
 """Words of a query past this many are ignored: each costs an index lookup, a typo-tolerant one hundreds."""
 TYPO_MIN_LETTERS = 5
-"""A word this long may carry one typo (an insertion, deletion, substitution or swap of two neighbours)."""
+"""A word of letters this long may carry one typo (an insertion, deletion, substitution or swap of two neighbours);
+a word with a digit never does: `00001234` and `00001233` are two model numbers, not one with a typo."""
 TYPO_MAX_WORDS = 3
 """At most this many words of a query are looked up with typos (the longest ones)."""
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -158,7 +159,7 @@ class SearchQuery:
     @property
     def typo_words(self) -> tuple[str, ...]:
         """The words looked for with a typo: the longest ones, of `TYPO_MIN_LETTERS` or more."""
-        long = sorted((w for w in self.words if len(w) >= TYPO_MIN_LETTERS), key=len, reverse=True)
+        long = sorted((w for w in self.words if len(w) >= TYPO_MIN_LETTERS and w.isalpha()), key=len, reverse=True)
         return tuple(long[:TYPO_MAX_WORDS])
 
     def with_typos(self, indexed: Iterable[str]) -> SearchQuery:
@@ -207,23 +208,25 @@ class SearchQuery:
     # ---- PostgreSQL tsquery ------------------------------------------------------------------------
 
     def tsquery(self, tier: Tier | Literal["all"]) -> str:
-        """The tsquery text of a tier (weights: SKU A, name B, description D)."""
+        """The tsquery text of a tier (weights: SKU A, name B, description D); the products of the tiers before
+        it are left out by a second condition (`tsquery_before`), which PostgreSQL estimates apart: inside one
+        tsquery a `!` of a rare match reads as "nearly everything", and the planner walks the whole table."""
         every = " & ".join(self._ts_term(w) for w in self.words)
-        name = " & ".join(self._ts_term(w, "B") for w in self.words)
         if tier == "name":
-            return name
-        if tier == "anywhere":
-            return f"({every}) & !({name})"
-        if not self.typos:
+            return " & ".join(self._ts_term(w, "B") for w in self.words)
+        if tier == "anywhere" or not self.typos:
             return every
         alternatives = dict(self.typos)
-        fuzzy = " & ".join(
+        return " & ".join(
             "(" + " | ".join([self._ts_term(w), *(f"'{v}'" for v in alternatives[w])]) + ")"
             if w in alternatives
             else self._ts_term(w)
             for w in self.words
         )
-        return f"({fuzzy}) & !({every})" if tier == "typo" else fuzzy
+
+    def tsquery_before(self, tier: Tier) -> str:
+        """What the tiers before `tier` matched, which it leaves out."""
+        return self.tsquery("name" if tier == "anywhere" else "anywhere")
 
     def _ts_term(self, word: str, weight: str = "") -> str:
         return f"'{word}':*{weight}" if self._prefix(word) else f"'{word}'" + (f":{weight}" if weight else "")
@@ -318,5 +321,8 @@ def search_values(query: SearchQuery, dialect: str) -> dict[str, Any]:
     return values
 
 
-def tier_match(query: SearchQuery, tier: Tier, dialect: str) -> str:
-    return query.tsquery(tier) if dialect == "postgresql" else query.fts5(tier)
+def tier_values(query: SearchQuery, tier: Tier, dialect: str) -> dict[str, str]:
+    if dialect == "postgresql":
+        before = {"tier_before": query.tsquery_before(tier)} if tier in ("anywhere", "typo") else {}
+        return {"tier_match": query.tsquery(tier), **before}
+    return {"tier_match": query.fts5(tier)}

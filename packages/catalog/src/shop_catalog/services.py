@@ -38,7 +38,7 @@ from shop_catalog.schemas import (
     ProductRead,
     ProductWrite,
 )
-from shop_catalog.search import SearchQuery, indexed_words, tier_match, typo_variants
+from shop_catalog.search import SearchQuery, indexed_words, tier_values, typo_variants
 from shop_catalog.tree import CategoryTree
 from shop_kernel import ConflictError, FieldValidationError, PageRequest, money_problem, to_money
 
@@ -228,8 +228,12 @@ class ProductService:
         key = filters.count_key(staff=staff)
         rows: list[tuple[Any, ...]] = []
         counted: int | None = None  # the filter's exact count, when it came with the page
+        async def total() -> int:
+            return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
+
         if subtree != [] and shape.ordering == RELEVANCE and query is not None:
-            rows = await self._by_relevance(query, shape, values, paging)
+            counted = await self.cache.count(key, total, generation=generation)
+            rows = await self._by_relevance(query, shape, values, paging, counted)
         elif subtree != []:  # an unknown category lists nothing
             plan = await choose_plan(
                 self.session, reads, self.cache, filters, values, staff=staff, generation=generation
@@ -255,10 +259,6 @@ class ProductService:
             self.cache.remember_count(key, shown, generation=generation)
             return await self._render(rows), shown
         if counted is None:
-
-            async def total() -> int:
-                return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
-
             counted = await self.cache.count(key, total, generation=generation)
         return await self._render(rows), max(counted, shown + 1)
 
@@ -284,27 +284,35 @@ class ProductService:
         return query.with_typos(indexed)
 
     async def _by_relevance(
-        self, query: SearchQuery, shape: ListShape, values: dict[str, Any], paging: PageRequest
+        self, query: SearchQuery, shape: ListShape, values: dict[str, Any], paging: PageRequest, total: int
     ) -> list[tuple[Any, ...]]:
         """The page's products (and one more) tier by tier, best first (decision 160): each tier's statement reads
-        only as far as the page goes, and a tier the page lies wholly past is only counted, up to the offset."""
+        only as far as the page goes, and a tier the page lies wholly past is only counted, up to the offset.
+
+        Once the tiers read hold all `total` matches (the list's count), the later ones are known to be empty
+        and are not read: a tier's statement walks the ids testing each product, and one with no product left
+        (the description-only tier of a word every match has in its name) would otherwise walk them all."""
         reads, dialect = self.cache.reads, self._dialect()
         offset, wanted = paging.offset, paging.page_size + 1
         ids: list[int] = []
+        before = 0  # the products of the tiers read to their end
         for tier in query.tiers():
-            if not wanted:
+            if not wanted or before >= total:
                 break
-            statement = statement_of(tier)
-            params = {**values, "tier_match": tier_match(query, tier, dialect)}
+            statement = statement_of(tier, dialect)
+            params = {**values, **tier_values(query, tier, dialect)}
             page = {**params, "limit": wanted, "offset": offset}
             found = [row[0] for row in await reads.all(self.session, tier_statement(shape, statement, dialect), page)]
             if found:
                 ids += found
                 wanted -= len(found)
+                before += offset + len(found)
                 offset = 0
             elif offset:
                 size = tier_size_statement(shape, statement, dialect)
-                offset -= int(await reads.scalar(self.session, size, {**params, "cap": offset}) or 0)
+                skipped = int(await reads.scalar(self.session, size, {**params, "cap": offset}) or 0)
+                offset -= skipped
+                before += skipped
         if not ids:
             return []
         rows = await reads.all(self.session, products_by_ids(dialect), {"ids": ids})
