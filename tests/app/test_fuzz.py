@@ -31,8 +31,8 @@ import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, reject
-from hypothesis import strategies as st
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from litestar import Litestar
 from litestar.testing import TestClient

@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_catalog import rebuild_search_index
 from tests.factories import ProductWriteFactory
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
@@ -204,6 +205,16 @@ def test_the_index_changes_in_the_transaction_of_each_write(
     assert client.delete(f"{URL}{created.json()[2]['id']}/", headers=staff.headers).status_code == 204
     assert names(client, "zanzibar clove") == []
     assert api.run(lambda session: _count_in_index(session, "zanzibar")) == 0
+
+    async def rebuild(session: AsyncSession) -> int:
+        indexed = await rebuild_search_index(session)
+        await session.commit()
+        return indexed
+
+    assert api.run(rebuild) == 2  # `shop search-reindex`: the same index again
+    assert names(client, "unguja nutmeg") == ["Unguja nutmeg"]
+    assert names(client, "pemba", is_active="false") == []  # staff only: anonymous callers see active products
+    assert client.get(URL, params={"search": "pemba"}, headers=staff.headers).json()["count"] == 1
 
 
 @pytest.mark.parametrize("page_size", [3])
