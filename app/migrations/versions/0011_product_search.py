@@ -21,10 +21,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SQLITE_UP = [
-    # external content: the product table keeps the text, the index only its tokens
+    # external content: the product table keeps the text, the index only its words; no column sizes (a
+    # twelfth of the index), which only BM25 ranking reads
     """CREATE VIRTUAL TABLE catalog_product_search USING fts5(
         name, sku, description,
-        content='catalog_product', content_rowid='id',
+        content='catalog_product', content_rowid='id', columnsize=0,
         tokenize='unicode61 remove_diacritics 2'
     )""",
     """CREATE TRIGGER catalog_product_search_insert AFTER INSERT ON catalog_product BEGIN
