@@ -228,6 +228,7 @@ class ProductService:
         key = filters.count_key(staff=staff)
         rows: list[tuple[Any, ...]] = []
         counted: int | None = None  # the filter's exact count, when it came with the page
+
         async def total() -> int:
             return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
 
