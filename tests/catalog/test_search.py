@@ -101,7 +101,29 @@ def test_search_combines_with_filters_and_an_explicit_ordering_wins(
     assert client.get(URL, params={"search": "lamp"}, headers=staff.headers).json()["count"] == 4
 
 
-INJECTIONS = ['"', "*", "^", "-", ":", "(", ")", "'", "&", "|", "!", "<->", ":*", "\\", "{}:", "%", "_", "+", "~", "^*"]
+INJECTIONS = [
+    "#",
+    '"',
+    "*",
+    "^",
+    "-",
+    ":",
+    "(",
+    ")",
+    "'",
+    "&",
+    "|",
+    "!",
+    "<->",
+    ":*",
+    "\\",
+    "{}:",
+    "%",
+    "_",
+    "+",
+    "~",
+    "^*",
+]
 
 
 def test_query_syntax_is_never_interpreted(client: TestClient[Litestar], staff: Caller) -> None:
@@ -114,6 +136,8 @@ def test_query_syntax_is_never_interpreted(client: TestClient[Litestar], staff: 
         assert names(client, f'"blender{syntax} jar"') == ["Blender Jar"], syntax
     for words in ("blender OR chai", "blender NOT jar", "NEAR(blender chai)", "blender AND NOT pro", "{name}: jar"):
         assert names(client, words) == [], words  # every word must match: none is an operator
+    for letters in ("jar\u02bcs", "\u0149", "\u02b9blender"):  # letters that PostgreSQL's unaccent turns into a quote
+        names(client, letters)  # answered (200), whatever each database makes of them
     assert names(client, "-jar blender") == ["Blender Jar"]
     assert names(client, "blender -jar") == ["Blender Jar"]
     assert names(client, "   ") == everything

@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     literal_column,
     select,
     text,
@@ -208,7 +209,8 @@ class SearchQuery:
     # ---- PostgreSQL tsquery ------------------------------------------------------------------------
 
     def tsquery(self, tier: Tier | Literal["all"]) -> str:
-        """The tsquery text of a tier (weights: SKU A, name B, description D); the products of the tiers before
+        """The tsquery text of a tier (weights: SKU A, name B, description D; words delimited by `#`, see
+        `catalog_search_query`); the products of the tiers before
         it are left out by a second condition (`tsquery_before`), which PostgreSQL estimates apart: inside one
         tsquery a `!` of a rare match reads as "nearly everything", and the planner walks the whole table."""
         every = " & ".join(self._ts_term(w) for w in self.words)
@@ -218,7 +220,7 @@ class SearchQuery:
             return every
         alternatives = dict(self.typos)
         return " & ".join(
-            "(" + " | ".join([self._ts_term(w), *(f"'{v}'" for v in alternatives[w])]) + ")"
+            "(" + " | ".join([self._ts_term(w), *(f"#{v}#" for v in alternatives[w])]) + ")"
             if w in alternatives
             else self._ts_term(w)
             for w in self.words
@@ -229,7 +231,8 @@ class SearchQuery:
         return self.tsquery("name" if tier == "anywhere" else "anywhere")
 
     def _ts_term(self, word: str, weight: str = "") -> str:
-        return f"'{word}':*{weight}" if self._prefix(word) else f"'{word}'" + (f":{weight}" if weight else "")
+        """A word as `catalog_search_query` takes it: delimited by `#`, which it turns into quotes."""
+        return f"#{word}#:*{weight}" if self._prefix(word) else f"#{word}#" + (f":{weight}" if weight else "")
 
 
 def _fts5_and(terms: Iterable[str]) -> str:
@@ -305,7 +308,7 @@ def indexed_words(dialect: str) -> Select[Any]:
         somewhere: Select[Any] = (
             select(literal_column("1"))
             .select_from(PRODUCT)
-            .where(SEARCH_DOCUMENT.op("@@")(func.catalog_search_query(variant)))
+            .where(SEARCH_DOCUMENT.op("@@")(func.catalog_search_query(literal("#") + variant + literal("#"))))
         )
         return select(variant).where(exists(somewhere))
     return select(VOCABULARY.c.term).where(VOCABULARY.c.term.in_(bindparam("variants", expanding=True)))

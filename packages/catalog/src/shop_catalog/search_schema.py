@@ -62,9 +62,12 @@ _POSTGRESQL_UP = (
             || setweight(to_tsvector('simple'::regconfig, catalog_search_fold(name)), 'B')
             || setweight(to_tsvector('simple'::regconfig, catalog_search_fold(description)), 'D')
     $$""",
-    # a query's words, quoted by the application, folded as documents are
+    # A query's words, delimited by `#` (never in a word: words are letters and digits), folded as documents
+    # are; then the delimiters become quotes. A quote that unaccent makes of a letter (U+02BC, U+0149) becomes a
+    # space, as it splits the document's word: it never ends a quoted word early.
     """CREATE OR REPLACE FUNCTION catalog_search_query(text) RETURNS tsquery LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT to_tsquery('simple'::regconfig, lower(public.unaccent('public.unaccent'::regdictionary, $1)))
+        SELECT to_tsquery('simple'::regconfig, replace(replace(
+            lower(public.unaccent('public.unaccent'::regdictionary, $1)), '''', ' '), '#', ''''))
     $$""",
     "ALTER TABLE catalog_product ADD COLUMN search_document tsvector",
     """CREATE OR REPLACE FUNCTION catalog_product_search_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
