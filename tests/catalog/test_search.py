@@ -138,6 +138,8 @@ def test_query_syntax_is_never_interpreted(client: TestClient[Litestar], staff: 
         assert names(client, words) == [], words  # every word must match: none is an operator
     for letters in ("jar\u02bcs", "\u0149", "\u02b9blender"):  # letters that PostgreSQL's unaccent turns into a quote
         names(client, letters)  # answered (200), whatever each database makes of them
+    longest = " ".join(f"{'blender' * 3}{n}" for n in "abcdefgh") + " " + "x" * 16  # 200 characters, 9 words
+    assert names(client, longest) == []  # eight words kept, three of them looked up with a typo: still an answer
     assert names(client, "-jar blender") == ["Blender Jar"]
     assert names(client, "blender -jar") == ["Blender Jar"]
     assert names(client, "   ") == everything

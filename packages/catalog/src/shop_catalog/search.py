@@ -64,6 +64,8 @@ MAX_WORDS = 8
 TYPO_MIN_LETTERS = 5
 """A word of letters this long may carry one typo (an insertion, deletion, substitution or swap of two neighbours);
 a word with a digit never does: `00001234` and `00001233` are two model numbers, not one with a typo."""
+TYPO_MAX_LETTERS = 24
+"""Longer words get no typo: their variants grow with their length (about 70 per letter), real words do not."""
 TYPO_MAX_WORDS = 3
 """At most this many words of a query are looked up with typos (the longest ones)."""
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -160,7 +162,11 @@ class SearchQuery:
     @property
     def typo_words(self) -> tuple[str, ...]:
         """The words looked for with a typo: the longest ones, of `TYPO_MIN_LETTERS` or more."""
-        long = sorted((w for w in self.words if len(w) >= TYPO_MIN_LETTERS and w.isalpha()), key=len, reverse=True)
+        long = sorted(
+            (w for w in self.words if TYPO_MIN_LETTERS <= len(w) <= TYPO_MAX_LETTERS and w.isalpha()),
+            key=len,
+            reverse=True,
+        )
         return tuple(long[:TYPO_MAX_WORDS])
 
     def with_typos(self, indexed: Iterable[str]) -> SearchQuery:
