@@ -218,6 +218,29 @@ def create_token_command(username: str, scopes: str, expires_in: int | None) -> 
     click.echo(f"scopes {' '.join(wanted)}; expires in {int(ttl.total_seconds())} s", err=True)
 
 
+async def _reindex(settings: Settings) -> int:
+    from shop_catalog import rebuild_search_index
+
+    config = make_alchemy_config(settings)
+    try:
+        async with config.create_session_maker()() as session:
+            indexed = await rebuild_search_index(session)
+            await session.commit()
+            return indexed
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command("search-reindex")
+def search_reindex_command() -> None:
+    """Rebuild the product search index from the products, in one transaction (recovery only: database
+    triggers keep the index in step with every product write)."""
+    settings = _settings()
+    # no statement timeout: rebuilding a big catalog's index takes longer than any request may
+    indexed = asyncio.run(_reindex(replace(settings, db_pool=replace(settings.db_pool, statement_timeout_ms=0))))
+    click.echo(f"search index rebuilt: {indexed} products")
+
+
 @main.command("serve")
 @click.option("--host", default=None, help="Defaults to HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Defaults to PORT or 8000.")

@@ -120,7 +120,7 @@ def served(env: dict[str, str], var_dir: str) -> Iterator[str]:
 
 
 def cases(info: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every product-list shape of issue 13 item 4 (search excepted), plus the earlier subtree cases."""
+    """Every product-list shape of issue 13 item 4, the earlier subtree cases, and the searches of issue 16."""
     root, leaf = info["root_id"], info["leaf_id"]
     products = "/api/products/?"
     return [
@@ -155,6 +155,15 @@ def cases(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("products_category_leaf_name_range", f"{products}category={leaf}&ordering=name&min_price=100"),
         ("category_list", "/api/products/categories/"),
         ("products_search", f"{products}page=1&page_size=20&search=blender"),
+        ("products_search_p2", f"{products}page=2&page_size=20&search=blender"),
+        ("products_search_prefix", f"{products}page=1&page_size=20&search=blen"),
+        ("products_search_two_words_root", f"{products}search=red+blender&category={root}&min_price=100"),
+        ("products_search_typo", f"{products}page=1&page_size=20&search=blendr"),
+        ("products_search_by_price", f"{products}page=1&page_size=20&search=blender&ordering=price"),
+        ("products_search_sku", f"{products}search=BENCH-0000123"),
+        ("products_search_rare", f"{products}search=model+996+blender"),
+        ("products_search_description_only", f"{products}page=1&page_size=20&search=benchmarks"),
+        ("products_search_last_page", f"{products}page=1487&page_size=20&search=blender"),
     ]
 
 

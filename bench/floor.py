@@ -211,8 +211,11 @@ def scenarios(database: str, directory: Path, rng: random.Random) -> dict[str, d
             [f"/api/products/categories/{rng.choice(categories)}/average-price/" for _ in range(2000)],
         ),
         "product_pages_unseen": write_paths(directory, "unseen", unseen),
+        # a page nobody asked before, as `product_pages_unseen`: `_` (ignored by the API) misses the response cache
         "search": write_paths(
-            directory, "search", [f"/api/products/?search={rng.choice(WORDS)}&page=1" for _ in range(2000)]
+            directory,
+            "search",
+            [f"/api/products/?search={rng.choice(WORDS)}&page=1&page_size=20&_={n}" for n in range(5000)],
         ),
     }
 

@@ -227,11 +227,15 @@ def generate_sqlite(args: argparse.Namespace) -> dict[str, Any]:
     links: list[tuple[int, int]] = []
 
     def flush() -> None:
-        db.executemany(
-            "INSERT INTO catalog_product (id, name, description, price, sku, stock_quantity, is_active, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            batch,
-        )
+        # 1,000 rows a statement, as SQLAlchemy's insertmanyvalues writes the app's bulk upload: the search
+        # index's trigger makes FTS5 flush its pending words at the end of each statement (one row a statement
+        # took 97 s for 1,000,000 products instead of 22)
+        for start in range(0, len(batch), 1000):
+            rows = batch[start : start + 1000]
+            placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            columns = "id, name, description, price, sku, stock_quantity, is_active, created_at, updated_at"
+            insert = f"INSERT INTO catalog_product ({columns}) VALUES {placeholders}"  # noqa: S608 - no values
+            db.execute(insert, [value for row in rows for value in row])
         db.executemany("INSERT INTO catalog_product_category (product_id, category_id) VALUES (?, ?)", links)
         batch.clear()
         links.clear()

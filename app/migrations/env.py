@@ -12,6 +12,7 @@ from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 import app.models  # noqa: F401  (imports every context's models so their tables are in the metadata)
+from shop_catalog import search_owns
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
@@ -29,6 +30,11 @@ def _render_item(type_: str, obj: object, autogen_context: Any) -> str | Literal
     return False
 
 
+def include_object(_obj: object, name: str | None, _type: str, _reflected: bool, _compare_to: object) -> bool:
+    """Autogenerate leaves the search index alone: its migration (0011) owns it, no model describes it."""
+    return not search_owns(name)
+
+
 def _configure(**kwargs: object) -> None:
     context.configure(
         target_metadata=target_metadata,
@@ -36,6 +42,7 @@ def _configure(**kwargs: object) -> None:
         version_table=getattr(config, "version_table_name", "alembic_version"),
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -207,3 +207,20 @@ def test_serve_runs_a_process_per_core_one_worker_and_one_redis_and_none_outlive
         server.process.wait(timeout=10)
         descendants = children + [grandchild for child in children for grandchild in _children(child)]
         eventually(lambda: not any(_command(pid) for pid in descendants), timeout=30)
+
+
+def test_search_reindex_rebuilds_a_lost_index(env: dict[str, str]) -> None:
+    assert invoke("migrate")[0] == 0
+    database = Path(env["VAR_DIR"]) / "shop.sqlite3"
+    found = "SELECT rowid FROM catalog_product_search WHERE catalog_product_search MATCH 'kettle'"
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute(
+            "INSERT INTO catalog_product (name, description, price, sku, stock_quantity, is_active, created_at,"
+            " updated_at) VALUES ('Kettle', '', 9.5, 'K-1', 1, 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        assert db.execute(found).fetchall() == [(1,)]  # the trigger indexed it
+        db.execute("INSERT INTO catalog_product_search(catalog_product_search) VALUES ('delete-all')")
+        assert db.execute(found).fetchall() == []
+    assert invoke("search-reindex") == (0, "search index rebuilt: 1 products\n")
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute(found).fetchall() == [(1,)]

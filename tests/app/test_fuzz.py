@@ -32,6 +32,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, reject
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -490,3 +491,28 @@ def test_every_string_of_every_request_refuses_text_that_is_not_text(
     assert failures == [], "\n".join(failures)
     assert len(probes) >= 55  # every documented string field (59 today)
     assert client.get("/api/products/", headers=staff.headers).json()["count"] == 1
+
+
+@hypothesis_settings(
+    max_examples=4 * EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not LONG_PROFILE,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    search=st.text(max_size=200)
+    | st.text(alphabet="\"*^-:(){}'&|!<>~+%_#\\ \u02bc\u0149\u02d0NEARORANDNOTblender", max_size=40)
+)
+def test_search_takes_any_unicode(client: TestClient[Litestar], catalog: Catalog, search: str) -> None:
+    """On both databases (their query languages differ): any text is a search, never a query-language error."""
+    if not client.get("/api/products/", params={"page_size": 1}).json()["count"]:
+        catalog.product(name="Blender Pro 500", description="Crème brûlée, чайник, 抹茶", sku="BL-500")
+    response = client.get("/api/products/", params={"search": search})
+    if control_character_in(search):
+        assert response.status_code == 400
+        assert response.json()["type"] == INVALID_TEXT
+        return
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == len(body["results"]) <= 1

@@ -35,9 +35,12 @@ def test_a_product_page_is_one_statement_once_its_total_is_known(
     # one page holds the whole list: the page is its own total
     assert statements_for(client, "/api/products/?page_size=50&ordering=name") == 1
     # a category filter first counts, at most up to a bound, how big the subtree is (decision 99)
-    filtered = f"/api/products/?page_size=50&category={chain[0]['id']}&search=a"
+    filtered = f"/api/products/?page_size=50&category={chain[0]['id']}&search=a&ordering=-created_at"
     assert statements_for(client, filtered) == 2
-    assert statements_for(client, f"{filtered}&ordering=price") == 1
+    assert statements_for(client, filtered.replace("-created_at", "price")) == 1
+    # by relevance (no `ordering`; the total is known from the page above): each tier until the page is full or
+    # holds the total (SKU equal, SKU prefix, name, anywhere; no typo tier for one letter), then the page's rows
+    assert statements_for(client, filtered.removesuffix("&ordering=-created_at")) == 5
     assert statements_for(client, f"/api/products/?page_size=2&category={chain[0]['id']}") == counted_with_the_page
 
 

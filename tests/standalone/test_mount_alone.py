@@ -87,6 +87,8 @@ def test_catalog_serves_categories_and_products_alone(tmp_path: Path) -> None:
         client.post("/api/products/bulk_upload/", json=[{**product, "sku": "BK-2"}], headers=staff)
         listed = client.get("/api/products/").json()
         assert [p["sku"] for p in listed["results"]] == ["BK-2", "BK-1"]
+        # create_all builds the search index too (shop_catalog.search_schema)
+        assert [p["sku"] for p in client.get("/api/products/?search=sicp").json()["results"]] == ["BK-2", "BK-1"]
         # the kernel's text rule comes with the plugin: no host-app set-up
         refused = client.post("/api/products/categories/", json={"name": "Bo\x00oks"}, headers=staff)
         assert (refused.status_code, refused.json()["type"]) == (400, "/problems/invalid-text")

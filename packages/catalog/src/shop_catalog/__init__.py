@@ -9,6 +9,9 @@ from shop_catalog.bulk import BulkUpload
 from shop_catalog.cache import stock_changed
 from shop_catalog.plugin import CatalogPlugin, CatalogSettings
 from shop_catalog.schemas import CategoryRef, CategoryWrite, ProductRead, ProductWrite
+from shop_catalog.search import rebuild_search_index, search_owns
+from shop_catalog.search_schema import SCHEMA_V1_DOWN as SEARCH_SCHEMA_V1_DOWN
+from shop_catalog.search_schema import SCHEMA_V1_UP as SEARCH_SCHEMA_V1_UP
 from shop_catalog.services import CategoryService, ProductService
 from shop_catalog.stock import (
     InsufficientStock,
@@ -23,6 +26,8 @@ from shop_catalog.stock import (
 )
 
 __all__ = (
+    "SEARCH_SCHEMA_V1_DOWN",
+    "SEARCH_SCHEMA_V1_UP",
     "BulkUpload",
     "CatalogPlugin",
     "CatalogSettings",
@@ -39,7 +44,9 @@ __all__ = (
     "UnavailableProducts",
     "check_stock",
     "current_products",
+    "rebuild_search_index",
     "release_stock",
     "reserve_stock",
+    "search_owns",
     "stock_changed",
 )

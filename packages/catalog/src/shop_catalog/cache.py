@@ -144,6 +144,7 @@ class CatalogCache:
         """How this process runs the hot catalog reads (`shop_catalog.direct`)."""
         self.generation = 0
         """Bumped by every catalog write in this process: a count read before it is not kept."""
+        self._typos: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     async def tree(self, session: AsyncSession, *, must_have: Iterable[int] = ()) -> TreeSnapshot:
         """The current snapshot; reloaded when expired, or when it lacks a category the caller knows exists."""
@@ -214,6 +215,17 @@ class CatalogCache:
             if self._counting.get(key) is lock and not lock.locked():
                 del self._counting[key]
 
+    def typos(self, word: str) -> frozenset[str] | None:
+        """The indexed words one edit away from `word`, as last looked up (`shop_catalog.search`), until a write."""
+        return self._typos.get(word)
+
+    def remember_typos(self, word: str, indexed: frozenset[str], *, generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._typos[word] = indexed
+        while len(self._typos) > self.max_counts:
+            self._typos.popitem(last=False)
+
     def on_change(self, tags: frozenset[str]) -> None:
         """A `ResponseCache` listener: a catalog write in any process drops this process's snapshots."""
         if CATALOG_TAG in tags or EVERYTHING in tags:
@@ -224,4 +236,5 @@ class CatalogCache:
         self._tree = None
         self._averages.clear()
         self._counts.clear()
+        self._typos.clear()
         self.generation += 1

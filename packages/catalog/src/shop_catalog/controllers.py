@@ -37,6 +37,7 @@ from shop_catalog.cache import (
     CatalogCache,
     product_tag,
 )
+from shop_catalog.listing import RELEVANCE
 from shop_catalog.schemas import (
     AveragePrice,
     CategoryNode,
@@ -46,6 +47,7 @@ from shop_catalog.schemas import (
     ProductRead,
     ProductWrite,
 )
+from shop_catalog.search import parse_search
 from shop_catalog.services import CategoryService, ProductFilters, ProductService
 from shop_kernel import (
     AMOUNT_PATTERN,
@@ -89,7 +91,18 @@ PAGE_CACHE_RULE = (
 
 Page = Annotated[int | None, QueryParameter(ge=1, description="1-based page number.")]
 Search = Annotated[
-    str | None, QueryParameter(max_length=200, description="Case-insensitive match on name, description or SKU.")
+    str | None,
+    QueryParameter(
+        max_length=200,
+        description=(
+            "Full-text search (docs/search.md): every word must match the name, SKU or description, as a whole "
+            "word or its start (`iph` finds iPhone), accents and case aside (`cafe` finds Café); a word of five "
+            "letters or more also matches with one typo (`blendr` finds Blender). Without `ordering`, results "
+            "come by relevance: SKU equal to the query, SKU starting with it, every word in the name, words "
+            "anywhere, then typo matches; newest first within each. A query with no letters or digits lists as "
+            "if there were no `search`; words past the eighth are ignored."
+        ),
+    ),
 ]
 CategoryFilter = Annotated[int | None, QueryParameter(description="A category id: that category and its descendants.")]
 MinPrice = Annotated[
@@ -103,8 +116,12 @@ IsActive = Annotated[
     bool | None, QueryParameter(description="Staff only; everybody else always sees active products only.")
 ]
 Ordering = Annotated[
-    Literal["name", "-name", "price", "-price", "created_at", "-created_at"],
-    QueryParameter(description="Sort field, `-` for descending; ties break on id."),
+    Literal["name", "-name", "price", "-price", "created_at", "-created_at"] | None,
+    QueryParameter(
+        description=(
+            "Sort field, `-` for descending; ties break on id. Default `-created_at`, or relevance with `search`."
+        )
+    ),
 ]
 
 
@@ -146,7 +163,7 @@ def _filters(
     max_price: Decimal | None,
     in_stock: bool | None,
     is_active: bool | None,
-    ordering: str,
+    ordering: str | None,
 ) -> ProductFilters:
     errors = {
         name: [problem]
@@ -162,7 +179,7 @@ def _filters(
         max_price=max_price,
         in_stock=in_stock,
         is_active=is_active,
-        ordering=ordering,
+        ordering=ordering or (RELEVANCE if parse_search(search) else "-created_at"),
     )
 
 
@@ -280,7 +297,7 @@ class CategoryController(Controller):
         min_price: MinPrice = None,
         max_price: MaxPrice = None,
         in_stock: InStock = None,
-        ordering: Ordering = "-created_at",
+        ordering: Ordering = None,
     ) -> NumberedPage[ProductRead]:
         paging = page_request(page, page_size, default_size=50, max_size=200)
         filters = _filters(search, category_id, min_price, max_price, in_stock, True, ordering)
@@ -383,7 +400,7 @@ class ProductController(Controller):
         max_price: MaxPrice = None,
         in_stock: InStock = None,
         is_active: IsActive = None,
-        ordering: Ordering = "-created_at",
+        ordering: Ordering = None,
     ) -> NumberedPage[ProductRead]:
         paging = page_request(page, page_size, default_size=50, max_size=200)
         filters = _filters(search, category, min_price, max_price, in_stock, is_active, ordering)

@@ -15,7 +15,7 @@ cache-key generation, and `shop_catalog.direct` can run it straight on the drive
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -34,6 +34,7 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    not_,
     select,
     true,
 )
@@ -42,6 +43,17 @@ from sqlalchemy.sql.operators import custom_op
 
 from shop_catalog.models import Product, product_category
 from shop_catalog.queries import products_with_categories
+from shop_catalog.search import (
+    FTS,
+    SearchQuery,
+    Tier,
+    found,
+    matches,
+    parse_search,
+    search_values,
+    sku_is,
+    sku_starts,
+)
 from shop_kernel import FieldValidationError
 
 if TYPE_CHECKING:
@@ -58,6 +70,8 @@ __all__ = (
     "count_statement",
     "page_statement",
     "page_with_total_statement",
+    "products_by_ids",
+    "tier_statement",
 )
 
 PRODUCT = cast("Table", Product.__table__)
@@ -65,6 +79,8 @@ LINK = product_category
 ORDERINGS = {"name": PRODUCT.c.name, "price": PRODUCT.c.price, "created_at": PRODUCT.c.created_at}
 
 Driver = Literal["order", "subtree", "prices"]
+RELEVANCE = "relevance"
+"""The ordering of a list with `search` and no `ordering`: tiers of relevance, newest first within each."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +93,15 @@ class ProductFilters:
     is_active: bool | None = None
     ordering: str = "-created_at"
 
+    def query(self) -> SearchQuery | None:
+        """The words of `search`; None when it has none (no search at all)."""
+        return parse_search(self.search)
+
     def shape(self, *, staff: bool) -> ListShape:
         return ListShape(
             staff=staff,
             ordering=self.ordering,
-            search=bool(self.search and self.search.strip()),
+            search=self.query() is not None,
             category=self.category is not None,
             min_price=self.min_price is not None,
             max_price=self.max_price is not None,
@@ -89,17 +109,16 @@ class ProductFilters:
             is_active=self.is_active is not None,
         )
 
-    def values(self, subtree: list[int] | None) -> dict[str, Any]:
-        """The bound values of this list's statements, by parameter name."""
+    def values(self, subtree: list[int] | None, dialect: str, query: SearchQuery | None = None) -> dict[str, Any]:
+        """The bound values of this list's statements, by parameter name; `query`: `self.query()` with its typos."""
         values: dict[str, Any] = {
             "min_price": self.min_price,
             "max_price": self.max_price,
             "is_active": self.is_active,
             "subtree": subtree,
         }
-        if self.search and (term := self.search.strip()):
-            escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
-            values["search"] = f"%{escaped}%"
+        if query := query or self.query():
+            values.update(search_values(query, dialect))
         return values
 
     def count_key(self, *, staff: bool) -> tuple[Any, ...]:
@@ -116,7 +135,9 @@ class ProductFilters:
         )
 
     def order_column(self) -> tuple[Any, bool]:
-        """The column to sort by, and whether descending; 400 for an unknown `ordering`."""
+        """The column to sort by, and whether descending (id for relevance); 400 for an unknown `ordering`."""
+        if self.ordering == RELEVANCE and self.query():
+            return PRODUCT.c.id, True
         column = ORDERINGS.get(self.ordering.removeprefix("-"))
         if column is None:
             choices = ", ".join(f"{name}, -{name}" for name in ORDERINGS)
@@ -165,17 +186,21 @@ class ListPlan:
     holds whether or not the database has statistics; PostgreSQL plans from its own, kept by autovacuum."""
 
 
+def _ordered_by_price(shape: ListShape) -> bool:
+    return shape.ordering in ("price", "-price")
+
+
 def _plus(column: Any) -> Any:
     """SQLite's unary `+`: the same value, but no index is used for it."""
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
-def _in_subtree(column: Any, dialect: str) -> ColumnElement[bool]:
+def _in_subtree(column: Any, dialect: str, name: str = "subtree") -> ColumnElement[bool]:
     """`column` is one of the bound `subtree` ids. PostgreSQL gets them as one array parameter (a big subtree's
     thousand bound values cost more to render than the page to read); SQLite as a list expanded per call."""
     if dialect == "postgresql":
-        return cast("ColumnElement[bool]", column == any_(bindparam("subtree", type_=ARRAY(BigInteger))))
-    return cast("ColumnElement[bool]", column.in_(bindparam("subtree", expanding=True)))
+        return cast("ColumnElement[bool]", column == any_(bindparam(name, type_=ARRAY(BigInteger))))
+    return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
 
 
 def _linked_to(dialect: str, *, spelled_out: bool) -> ColumnElement[bool]:
@@ -201,19 +226,14 @@ def conditions(shape: ListShape, dialect: str, plan: ListPlan | None = None) -> 
     if shape.is_active:
         terms.append(is_active == bindparam("is_active", type_=Boolean()))
     if shape.search:
-        pattern = bindparam("search", type_=String())
-        terms.append(
-            PRODUCT.c.name.ilike(pattern, escape="/")
-            | PRODUCT.c.description.ilike(pattern, escape="/")
-            | PRODUCT.c.sku.ilike(pattern, escape="/")
-        )
+        terms.append(found(dialect))
     if shape.category:
         if plan is not None and plan.driver != "subtree":
             terms.append(_linked_to(dialect, spelled_out=spelled))
         else:
             terms.append(PRODUCT.c.id.in_(select(LINK.c.product_id).where(_in_subtree(LINK.c.category_id, dialect))))
     # the price index is the driver's own (`prices`), or the order's (`order` by price); else SQLite keeps off it
-    by_price = ORDERING_TERMS[shape.ordering][0] is PRODUCT.c.price
+    by_price = _ordered_by_price(shape)
     price_indexed = plan is not None and (plan.driver == "prices" or (plan.driver == "order" and by_price))
     price = _plus(PRODUCT.c.price) if spelled and not price_indexed else PRODUCT.c.price
     if shape.min_price:
@@ -245,8 +265,23 @@ def page_statement(shape: ListShape, plan: ListPlan, dialect: str) -> Select[Any
 
 @cache
 def count_statement(shape: ListShape, dialect: str) -> Select[Any]:
-    """Every match is visited by a count: the subtree as a join, which both databases do best."""
-    return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+    """Every match is visited by a count: the subtree as a join, which both databases do best. A search counts
+    its text matches from the index (SQLite's FTS5 drives the join), plus the SKUs that start with the query
+    and match no text: one OR of the two would have SQLite test every product."""
+    if not shape.search:
+        return select(func.count()).select_from(PRODUCT).where(*conditions(shape, dialect))
+    filters = conditions(replace(shape, search=False), dialect)
+    if dialect == "sqlite":
+        match = FTS.c.catalog_product_search.op("MATCH")(bindparam("search_match", type_=String()))
+        text = select(func.count()).select_from(FTS.join(PRODUCT, PRODUCT.c.id == FTS.c.rowid)).where(match, *filters)
+    else:
+        text = select(func.count()).select_from(PRODUCT).where(matches(dialect, "search_match"), *filters)
+    skus = (
+        select(func.count())
+        .select_from(PRODUCT)
+        .where(sku_starts(dialect), not_(matches(dialect, "search_match")), *filters)
+    )
+    return select(text.scalar_subquery() + skus.scalar_subquery())
 
 
 @cache
@@ -304,7 +339,7 @@ async def choose_plan(
     ):
         return ListPlan("subtree", spelled_out=sqlite)
     ranged = shape.min_price or shape.max_price
-    by_price = ORDERING_TERMS[shape.ordering][0] is PRODUCT.c.price
+    by_price = _ordered_by_price(shape)
     if sqlite and ranged and not by_price:
         in_range = await capped(("price-range", staff, filters.min_price, filters.max_price), "prices", limit)
         # Reading a range and sorting it beats walking the order's index only when the range is a small part
@@ -315,3 +350,66 @@ async def choose_plan(
             if await capped(("active-at-least", staff, enough), "active", enough) >= enough:
                 return ListPlan("prices", spelled_out=True)
     return ListPlan("order", spelled_out=sqlite)
+
+
+# ---- relevance (decision 172) -------------------------------------------------------------------------------
+
+TierStatement = Literal["sku_exact", "sku_prefix", "text", "text_after"]
+
+
+def statement_of(tier: Tier, dialect: str) -> TierStatement:
+    """The SKU tiers have their own statements; the text tiers share one, with a different bound match (on
+    PostgreSQL, the tiers after the first also leave out what the one before matched, `tier_before`)."""
+    if tier in ("sku_exact", "sku_prefix"):
+        return tier
+    return "text_after" if dialect == "postgresql" and tier != "name" else "text"
+
+
+@cache
+def tier_statement(shape: ListShape, tier: TierStatement, dialect: str) -> Select[Any]:
+    """The ids of one tier of relevance, newest first (bound `limit` and `offset`), with the list's other filters.
+
+    A text tier walks its matches in id order and stops after the page: SQLite's FTS5 hands out rowids in
+    order, so the index drives the join; PostgreSQL walks the primary key backwards testing the tsvector when
+    the match is common, and reads the GIN index then sorts when it is rare. A product whose SKU starts with
+    the query is in a SKU tier, so the text tiers leave it out."""
+    sqlite = dialect == "sqlite"
+    filters = conditions(replace(shape, search=False), dialect, ListPlan("order", spelled_out=sqlite))
+    if tier == "sku_exact":
+        ids = select(PRODUCT.c.id).where(sku_is(dialect), *filters)
+    elif tier == "sku_prefix":
+        ids = select(PRODUCT.c.id).where(sku_starts(dialect), not_(sku_is(dialect)), *filters)
+    elif sqlite:
+        match = FTS.c.catalog_product_search.op("MATCH")(bindparam("tier_match", type_=String()))
+        ids = (
+            select(PRODUCT.c.id)
+            .select_from(FTS.join(PRODUCT, PRODUCT.c.id == FTS.c.rowid))
+            .where(match, not_(sku_starts(dialect)), *filters)
+        )
+        return ids.order_by(FTS.c.rowid.desc()).limit(_limit()).offset(_offset())
+    else:
+        ids = select(PRODUCT.c.id).where(matches(dialect, "tier_match"), not_(sku_starts(dialect)), *filters)
+        if tier == "text_after":
+            ids = ids.where(not_(matches(dialect, "tier_before")))
+    return ids.order_by(PRODUCT.c.id.desc()).limit(_limit()).offset(_offset())
+
+
+@cache
+def tier_size_statement(shape: ListShape, tier: TierStatement, dialect: str) -> Select[Any]:
+    """How many products a tier has, up to the bound `cap`: the tiers a deep page skips whole."""
+    ids = tier_statement(shape, tier, dialect).order_by(None).limit(bindparam("cap", type_=Integer())).offset(None)
+    return select(func.count()).select_from(ids.subquery())
+
+
+@cache
+def products_by_ids(dialect: str) -> Select[Any]:
+    """The products of the bound `ids`, with their category ids (in no order: the caller orders them)."""
+    return products_with_categories(dialect).where(_in_subtree(PRODUCT.c.id, dialect, "ids"))
+
+
+def _limit() -> Any:
+    return bindparam("limit", type_=Integer())
+
+
+def _offset() -> Any:
+    return bindparam("offset", type_=Integer())

@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from advanced_alchemy.base import IdentityAuditBase, orm_registry
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Numeric, String, Table, Text, func
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Numeric, String, Table, Text, event, func
 from sqlalchemy.orm import Mapped, mapped_column
+
+from shop_catalog.search_schema import create_search_schema
 
 __all__ = ("Category", "Product", "product_category")
 
@@ -50,3 +52,7 @@ class Product(IdentityAuditBase):
         CheckConstraint("stock_quantity >= 0", name="stock_not_negative"),
         CheckConstraint("price > 0", name="price_positive"),
     )
+
+
+# `create_all` builds the search index with the table, as migration 0011 does (docs/search.md)
+event.listen(Product.__table__, "after_create", create_search_schema)

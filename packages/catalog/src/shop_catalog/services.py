@@ -14,11 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from shop_catalog.cache import CatalogCache, TreeSnapshot
 from shop_catalog.listing import (
+    RELEVANCE,
+    ListShape,
     ProductFilters,
     choose_plan,
     count_statement,
     page_statement,
     page_with_total_statement,
+    products_by_ids,
+    statement_of,
+    tier_size_statement,
+    tier_statement,
 )
 from shop_catalog.models import Category, Product, product_category
 from shop_catalog.queries import product_by_id, products_with_categories
@@ -32,6 +38,7 @@ from shop_catalog.schemas import (
     ProductRead,
     ProductWrite,
 )
+from shop_catalog.search import SearchQuery, indexed_words, tier_values, typo_variants
 from shop_catalog.tree import CategoryTree
 from shop_kernel import ConflictError, FieldValidationError, PageRequest, money_problem, to_money
 
@@ -214,11 +221,21 @@ class ProductService:
             tree = await self.cache.tree(self.session)
             subtree = tree.subtree(filters.category) if filters.category in tree.nodes else []
         reads, dialect, shape = self.cache.reads, self._dialect(), filters.shape(staff=staff)
-        values = filters.values(subtree)
+        query = filters.query()
+        if query is not None and query.typo_words:
+            query = await self._with_typos(query, generation)
+        values = filters.values(subtree, dialect, query)
         key = filters.count_key(staff=staff)
         rows: list[tuple[Any, ...]] = []
         counted: int | None = None  # the filter's exact count, when it came with the page
-        if subtree != []:  # an unknown category lists nothing
+
+        async def total() -> int:
+            return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
+
+        if subtree != [] and shape.ordering == RELEVANCE and query is not None:
+            counted = await self.cache.count(key, total, generation=generation)
+            rows = await self._by_relevance(query, shape, values, paging, counted)
+        elif subtree != []:  # an unknown category lists nothing
             plan = await choose_plan(
                 self.session, reads, self.cache, filters, values, staff=staff, generation=generation
             )
@@ -243,12 +260,65 @@ class ProductService:
             self.cache.remember_count(key, shown, generation=generation)
             return await self._render(rows), shown
         if counted is None:
-
-            async def total() -> int:
-                return int(await reads.scalar(self.session, count_statement(shape, dialect), values) or 0)
-
             counted = await self.cache.count(key, total, generation=generation)
         return await self._render(rows), max(counted, shown + 1)
+
+    async def _with_typos(self, query: SearchQuery, generation: int) -> SearchQuery:
+        """The query with the indexed words one edit away from its long words, looked up once per word until
+        the next catalog write (`CatalogCache.typos`)."""
+        indexed: set[str] = set()
+        unknown = []
+        for word in query.typo_words:
+            known = self.cache.typos(word)
+            if known is None:
+                unknown.append(word)
+            else:
+                indexed |= known
+        if unknown:
+            variants = {word: typo_variants(word) for word in unknown}
+            every = sorted({v for found in variants.values() for v in found})
+            rows = await self.cache.reads.all(self.session, indexed_words(self._dialect()), {"variants": every})
+            found = {row[0] for row in rows}
+            for word, candidates in variants.items():
+                self.cache.remember_typos(word, frozenset(found.intersection(candidates)), generation=generation)
+            indexed |= found
+        return query.with_typos(indexed)
+
+    async def _by_relevance(
+        self, query: SearchQuery, shape: ListShape, values: dict[str, Any], paging: PageRequest, total: int
+    ) -> list[tuple[Any, ...]]:
+        """The page's products (and one more) tier by tier, best first (decision 172): each tier's statement reads
+        only as far as the page goes, and a tier the page lies wholly past is only counted, up to the offset.
+
+        Once the tiers read hold all `total` matches (the list's count), the later ones are known to be empty
+        and are not read: a tier's statement walks the ids testing each product, and one with no product left
+        (the description-only tier of a word every match has in its name) would otherwise walk them all."""
+        reads, dialect = self.cache.reads, self._dialect()
+        offset, wanted = paging.offset, paging.page_size + 1
+        ids: list[int] = []
+        before = 0  # the products of the tiers read to their end
+        for tier in query.tiers():
+            if not wanted or before >= total:
+                break
+            statement = statement_of(tier, dialect)
+            params = {**values, **tier_values(query, tier, dialect)}
+            page = {**params, "limit": wanted, "offset": offset}
+            found = [row[0] for row in await reads.all(self.session, tier_statement(shape, statement, dialect), page)]
+            if found:
+                ids += found
+                wanted -= len(found)
+                before += offset + len(found)
+                offset = 0
+            elif offset:
+                size = tier_size_statement(shape, statement, dialect)
+                skipped = int(await reads.scalar(self.session, size, {**params, "cap": offset}) or 0)
+                offset -= skipped
+                before += skipped
+        if not ids:
+            return []
+        rows = await reads.all(self.session, products_by_ids(dialect), {"ids": ids})
+        position = {product_id: i for i, product_id in enumerate(ids)}
+        return sorted(rows, key=lambda row: position[row[_ID]])
 
     async def get(self, product_id: int, *, staff: bool) -> ProductRead:
         statement = product_by_id(self._dialect())
