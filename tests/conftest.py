@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -46,6 +47,28 @@ def quick_password_hashing() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_event_loop_thread() -> Iterator[None]:
+    """Every `TestClient` of this test process runs its app on one event-loop thread that lives for the session.
+
+    A `TestClient` starts a thread with its own event loop when it is entered and stops it on exit. A thread that
+    ran SQLAlchemy's async code leaves greenlet's state behind, which greenlet destroys later from the main thread
+    in a CPython "pending call". Several full runs hung for good, a worker at 100 % CPU (py-spy: a garbage
+    collection inside app construction, a redis connection's `__del__`, greenlet's `PendingCallback_DestroyQueue`
+    and a `WeakKeyDictionary` callback at `weakref.py:369`, CPython 3.11 re-checking pending calls without end);
+    waiting 50 ms after each app with a worker made it rarer, not impossible: a thread slow to exit on a loaded
+    machine still queued its clean-up later. With one thread for every client no such thread dies before
+    the session ends. `TestClient.portal()` uses an existing `blocking_portal` instead of starting a thread; set
+    on the class, it is there for every client (each one's exit deletes only its own instance attribute).
+    """
+    with start_blocking_portal(backend="asyncio") as portal:
+        TestClient.blocking_portal = portal
+        try:
+            yield
+        finally:
+            del TestClient.blocking_portal
 
 
 @pytest.fixture(scope="session")

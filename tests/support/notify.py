@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -59,24 +58,5 @@ def app_with_worker(
     with redis.Redis.from_url(settings.redis_url) as server:
         server.flushall()
     app = create_app(replace(settings, worker_in_process=True, notify=replace(notify_settings(at, smtp), **notify)))
-    try:
-        with TestClient(app) as worker_client:
-            yield worker_client
-    finally:
-        settle_dead_threads()
-
-
-def settle_dead_threads(pause: float = 0.05) -> None:
-    """Let greenlet clean up after the threads this app's test client just stopped, here and now.
-
-    A thread that ran SQLAlchemy's greenlets leaves its greenlet state to be destroyed by the main thread, in a
-    "pending call" that CPython runs at its next chance. Twice (once in CI) a test process then spun forever:
-    two such calls were queued, the first ran a weakref callback while a garbage collection was freeing an
-    event loop, and CPython 3.11 kept re-checking the second call (which it may not run inside the first) at
-    that callback's first instruction (py-spy: `WeakKeyDictionary...remove`, line 369, under
-    `ThreadState_DestroyNoGIL::PendingCallback_DestroyQueue`). Running each app's clean-up as soon as its
-    threads have gone keeps those calls from piling up and from landing inside a later collection.
-    """
-    time.sleep(pause)  # the stopped threads' own exit queues the clean-up
-    for _ in range(1000):  # plain bytecode: each loop turn lets CPython run what is pending
-        pass
+    with TestClient(app) as worker_client:
+        yield worker_client
