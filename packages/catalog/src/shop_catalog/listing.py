@@ -8,6 +8,9 @@ they face (a subtree is a list of ids; SQLite, built without STAT4, guesses pric
 list counts, up to `large_subtree_links` rows, what the filter would have it read, and picks the
 driver. The choice changes only how fast a page comes, never its rows.
 
+Longer than our ~350-line rule: each filter's statement, the plan that picks between them and the relevance
+tiers' walk are one decision table, read together when a page is slow.
+
 Every statement is built once per `ListShape` (which filters are present, the ordering, the plan, the
 dialect) with bound parameters for the values, so a page nobody asked before pays no statement building or
 cache-key generation, and `shop_catalog.direct` can run it straight on the driver (decision 145).

@@ -1,4 +1,9 @@
-"""Catalog services: the tree, products, filters and analytics. Each write owns its transaction."""
+"""Catalog services: the tree, products, filters and analytics. Each write owns its transaction.
+
+Longer than our ~350-line rule: `CategoryService` and `ProductService` share the tree (subtree ids, paths), the
+cache invalidations and the product answer's builder; splitting them would make each import the other's
+internals. The statements live elsewhere (`listing`, `search`, `direct`, `stock`, `bulk`).
+"""
 
 from __future__ import annotations
 

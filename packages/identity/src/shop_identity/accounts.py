@@ -3,6 +3,9 @@
 Messages to the person (the reset link or code, the notice that a password changed) are staged in the
 kernel's outbox in the same transaction as the change (`shop_kernel.MessageRequested`); the notify context
 renders, logs and sends them. Nothing here sends anything inline.
+
+Longer than our ~350-line rule: the three flows share their one-time secrets (issue, hash, expire, spend once),
+their attempt counting and their messages; apart, each would carry a copy.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""HTTP endpoints of the identity context (`/api/auth/...`)."""
+"""HTTP endpoints of the identity context (`/api/auth/...`).
+
+At the ~350-line limit: the JSON API (`AuthController`) and the browser pages for the same account flows
+(`AccountPagesController`: reset and verification links opened from a message) share their services' providers
+and error handling. The OAuth server's endpoints are in `shop_identity.oauth`.
+"""
 
 from __future__ import annotations
 
