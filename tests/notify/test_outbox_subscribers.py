@@ -7,17 +7,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.main import create_app
 from app.redis_server import EmbeddedRedis
 from app.settings import Settings
-from shop_kernel import OUTBOX_DELIVERY, OutboxEvent, OutboxMessage, Subscriber
+from shop_kernel import (
+    MESSAGE_REQUESTED,
+    OUTBOX_DELIVERY,
+    MessageRequested,
+    OutboxEvent,
+    OutboxMessage,
+    OutboxRelay,
+    Subscriber,
+)
 from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED, OrderCancelled, OrderPlaced
 from tests.support.api import Api
 from tests.support.catalog import Catalog
@@ -121,3 +130,39 @@ def test_two_subscribers_each_get_every_event_once_whoever_fails(
     )
     assert [sms_for(number) for number in (first, second, third)] == [1, 1, 2]
     assert outbox_state(api) == (0, Counter({"notify": 4, "audit": 4}))
+
+
+def test_an_event_committed_late_with_a_smaller_id_is_still_handed_over(client: TestClient[Any], api: Api) -> None:
+    """Ids are drawn at insert, not at commit: an event can appear below one already handed over. A row per
+    delivery (not a "last id" cursor) still finds it; a payload that does not decode holds nothing back."""
+
+    async def scenario(session: AsyncSession) -> list[list[str]]:
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)
+        passes: list[list[str]] = []
+
+        async def handle(events: list[OutboxEvent[Any]]) -> None:
+            passes[-1].extend(f"{event.key}:{event.body.template}" for event in events)
+
+        relay = OutboxRelay(engine, [Subscriber("late", {MESSAGE_REQUESTED: MessageRequested}, handle)])
+
+        async def event(message_id: int, key: str, payload: dict[str, Any]) -> int:
+            row = {"id": message_id, "topic": MESSAGE_REQUESTED, "key": key, "payload": payload,
+                   "created_at": datetime.now(UTC), "attempts": 0}  # fmt: skip
+            async with engine.begin() as connection:
+                await connection.execute(insert(OutboxMessage), row)
+            passes.append([])
+            return await relay.relay_once()
+
+        message = {"template": "password_changed", "channel": "email", "recipient": "a@shop.test"}
+        assert await event(900_002, "later-id", message) == 1
+        assert await event(900_001, "committed-late", message) == 1
+        assert await event(900_003, "bad", {"template": "x"}) == 1  # no channel or recipient: logged, passed over
+        passes.append([])
+        assert await relay.relay_once() == 0
+        return passes
+
+    assert api.run(scenario) == [["later-id:password_changed"], ["committed-late:password_changed"], [], []]
+    assert outbox_state(api) == (0, Counter({"late": 3}))
+    with pytest.raises(ValueError, match="distinct names"):
+        OutboxRelay(cast("AsyncEngine", None), [Subscriber("same", {}, Audit().handle)] * 2)
