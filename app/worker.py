@@ -42,6 +42,7 @@ def worker_queue(
     (notify's subscriber and `subscribers`) and notify's reconciler with each worker."""
     return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, subscribers=subscribers)
 
+
 STOP_DEADLINE_SECONDS = 10.0
 """How long SAQ's own stop may take after SIGTERM; the shutdown hooks get the same again. Both together stay
 well inside the Deployment's terminationGracePeriodSeconds (45 s)."""

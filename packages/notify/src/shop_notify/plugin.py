@@ -66,9 +66,7 @@ class NotifyPlugin(InitPluginProtocol):
             raise RuntimeError("NotifyPlugin needs a session_maker to deliver notifications")
         return NotifyRuntime(self.settings, self.session_maker, self.sms, self.email, Renderer())
 
-    def queue_config(
-        self, redis_url: str, *, in_process: bool, subscribers: Sequence[Subscriber] = ()
-    ) -> QueueConfig:
+    def queue_config(self, redis_url: str, *, in_process: bool, subscribers: Sequence[Subscriber] = ()) -> QueueConfig:
         """The `notify` queue: its tasks, and the kernel's outbox relay (notify's subscriber and `subscribers`)
         and notify's reconciler started and stopped with each worker."""
         return QueueConfig(
