@@ -41,15 +41,6 @@ NO_LIMITS = RateLimits(enabled=False)
 
 
 @pytest.fixture
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """A Redis for this test alone, to stop and start again on the same unix socket."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-away"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def one_backend(backend: str) -> None:
     if backend != BACKENDS[0]:
         pytest.skip(f"independent of the database: runs on {BACKENDS[0]} only")

@@ -5,7 +5,6 @@ orders."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -50,14 +49,6 @@ class Audit:
 
     def subscriber(self) -> Subscriber:
         return Subscriber("audit", {ORDER_PLACED: OrderPlaced, ORDER_CANCELLED: OrderCancelled}, self.handle)
-
-
-@pytest.fixture
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("outbox-redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def outbox_state(api: Api) -> tuple[int, Counter[str]]:
