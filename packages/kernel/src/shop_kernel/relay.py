@@ -223,10 +223,8 @@ def _pending_statement(subscribers: Sequence[Subscriber], batch: int) -> Select[
         .subquery()
         for subscriber in subscribers
     ]
-    selects = [select(*part.c) for part in parts]
-    if len(selects) == 1:
-        return selects[0]
-    return select(union_all(*selects).subquery())
+    pending = parts[0] if len(parts) == 1 else union_all(*(select(*part.c) for part in parts)).subquery()
+    return select(*pending.c).order_by(pending.c.id)  # an inner ORDER BY does not order the outer rows
 
 
 def _delivered_to(subscriber: Subscriber) -> ColumnElement[bool]:
