@@ -90,15 +90,18 @@ class BoundedWorker(Worker[Context]):
                     logger.warning("a worker shutdown hook did not finish within %.0f s", self.stop_deadline)
 
 
-async def run_worker(settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS) -> None:
-    """Run the `notify` queue's worker, with the outbox relay and the reconciler, until SIGTERM or SIGINT."""
+async def run_worker(
+    settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS, subscribers: Sequence[Subscriber] = ()
+) -> None:
+    """Run the `notify` queue's worker, with the outbox relay (notify's subscriber and `subscribers`, as
+    `create_app(outbox_subscribers=...)` has them) and the reconciler, until SIGTERM or SIGINT."""
     from saq.queue.redis import RedisQueue
 
     from shop_notify import NotifyPlugin, queue_redis
 
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
-    config = worker_queue(settings, notify, in_process=False)
+    config = worker_queue(settings, notify, in_process=False, subscribers=subscribers)
     # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
     queue = RedisQueue(queue_redis(settings.redis_url or LOCAL_REDIS), name=config.name)
     worker = BoundedWorker.of(config, queue, stop_deadline=stop_deadline)
