@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -35,11 +36,13 @@ from app.observability import MetricsController, log_startup_warnings, logging_c
 from app.redis_outage import RedisOutage
 from app.settings import Settings, get_settings
 from app.verified_email import VerifiedEmailForOrdersMiddleware
+from app.worker import worker_queue
 from shop_catalog import CatalogPlugin
 from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailureCounter, PersonalData
 from shop_kernel import (
     RESPONSE_CACHE,
     ResponseCache,
+    Subscriber,
     close_unit_of_work_runner,
     document_problems,
     problem_exception_handlers,
@@ -49,8 +52,6 @@ from shop_ordering import OrderingPlugin, customer_order_summary, erase_customer
 
 __all__ = ("create_app",)
 
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-"""Used only when no REDIS_URL is configured and `shop serve` did not start the embedded one."""
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 
 
@@ -117,7 +118,8 @@ def identity_settings(settings: Settings) -> IdentitySettings:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, outbox_subscribers: Sequence[Subscriber] = ()) -> Litestar:
+    """The app; `outbox_subscribers` join notify's on the outbox relay of its worker (see `app.worker`)."""
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
     engine = alchemy.get_engine()
@@ -126,9 +128,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     queues = SAQPlugin(
         SAQConfig(
             queue_configs=[
-                notify.queue_config(
-                    settings.redis_url or LOCAL_REDIS,
+                worker_queue(
+                    settings,
+                    notify,
                     in_process=settings.worker_in_process and bool(settings.redis_url),
+                    subscribers=outbox_subscribers,
                 )
             ]
         )

@@ -48,9 +48,9 @@ __all__ = (
     "logging_config",
 )
 
-OUTBOX_PENDING = Gauge("shop_outbox_pending", "Outbox events not yet handed to the job queue.")
+OUTBOX_PENDING = Gauge("shop_outbox_pending", "Outbox events not yet handed to every subscriber of their topic.")
 OUTBOX_LAG = Gauge(
-    "shop_outbox_lag_seconds", "Age of the oldest outbox event not yet handed to the job queue (0 when none)."
+    "shop_outbox_lag_seconds", "Age of the oldest outbox event not yet handed to every subscriber (0 when none)."
 )
 REDIS_UP = Gauge(
     "shop_redis_up", "1 when this process last reached Redis, 0 while it finds Redis unreachable (app/redis_outage.py)."

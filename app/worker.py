@@ -1,4 +1,5 @@
-"""The separate background worker (`shop worker`): SAQ's worker with a stop that has a deadline.
+"""The background worker, composed once (`worker_queue`) for both ways it runs: inside the web process (litestar-saq's
+`SAQPlugin`) and as its own process (`shop worker`, `run_worker`), where SAQ's worker gets a stop with a deadline.
 
 SAQ stops by cancelling its tasks and then waiting, without a limit, until every one of them has finished.
 A task that does not end when cancelled therefore holds the process for as long as it likes. We saw this on
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from saq import Worker
 from saq.types import Context
@@ -19,7 +21,27 @@ from saq.types import Context
 from app.db import make_alchemy_config
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from litestar_saq import QueueConfig
+    from saq.queue import Queue
+    from saq.types import Function, ReceivesContext
+
+    from shop_kernel import Subscriber
+    from shop_notify import NotifyPlugin
+
 logger = logging.getLogger("shop.worker")
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+"""Used only when no REDIS_URL is configured and `shop serve` did not start the embedded one."""
+
+
+def worker_queue(
+    settings: Settings, notify: NotifyPlugin, *, in_process: bool, subscribers: Sequence[Subscriber] = ()
+) -> QueueConfig:
+    """The worker's one queue (`notify`): its tasks, and the hooks that start and stop the kernel's outbox relay
+    (notify's subscriber and `subscribers`) and notify's reconciler with each worker."""
+    return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, subscribers=subscribers)
+
 
 STOP_DEADLINE_SECONDS = 10.0
 """How long SAQ's own stop may take after SIGTERM; the shutdown hooks get the same again. Both together stay
@@ -32,6 +54,20 @@ class BoundedWorker(Worker[Context]):
     def __init__(self, *args: Any, stop_deadline: float = STOP_DEADLINE_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stop_deadline = stop_deadline
+
+    @classmethod
+    def of(cls, config: QueueConfig, queue: Queue, *, stop_deadline: float = STOP_DEADLINE_SECONDS) -> BoundedWorker:
+        """The worker `SAQPlugin` would build from `config` (litestar-saq normalises its tasks and hooks to
+        callables in `QueueConfig.__post_init__`), bounded."""
+        return cls(
+            queue,
+            functions=cast("Collection[Function[Context]]", config.tasks),
+            startup=cast("Collection[ReceivesContext[Context]]", config.startup),
+            shutdown=cast("Collection[ReceivesContext[Context]]", config.shutdown),
+            concurrency=config.concurrency,
+            timers=config.timers,
+            stop_deadline=stop_deadline,
+        )
 
     async def stop(self) -> None:
         try:
@@ -54,26 +90,21 @@ class BoundedWorker(Worker[Context]):
                     logger.warning("a worker shutdown hook did not finish within %.0f s", self.stop_deadline)
 
 
-async def run_worker(settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS) -> None:
-    """Run the `notify` queue's worker, with the outbox relay and the reconciler, until SIGTERM or SIGINT."""
+async def run_worker(
+    settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS, subscribers: Sequence[Subscriber] = ()
+) -> None:
+    """Run the `notify` queue's worker, with the outbox relay (notify's subscriber and `subscribers`, as
+    `create_app(outbox_subscribers=...)` has them) and the reconciler, until SIGTERM or SIGINT."""
     from saq.queue.redis import RedisQueue
 
     from shop_notify import NotifyPlugin, queue_redis
 
     alchemy = make_alchemy_config(settings)
     notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
-    config = notify.queue_config(settings.redis_url or "", in_process=False)
+    config = worker_queue(settings, notify, in_process=False, subscribers=subscribers)
     # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
-    queue = RedisQueue(queue_redis(settings.redis_url or ""), name=config.name)
-    worker = BoundedWorker(
-        queue,
-        functions=list(config.tasks),
-        startup=list(config.startup or []),  # type: ignore[arg-type]
-        shutdown=list(config.shutdown or []),  # type: ignore[arg-type]
-        concurrency=config.concurrency,
-        timers=config.timers,
-        stop_deadline=stop_deadline,
-    )
+    queue = RedisQueue(queue_redis(settings.redis_url or LOCAL_REDIS), name=config.name)
+    worker = BoundedWorker.of(config, queue, stop_deadline=stop_deadline)
     try:
         await worker.start()
     finally:

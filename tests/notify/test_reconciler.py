@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import make_alchemy_config
 from app.settings import Settings
+from shop_kernel import OutboxRelay
 from shop_notify import NotifyPlugin
 from shop_notify.models import NotificationLog
 from tests.support.api import Api
@@ -38,7 +39,7 @@ def relay_then_lose_the_queue(settings: Settings, at: FakeAfricasTalking, smtp: 
         queue = RedisQueue(Redis.from_url(settings.redis_url or ""), name="notify")
         runtime = NotifyPlugin(notify_settings(at, smtp), session_maker=alchemy.create_session_maker()).runtime()
         try:
-            return await runtime.relay_once(queue)
+            return await OutboxRelay(runtime.engine(), [runtime.subscriber(queue)]).relay_once()
         finally:
             await queue.disconnect()
             await alchemy.get_engine().dispose()

@@ -66,7 +66,6 @@ from shop_kernel import (
     page_request,
     principal_of,
     problems,
-    publish,
     require_scopes,
     require_staff,
     response_cache_of,
@@ -424,9 +423,7 @@ class ProductController(Controller):
     async def create_product(
         self, request: Request[Any, Any, Any], products: NamedDependency[ProductService], data: JSONBody[ProductWrite]
     ) -> ProductRead:
-        product = await products.create(data)
-        publish(request.app, "product.created", product_ids=[product.id])
-        return product
+        return await products.create(data)
 
     @get(
         "/{product_id:int}/",
@@ -479,10 +476,7 @@ class ProductController(Controller):
     async def _update(
         request: Request[Any, Any, Any], products: ProductService, product_id: int, data: ProductWrite | ProductPatch
     ) -> ProductRead:
-        product, stock = await products.update(product_id, data)
-        publish(request.app, "product.updated", product_ids=[product_id])
-        if stock is not None:
-            publish(request.app, "stock.changed", product_id=product_id, before=stock.before, after=stock.after)
+        product, _stock = await products.update(product_id, data)
         return product
 
     @delete(
@@ -536,9 +530,5 @@ class ProductController(Controller):
         rows = await read_rows(request)
         upload = BulkUpload(db_session, catalog_cache)
         outcome = await upload.run(rows, upsert=mode == "upsert")
-        if outcome.created_ids:
-            publish(request.app, "product.created", product_ids=outcome.created_ids)
-        if outcome.updated_ids:
-            publish(request.app, "product.updated", product_ids=outcome.updated_ids)
         counts = {CREATED_COUNT: str(len(outcome.created_ids)), UPDATED_COUNT: str(len(outcome.updated_ids))}
         return Response(await upload.products.get_many(outcome.ids), status_code=201, headers=counts)

@@ -20,7 +20,6 @@ from shop_kernel.context import (
     bind_request_id,
     current_request_id,
 )
-from shop_kernel.events import DomainEvent, publish
 from shop_kernel.messages import MESSAGE_REQUESTED, MessageRequested
 from shop_kernel.money import AMOUNT_PATTERN, format_money, money_problem, to_money
 from shop_kernel.openapi import document_problems, problems
@@ -54,6 +53,7 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
+from shop_kernel.relay import OUTBOX_DELIVERY, OutboxEvent, OutboxRelay, Subscriber
 from shop_kernel.response_cache import (
     EVERYTHING,
     RESPONSE_CACHE,
@@ -91,6 +91,7 @@ __all__ = (
     "MAX_ROW_ID",
     "MESSAGE_REQUESTED",
     "OUTBOX_COLUMNS",
+    "OUTBOX_DELIVERY",
     "PROBLEM_JSON",
     "REQUEST_ID_HEADER",
     "RESPONSE_CACHE",
@@ -99,7 +100,6 @@ __all__ = (
     "CacheRule",
     "ConflictError",
     "CursorPage",
-    "DomainEvent",
     "FieldValidationError",
     "InvalidText",
     "InvalidationBus",
@@ -107,7 +107,9 @@ __all__ = (
     "MessageRequested",
     "NumberedPage",
     "Outage",
+    "OutboxEvent",
     "OutboxMessage",
+    "OutboxRelay",
     "PageRequest",
     "PayloadTooLarge",
     "Prepared",
@@ -120,6 +122,7 @@ __all__ = (
     "RowId",
     "RowIdField",
     "RowsValidationError",
+    "Subscriber",
     "TextInputMiddleware",
     "TextRequest",
     "TokenResolver",
@@ -154,7 +157,6 @@ __all__ = (
     "problem_response",
     "problems",
     "provide_principal",
-    "publish",
     "require_authenticated",
     "require_customer",
     "require_scopes",

@@ -1,5 +1,5 @@
 """The transactional outbox: events that must not be lost are written in the same transaction as the
-change they describe, and a relay delivers them afterwards (to SAQ jobs, see the notify context).
+change they describe, and the relay (`shop_kernel.relay`) hands them to every subscriber afterwards.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class OutboxMessage(IdentityBase):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """Set once every subscriber of the topic has the event (`kernel_outbox_delivery` says which has which)."""
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,11 +1,12 @@
-"""From outbox to recipient: the relay turns order events into logged notifications and SAQ jobs; the job sends.
+"""From outbox to recipient: notify's outbox subscriber turns order events and requested messages into logged
+notifications and SAQ jobs; the job sends.
 
-Nothing is lost: the outbox row stays undispatched until its jobs are enqueued, and the relay keeps
-retrying while Redis is unreachable. The database is the truth and the queue only a way to get work
-done sooner: the reconciler gives every `queued` row whose job is gone (Redis lost its data, a worker
-died) its job again, and settles `sending` rows a dead worker left behind. Nothing is sent twice:
-every (event, channel, recipient) has one log row, created once, and a job only sends while its row
-is still `queued`.
+Nothing is lost: the kernel's relay (`shop_kernel.OutboxRelay`) records an event handed over to notify only once
+its jobs are enqueued, and hands it over again, with backoff, while Redis is unreachable. The database is the
+truth and the queue only a way to get work done sooner: the reconciler gives every `queued` row whose job is
+gone (Redis lost its data, a worker died) its job again, and settles `sending` rows a dead worker left behind.
+Nothing is sent twice: every (event, channel, recipient) has one log row, created once, and a job only sends
+while its row is still `queued`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop_kernel import (
     MESSAGE_REQUESTED,
     MessageRequested,
+    OutboxEvent,
     OutboxMessage,
+    Subscriber,
     UnitBatcher,
     bind_request_id,
     run_unit_of_work,
@@ -38,7 +41,7 @@ from shop_notify.metrics import JOBS, RECONCILED
 from shop_notify.models import NotificationLog
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
-from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED
+from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED, OrderCancelled, OrderPlaced
 
 if TYPE_CHECKING:
     from saq import Queue
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "SECRET_PLACEHOLDER",
+    "SUBSCRIBER",
     "TOPICS",
     "NotifyRuntime",
     "deliver_event",
@@ -58,7 +62,13 @@ __all__ = (
 )
 
 logger = logging.getLogger("shop.notify")
-TOPICS = (ORDER_PLACED, ORDER_CANCELLED, MESSAGE_REQUESTED)
+SUBSCRIBER = "notify"
+TOPICS: dict[str, type[Any]] = {
+    ORDER_PLACED: OrderPlaced,
+    ORDER_CANCELLED: OrderCancelled,
+    MESSAGE_REQUESTED: MessageRequested,
+}
+"""The outbox topics notify consumes, and the Struct each payload is decoded into."""
 INTERRUPTED = "Interrupted while sending: it may have been delivered; check, then retry."
 SECRET_PLACEHOLDER = "[one-time secret]"  # noqa: S105 - what stands in for one
 """Stands in the log for the secret a message carries; the job puts the secret back only to send it."""
@@ -121,89 +131,74 @@ class NotifyRuntime:
     _engine: AsyncEngine | None = field(default=None, init=False, repr=False)
     _batcher: UnitBatcher | None = field(default=None, init=False, repr=False)
 
-    # ---- relay -------------------------------------------------------------------------------
+    # ---- the outbox subscriber ----------------------------------------------------------------
 
-    async def relay_once(self, queue: Queue, batch: int = 200) -> int:
-        """Dispatch a batch of pending order events; returns how many outbox messages were dispatched.
+    def subscriber(self, queue: Queue) -> Subscriber:
+        """Notify's subscription to the kernel's outbox: order events and requested messages become logged
+        notifications and keyed jobs on `queue`."""
+        return Subscriber(name=SUBSCRIBER, topics=TOPICS, handle=partial(self.handle_events, queue))
 
-        Templates are rendered before any write. Then two short write transactions per batch (run by
-        `shop_kernel.run_unit_of_work`, so on SQLite they hold the write lock only for their statements):
-        the log rows first (so a job never looks for a row that is not there), then, once every job is
-        enqueued, the outbox rows as dispatched. A failure in between leaves the batch pending, and the
-        next pass finds the log rows and re-enqueues under the same job keys.
+    async def handle_events(self, queue: Queue, events: list[OutboxEvent[Any]]) -> None:
+        """Log and enqueue the notifications of a batch of events (the relay records them handed over after).
+
+        Templates are rendered before any write. One short write transaction (run by
+        `shop_kernel.run_unit_of_work`, so on SQLite it holds the write lock only for its statements) creates the
+        log rows (so a job never looks for a row that is not there) and drops a requested message's secret from
+        its outbox payload (the log row keeps it until it is sent); then every job is enqueued. An event handed
+        over again (a relay that stopped in between) finds its log rows and is enqueued under the same job keys.
         """
-        # Shielded: a worker stopping mid-read must still close the session, or a pooled connection stays
-        # "idle in transaction" holding locks (PostgreSQL) until the process exits.
-        engine, pending = await asyncio.shield(self._pending(batch))
-        if not pending:
-            return 0
-        planned = [(message.key, message.topic, message.payload.get("order_number"), self._plan(message))
-                   for message in pending]  # fmt: skip
-        queued = await run_unit_of_work(engine, partial(_log_notifications, planned=planned))
-        request_ids = {message.key: message.request_id for message in pending}
+        engine = self.engine()
+        planned = [(event.key, event.topic, getattr(event.body, "order_number", None), self._plan(event))
+                   for event in events]  # fmt: skip
+        scrubbed = {event.id: _without_secret(event.body) for event in events
+                    if isinstance(event.body, MessageRequested) and event.body.secret}  # fmt: skip
+        queued = await run_unit_of_work(engine, partial(_log_notifications, planned=planned, scrubbed=scrubbed))
+        request_ids = {event.key: event.request_id for event in events}
         by_event: dict[str, list[int]] = {}
         for notification_id, event_key in queued:
             by_event.setdefault(event_key, []).append(notification_id)
         for event_key, notification_ids in by_event.items():
             job = event_job(self.settings, event_key, notification_ids, request_id=request_ids.get(event_key))
             await queue.enqueue(job)
-        # a requested message's secret stays in its log row only; the outbox keeps the event without it
-        scrubbed = {message.id: _without_secret(message.payload) for message in pending
-                    if message.topic == MESSAGE_REQUESTED}  # fmt: skip
-        await run_unit_of_work(
-            engine,
-            partial(_mark_dispatched, message_ids=[message.id for message in pending], scrubbed=scrubbed),
-        )
-        return len(pending)
 
     def _writes(self) -> UnitBatcher:
         """Claims and outcomes of the jobs running at once share transactions (see `UnitBatcher`)."""
         if self._batcher is None:
-            self._batcher = UnitBatcher(self._bound_engine())
+            self._batcher = UnitBatcher(self.engine())
         return self._batcher
 
-    def _bound_engine(self) -> AsyncEngine:
+    def engine(self) -> AsyncEngine:
         """The engine the session maker binds, learned once (a session holds no connection until used)."""
         if self._engine is None:
             self._engine = _engine_of(self.session_maker())
         return self._engine
 
-    async def _pending(self, batch: int) -> tuple[AsyncEngine, list[OutboxMessage]]:
-        async with self.session_maker() as session:
-            pending = await session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.topic.in_(TOPICS))
-                .order_by(OutboxMessage.id)
-                .limit(batch)
-            )
-            return _engine_of(session), list(pending)
-
-    def _plan(self, message: OutboxMessage) -> tuple[int | None, Plan]:
+    def _plan(self, event: OutboxEvent[Any]) -> tuple[int | None, Plan]:
         """Who the event concerns (a customer id) and the notifications it causes."""
-        if message.topic == MESSAGE_REQUESTED:
-            return self._plan_message(message)
-        context = self._context(message)
-        customer = context["customer"]
+        if isinstance(event.body, MessageRequested):
+            return self._plan_message(event.key, event.body)
+        order: OrderPlaced | OrderCancelled = event.body
+        context = self._context(order)
+        customer = order.customer
         plan: Plan = []
-        sms_text = self.renderer.sms(message.topic, context)
-        if customer.get("phone_number"):
-            plan.append(("sms", customer["phone_number"], "queued", None, sms_text, None, None))
+        sms_text = self.renderer.sms(event.topic, context)
+        if customer.phone_number:
+            plan.append(("sms", customer.phone_number, "queued", None, sms_text, None, None))
         else:
-            logger.info("no phone number for %s: SMS for %s skipped", customer["username"], message.key)
-            plan.append(("sms", f"customer:{customer['id']}", "skipped", None, sms_text, None, None))
-        email = self.renderer.email(message.topic, context)
+            logger.info("no phone number for %s: SMS for %s skipped", customer.username, event.key)
+            plan.append(("sms", f"customer:{customer.id}", "skipped", None, sms_text, None, None))
+        email = self.renderer.email(event.topic, context)
         plan.append(("email", self.settings.admin_email, "queued", email.subject, email.text, email.html, None))
-        return customer.get("id"), plan
+        return customer.id, plan
 
-    def _plan_message(self, message: OutboxMessage) -> tuple[int | None, Plan]:
+    def _plan_message(self, key: str, request: MessageRequested) -> tuple[int | None, Plan]:
         """A message another context asked for: its template, to its one recipient; the secret it carries is
         logged as `SECRET_PLACEHOLDER` and kept apart until it is sent."""
-        request = msgspec.convert(message.payload, MessageRequested)
         context = {**request.context, "shop_name": self.settings.shop_name}
         try:
             rendered = self.renderer.message(request.template, request.channel, context)
         except (LookupError, ValueError) as exc:
-            logger.error("message %s cannot be rendered: %r", message.key, exc)
+            logger.error("message %s cannot be rendered: %r", key, exc)
             return request.customer_id, [(request.channel, request.recipient, "failed", None, repr(exc), None, None)]
         text, html = rendered.text, rendered.html or None
         if request.secret:
@@ -214,31 +209,16 @@ class NotifyRuntime:
             (request.channel, request.recipient, "queued", subject, text, html, request.secret)
         ]
 
-    def _context(self, message: OutboxMessage) -> dict[str, Any]:
-        payload = dict(message.payload)
-        payload.update(
-            currency=self.settings.currency,
-            shop_name=self.settings.shop_name,
-            refund=False,
-            cancelled_by_staff=payload.get("cancelled_by_staff", False),
-            notes=payload.get("notes", ""),
-        )
-        return payload
-
-    async def run_relay(self, queue: Queue, stop: asyncio.Event) -> None:
-        """Poll the outbox until `stop`; back off (up to 10 s) while Redis or the database is unreachable."""
-        delay = self.settings.relay_interval_seconds
-        while not stop.is_set():
-            try:
-                dispatched = await self.relay_once(queue)
-                delay = self.settings.relay_interval_seconds
-            except Exception:
-                logger.warning("outbox relay failed; retrying in %.1f s", delay, exc_info=True)
-                dispatched = 0
-                delay = min(delay * 2, 10.0)
-            if not dispatched:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+    def _context(self, order: OrderPlaced | OrderCancelled) -> dict[str, Any]:
+        """What the templates see: the event as JSON has it (amounts as strings), and the shop's settings."""
+        return {
+            "notes": "",
+            "cancelled_by_staff": False,
+            **msgspec.to_builtins(order),
+            "currency": self.settings.currency,
+            "shop_name": self.settings.shop_name,
+            "refund": False,
+        }
 
     # ---- reconciler --------------------------------------------------------------------------
 
@@ -252,7 +232,7 @@ class NotifyRuntime:
         - A `sending` row older than the job's time limit whose job is not waiting or running was left by
           a dead worker: the rule of `deliver` applies (failed, "Interrupted while sending"), never a resend.
         """
-        engine = self._bound_engine()
+        engine = self.engine()
         now = datetime.now(UTC)
         queued_before = now - timedelta(seconds=self.settings.reconcile_after_seconds)
         # a job is cancelled at its timeout; past twice that (plus a sweep) nothing is still sending it
@@ -359,13 +339,11 @@ Plan = list[tuple[str, str, str, str | None, str, str | None, str | None]]
 """(channel, recipient, status, subject, body, html, secret) for each notification an event causes."""
 
 
-def _without_secret(payload: dict[str, Any]) -> dict[str, Any]:
+def _without_secret(request: MessageRequested) -> dict[str, Any]:
     """A requested message's payload with its secret replaced wherever it appears (the link holds it too)."""
-    secret = payload.get("secret")
-    if not secret:
-        return payload
-    context = {key: str(value).replace(secret, SECRET_PLACEHOLDER) for key, value in payload.get("context", {}).items()}
-    return {**payload, "secret": None, "context": context}
+    secret = request.secret or ""
+    context = {key: value.replace(secret, SECRET_PLACEHOLDER) for key, value in request.context.items()}
+    return cast("dict[str, Any]", msgspec.to_builtins(msgspec.structs.replace(request, secret=None, context=context)))
 
 
 def _engine_of(session: AsyncSession) -> AsyncEngine:
@@ -382,10 +360,15 @@ _INSERT_LOG = insert(LOG).returning(LOG.c.id, LOG.c.status, LOG.c.event_key)
 
 
 def _log_notifications(
-    connection: Connection, planned: list[tuple[str, str, str | None, tuple[int | None, Plan]]]
+    connection: Connection,
+    planned: list[tuple[str, str, str | None, tuple[int | None, Plan]]],
+    scrubbed: dict[int, dict[str, Any]],
 ) -> list[tuple[int, str]]:
-    """Create the log rows of these events once (a relay that crashed half-way finds them again); returns
-    (id, event key) of those still `queued`, the ones that need a job."""
+    """Create the log rows of these events once (a relay that crashed half-way finds them again) and keep a
+    requested message's secret in its log row only; returns (id, event key) of the rows still `queued`, the
+    ones that need a job."""
+    for message_id, payload in scrubbed.items():
+        connection.execute(_SCRUB, {"message_id": message_id, "payload": payload})
     existing = {
         (row.event_key, row.channel, row.recipient): (row.id, row.status, row.event_key)
         for row in connection.execute(_LOGGED, {"event_keys": [event_key for event_key, *_ in planned]})
@@ -419,20 +402,7 @@ def _log_notifications(
     return sorted((notification_id, key) for notification_id, status, key in rows if status == "queued")
 
 
-_MARK_DISPATCHED = (
-    update(OUTBOX)
-    .where(OUTBOX.c.id.in_(bindparam("message_ids", expanding=True)))
-    .values(dispatched_at=bindparam("now"), attempts=OUTBOX.c.attempts + 1)
-)
 _SCRUB = update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id")).values(payload=bindparam("payload"))
-
-
-def _mark_dispatched(
-    connection: Connection, message_ids: list[int], scrubbed: dict[int, dict[str, Any]] | None = None
-) -> None:
-    connection.execute(_MARK_DISPATCHED, {"message_ids": message_ids, "now": datetime.now(UTC)})
-    for message_id, payload in (scrubbed or {}).items():
-        connection.execute(_SCRUB, {"message_id": message_id, "payload": payload})
 
 
 @dataclass(frozen=True)

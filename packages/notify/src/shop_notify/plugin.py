@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from litestar import Litestar, Router
@@ -16,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from saq.types import PartialTimersDict
 
-from shop_kernel import install_shared
+from shop_kernel import OutboxRelay, Subscriber, install_shared
 from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_notify.channels import EmailChannel, SmsChannel, build_channels
 from shop_notify.controllers import DeliveryReportController, NotificationController, delivery_report_secret_guard
@@ -65,27 +66,34 @@ class NotifyPlugin(InitPluginProtocol):
             raise RuntimeError("NotifyPlugin needs a session_maker to deliver notifications")
         return NotifyRuntime(self.settings, self.session_maker, self.sms, self.email, Renderer())
 
-    def queue_config(self, redis_url: str, *, in_process: bool) -> QueueConfig:
-        """The `notify` queue: its task, and the outbox relay and reconciler started and stopped with each worker."""
+    def queue_config(self, redis_url: str, *, in_process: bool, subscribers: Sequence[Subscriber] = ()) -> QueueConfig:
+        """The `notify` queue: its tasks, and the kernel's outbox relay (notify's subscriber and `subscribers`)
+        and notify's reconciler started and stopped with each worker."""
         return QueueConfig(
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
             broker_instance=queue_redis(redis_url),
             tasks=[deliver_event, deliver_notification],
-            startup=[self._on_worker_startup],
+            startup=[partial(self._on_worker_startup, subscribers=tuple(subscribers))],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,
             timers=PartialTimersDict(schedule=1, worker_info=10, abort=1, sweep=self.settings.sweep_interval_seconds),
             separate_process=not in_process,
         )
 
-    async def _on_worker_startup(self, ctx: Context) -> None:
+    async def _on_worker_startup(self, ctx: Context, *, subscribers: tuple[Subscriber, ...]) -> None:
         runtime = self.runtime()
         stop = asyncio.Event()
         extra = cast("dict[str, Any]", ctx)  # saq's Context allows extra keys
         extra["notify"] = runtime
+        queue = ctx["worker"].queue
+        relay = OutboxRelay(
+            runtime.engine(),
+            [runtime.subscriber(queue), *subscribers],
+            interval=self.settings.relay_interval_seconds,
+        )
         tasks = [
-            asyncio.create_task(runtime.run_relay(ctx["worker"].queue, stop)),
+            asyncio.create_task(relay.run(stop)),
             asyncio.create_task(runtime.run_reconciler(ctx["worker"].queue, stop)),
         ]
         self._background.append((stop, tasks))

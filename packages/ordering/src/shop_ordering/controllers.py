@@ -20,12 +20,10 @@ from shop_kernel import (
     cursor_page,
     principal_of,
     problems,
-    publish,
     require_customer,
     require_scopes,
     require_staff,
 )
-from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED
 from shop_ordering.schemas import OrderRead, OrderStatus, OrderStatusChange, PlaceOrder
 from shop_ordering.services import OrderingRules, OrderService
 
@@ -89,7 +87,6 @@ class OrderController(Controller):
         placed = await orders.place(principal_of(request).require_user_id(), data, idempotency_key)
         if placed.event is not None:
             await stock_changed(request.app, (item.product.id for item in placed.order.items))
-            publish(request.app, ORDER_PLACED, order=placed.event)
         headers = {"Location": f"/api/orders/{placed.order.id}/"}
         if placed.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -155,9 +152,8 @@ class OrderController(Controller):
         principal: NamedDependency[Principal],
         order_id: RowId,
     ) -> OrderRead:
-        order, event = await orders.cancel(order_id, principal)
+        order = await orders.cancel(order_id, principal)
         await stock_changed(request.app, (item.product.id for item in order.items))
-        publish(request.app, ORDER_CANCELLED, order=event)
         return order
 
     @post(

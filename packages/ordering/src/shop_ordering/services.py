@@ -26,7 +26,6 @@ from shop_kernel import (
     run_one_statement_units,
     run_unit_of_work,
 )
-from shop_ordering.events import OrderCancelled
 from shop_ordering.metrics import ORDERS_PLACED
 from shop_ordering.models import Order
 from shop_ordering.placing import (
@@ -150,14 +149,16 @@ class OrderService:
 
     # ---- changing -----------------------------------------------------------------------------
 
-    async def cancel(self, order_id: int, principal: Principal) -> tuple[OrderRead, OrderCancelled]:
-        """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through."""
+    async def cancel(self, order_id: int, principal: Principal) -> OrderRead:
+        """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through; its event
+        goes out through the outbox."""
         # the unit answers the order as it left it: no read-back through the session (3 round trips)
-        return await run_unit_of_work(self.engine, partial(cancel_in, order_id=order_id, principal=principal))
+        order, _event = await run_unit_of_work(self.engine, partial(cancel_in, order_id=order_id, principal=principal))
+        return order
 
     async def advance(self, order_id: int, principal: Principal, status: OrderStatus) -> OrderRead:
         """Staff: one step along the lifecycle; anything else is 409."""
         if status == OrderStatus.CANCELLED:
-            return (await self.cancel(order_id, principal))[0]
+            return await self.cancel(order_id, principal)
         await run_unit_of_work(self.engine, partial(advance_in, order_id=order_id, principal=principal, status=status))
         return await self.get(order_id, principal)
