@@ -81,7 +81,6 @@ SEARCH_INDEX_NAMES = frozenset(
         "catalog_product_search_vocab",
         "search_document",  # PostgreSQL's tsvector column of catalog_product
         "ix_catalog_product_search_document",
-        "ix_catalog_product_sku_prefix",
     }
 )
 """Schema objects the search migration owns and the models do not describe (the ORM never reads them)."""

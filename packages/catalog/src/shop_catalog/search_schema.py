@@ -84,11 +84,15 @@ _POSTGRESQL_UP = (
         EXECUTE FUNCTION catalog_product_search_trigger()""",
     "UPDATE catalog_product SET search_document = catalog_product_search_document(name, sku, description)",
     "CREATE INDEX ix_catalog_product_search_document ON catalog_product USING gin (search_document)",
-    # SKUs that start with the query: LIKE 'abc%' on lower(sku), whatever the database's collation
-    "CREATE INDEX ix_catalog_product_sku_prefix ON catalog_product (lower(sku) text_pattern_ops)",
+    # SKUs that start with the query: LIKE 'abc%' on lower(sku), whatever the database's collation. The unique
+    # index on lower(sku) is rebuilt with `text_pattern_ops`, which answers equality and prefixes alike, rather
+    # than adding a second index of the same keys (30 MB at 1,000,000 products; decision 190).
+    "DROP INDEX uq_catalog_product_sku",
+    "CREATE UNIQUE INDEX uq_catalog_product_sku ON catalog_product (lower(sku) text_pattern_ops)",
 )
 _POSTGRESQL_DOWN = (
-    "DROP INDEX IF EXISTS ix_catalog_product_sku_prefix",
+    "DROP INDEX IF EXISTS uq_catalog_product_sku",
+    "CREATE UNIQUE INDEX uq_catalog_product_sku ON catalog_product (lower(sku))",
     "DROP TRIGGER IF EXISTS catalog_product_search_update ON catalog_product",
     "DROP TRIGGER IF EXISTS catalog_product_search_insert ON catalog_product",
     "DROP FUNCTION IF EXISTS catalog_product_search_trigger()",
