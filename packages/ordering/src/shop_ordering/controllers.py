@@ -124,7 +124,7 @@ class OrderController(Controller):
     ) -> CursorPage[OrderRead]:
         if not principal.is_staff:
             status, customer = None, None
-        items, window = await orders.page(
+        items, window = await orders.reads.page(
             principal, cursor=cursor, page_size=min(page_size, 100), status=status, customer=customer
         )
         return cursor_page(request, items, window)
@@ -133,7 +133,7 @@ class OrderController(Controller):
     async def get_order(
         self, orders: NamedDependency[OrderService], principal: NamedDependency[Principal], order_id: RowId
     ) -> OrderRead:
-        return await orders.get(order_id, principal)
+        return await orders.reads.get(order_id, principal)
 
     @post(
         "/{order_id:int}/cancel/",

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shop_kernel import (
     ConflictError,
     FieldValidationError,
-    KeysetWindow,
     Principal,
     run_one_statement_units,
     run_unit_of_work,
@@ -56,8 +55,9 @@ class OrderingRules:
 
 
 class OrderService:
-    """Reads run on the request's async session; writes are synchronous Core units of work run by
-    `shop_kernel.run_unit_of_work` (one hand-off to the SQLite writer thread, or `run_sync` on PostgreSQL).
+    """Reads are `self.reads` (`shop_ordering.reads.OrderReads`), on the request's async session. Writes are
+    synchronous Core units of work: run by `shop_kernel.run_unit_of_work` (one hand-off to the SQLite writer
+    thread, or `run_sync` on PostgreSQL), or, for placing an order on PostgreSQL, `run_one_statement_units`.
     """
 
     def __init__(self, session: AsyncSession, rules: OrderingRules | None = None) -> None:
@@ -130,23 +130,6 @@ class OrderService:
             return PlacedOrder(order=(await self.reads.render([earlier]))[0], replayed=True)
         raise ConflictError("Could not allocate an order number; please retry.")  # pragma: no cover
 
-    # ---- reading ------------------------------------------------------------------------------
-
-    async def get(self, order_id: int, principal: Principal) -> OrderRead:
-        return await self.reads.get(order_id, principal)
-
-    async def page(
-        self,
-        principal: Principal,
-        *,
-        cursor: str | None,
-        page_size: int,
-        status: OrderStatus | None = None,
-        customer: str | None = None,
-    ) -> tuple[list[OrderRead], KeysetWindow[Any]]:
-        """Newest first, keyset-paginated; customers see their own orders, staff everybody's."""
-        return await self.reads.page(principal, cursor=cursor, page_size=page_size, status=status, customer=customer)
-
     # ---- changing -----------------------------------------------------------------------------
 
     async def cancel(self, order_id: int, principal: Principal) -> OrderRead:
@@ -161,4 +144,4 @@ class OrderService:
         if status == OrderStatus.CANCELLED:
             return await self.cancel(order_id, principal)
         await run_unit_of_work(self.engine, partial(advance_in, order_id=order_id, principal=principal, status=status))
-        return await self.get(order_id, principal)
+        return await self.reads.get(order_id, principal)
