@@ -4,13 +4,13 @@ are sent anyway, once; a row a dead worker left `sending` is settled by the docu
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 from sqlalchemy import update
@@ -72,6 +72,16 @@ def relayed(
     return str(order["order_number"])
 
 
+def reconciler_passes(more: int) -> None:
+    """Wait until this process's reconciler has completed `more` passes after now (its metric, not a sleep)."""
+
+    def done() -> float:
+        return REGISTRY.get_sample_value("shop_notify_reconciler_passes_total") or 0.0
+
+    start = done()
+    eventually(lambda: done() >= start + more)
+
+
 def sms_sending_since(api: Api, since: datetime) -> None:
     """What a worker that claimed the SMS and then died leaves behind."""
 
@@ -92,7 +102,7 @@ def test_queued_notifications_whose_jobs_were_lost_are_sent_once(
     with app_with_worker(settings, at, smtp, **FAST):
         eventually(lambda: statuses(api) == {"sms": "sent", "email": "sent"}, timeout=20)
         eventually(lambda: len(at.received) == 1 and len(smtp.received) == 1)
-        time.sleep(1.0)  # several reconciler passes later: still once each
+        reconciler_passes(3)  # several passes later: still once each
     assert len(at.received) == 1
     assert len(smtp.received) == 1
     assert relayed in at.received[0].form["message"]
@@ -117,6 +127,6 @@ def test_a_recent_sending_row_is_left_to_its_job(
     sms_sending_since(api, datetime.now(UTC))
     with app_with_worker(settings, at, smtp, **FAST):
         eventually(lambda: statuses(api).get("email") == "sent")
-        time.sleep(1.0)
+        reconciler_passes(3)
         assert statuses(api)["sms"] == "sending"
     assert at.received == []

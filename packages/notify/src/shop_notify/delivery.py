@@ -37,7 +37,7 @@ from shop_kernel import (
     run_unit_of_work,
 )
 from shop_notify.channels import DeliveryError, EmailChannel, SmsChannel
-from shop_notify.metrics import JOBS, RECONCILED
+from shop_notify.metrics import JOBS, RECONCILED, RECONCILER_PASSES
 from shop_notify.models import NotificationLog
 from shop_notify.rendering import Renderer
 from shop_notify.settings import NotifySettings
@@ -285,6 +285,7 @@ class NotifyRuntime:
             try:
                 if await _take_turn(queue, interval, self.settings.queue_name):
                     await self.reconcile(queue)
+                    RECONCILER_PASSES.inc()
             except Exception:
                 logger.warning("notification reconciler failed; retrying in %.1f s", interval, exc_info=True)
             with contextlib.suppress(TimeoutError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ("JOBS", "RECONCILED")
+__all__ = ("JOBS", "RECONCILED", "RECONCILER_PASSES")
 
 JOBS = Counter(
     "shop_notify_jobs",
@@ -17,4 +17,9 @@ RECONCILED = Counter(
     "Notifications the reconciler repaired: `requeued` (queued, its job lost) "
     "or `interrupted` (left sending by a dead worker).",
     ["action"],
+)
+
+RECONCILER_PASSES = Counter(
+    "shop_notify_reconciler_passes",
+    "Reconciler passes this process completed (one per interval across all workers): flat means none runs here.",
 )
