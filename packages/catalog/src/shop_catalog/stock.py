@@ -17,7 +17,7 @@ statement, so their foreign-key checks never meet another order's lock on a hot 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -114,11 +114,7 @@ def check_stock(connection: Connection, quantities: Mapping[int, int]) -> dict[i
     Takes nothing: the stock may change before `reserve_stock`, which decides. A caller that wrote rows from
     these names and prices compares them with `reserve_stock`'s, which are the ones its stock was taken at.
     """
-    rows = _check_statement(len(quantities)).rows(connection, _parameters(quantities))
-    found = {pid: (name, active, stock) for pid, name, _price, active, stock in rows}
-    short = [pid for pid, units in quantities.items() if pid not in found or not found[pid][1] or found[pid][2] < units]
-    _refuse(quantities, found, short)
-    return {pid: ReservedProduct(pid, name, price) for pid, name, price, _active, _stock in rows}
+    return _servable(quantities, _check_statement(len(quantities)).rows(connection, _parameters(quantities)))
 
 
 @lru_cache(maxsize=128)
@@ -252,12 +248,7 @@ class StockTaking:
         """Why the stock was not taken, from the `locked` rows (`id`, `name`, `price`, `is_active`, `stock_quantity`):
         raises `UnavailableProducts` or `InsufficientStock`; or, if every line could have been served, a name or
         price had changed since the caller read it: returns them as they are now, to place the order again at."""
-        found = {pid: (name, active, stock) for pid, name, _price, active, stock in locked}
-        short = [
-            pid for pid, units in quantities.items() if pid not in found or not found[pid][1] or found[pid][2] < units
-        ]
-        _refuse(quantities, found, short)
-        return {pid: ReservedProduct(pid, name, price) for pid, name, price, _active, _stock in locked}
+        return _servable(quantities, locked)
 
 
 def _parameters(quantities: Mapping[int, int]) -> dict[str, Any]:
@@ -281,6 +272,15 @@ def _explain_failure(
         )
     }
     _refuse(quantities, {pid: (row.name, row.is_active, row.stock_quantity) for pid, row in rows.items()}, missing)
+
+
+def _servable(quantities: Mapping[int, int], rows: Sequence[tuple[Any, ...]]) -> dict[int, ReservedProduct]:
+    """Name and price of each product in `rows` (`id`, `name`, `price`, `is_active`, `stock_quantity`), or the refusal
+    of `_refuse` if any line's product is unknown, inactive or short of its units."""
+    found = {pid: (name, active, stock) for pid, name, _price, active, stock in rows}
+    short = [pid for pid, units in quantities.items() if pid not in found or not found[pid][1] or found[pid][2] < units]
+    _refuse(quantities, found, short)
+    return {pid: ReservedProduct(pid, name, price) for pid, name, price, _active, _stock in rows}
 
 
 def _refuse(quantities: Mapping[int, int], found: Mapping[int, tuple[str, bool, int]], refused: list[int]) -> None:

@@ -115,6 +115,8 @@ class OutboxRelay:
         if len(set(names)) != len(names):
             raise ValueError(f"outbox subscribers need distinct names, got {names}")
 
+    _pending_by_due: dict[tuple[str, ...], Select[Any]] = field(default_factory=dict, init=False, repr=False)
+
     @cached_property
     def _dispatch(self) -> Update:
         return _dispatch_statement(self.subscribers)
@@ -158,8 +160,13 @@ class OutboxRelay:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _pending(self, due: Sequence[Subscriber]) -> list[Any]:
+        # built once per set of due subscribers (usually all of them), not on every pass
+        key = tuple(subscriber.name for subscriber in due)
+        statement = self._pending_by_due.get(key)
+        if statement is None:
+            statement = self._pending_by_due[key] = _pending_statement(due, self.batch)
         async with self.engine.connect() as connection:
-            return list((await connection.execute(_pending_statement(due, self.batch))).all())
+            return list((await connection.execute(statement)).all())
 
     async def _hand_over(self, subscriber: Subscriber, rows: list[Any]) -> tuple[str, list[int]]:
         """Decode and hand `rows` to `subscriber`; returns the ids it now has (none if it raised). An event
