@@ -74,6 +74,7 @@ from shop_kernel.text import (
     control_character_in,
     decode_json_text,
 )
+from shop_kernel.units import UNIT_KEY, Unit, provide_unit
 from shop_kernel.writes import (
     Prepared,
     UnitBatcher,
@@ -96,6 +97,7 @@ __all__ = (
     "REQUEST_ID_HEADER",
     "RESPONSE_CACHE",
     "TEXT_PATTERN",
+    "UNIT_KEY",
     "BearerTokenMiddleware",
     "CacheRule",
     "ConflictError",
@@ -126,6 +128,7 @@ __all__ = (
     "TextInputMiddleware",
     "TextRequest",
     "TokenResolver",
+    "Unit",
     "UnitBatcher",
     "UnprocessableError",
     "UnsupportedMediaType",
@@ -157,6 +160,7 @@ __all__ = (
     "problem_response",
     "problems",
     "provide_principal",
+    "provide_unit",
     "require_authenticated",
     "require_customer",
     "require_scopes",

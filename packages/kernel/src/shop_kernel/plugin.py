@@ -13,6 +13,7 @@ from shop_kernel.openapi import document_problems
 from shop_kernel.problems import problem_exception_handlers
 from shop_kernel.response_cache import RESPONSE_CACHE, ResponseCache, ResponseCacheMiddleware
 from shop_kernel.text import TextInputMiddleware, TextRequest
+from shop_kernel.units import UNIT_KEY, provide_unit
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -24,9 +25,9 @@ DB_SESSION_KEY = "db_session"
 
 
 def install_shared(app_config: AppConfig) -> None:
-    """Problem+json handlers, the `principal` dependency, the documented error answers of every operation, the
-    text rule (`shop_kernel.text`: the request class that checks bodies, the middleware that checks URLs) and
-    the response cache (`shop_kernel.response_cache`: one per app, used by routes that declare a `CacheRule`).
+    """Problem+json handlers, the `principal` and `unit` (`shop_kernel.units`) dependencies, the documented error
+    answers of every operation, the text rule (`shop_kernel.text`: the request class that checks bodies, the
+    middleware that checks URLs) and the response cache (`shop_kernel.response_cache`: one per app, used by routes that declare a `CacheRule`).
 
     Idempotent; the host app's own handlers and dependencies win. A host app's own request class must derive
     from `TextRequest`: without it, text that is not text would reach the handlers of a context.
@@ -34,6 +35,7 @@ def install_shared(app_config: AppConfig) -> None:
     for exc_type, handler in problem_exception_handlers().items():
         app_config.exception_handlers.setdefault(exc_type, handler)
     app_config.dependencies.setdefault("principal", Provide(provide_principal))
+    app_config.dependencies.setdefault(UNIT_KEY, Provide(provide_unit))
     if app_config.request_class in (None, Request):  # unset, or Litestar's own named explicitly
         app_config.request_class = TextRequest
     elif not issubclass(app_config.request_class, TextRequest):
