@@ -5,14 +5,13 @@ row, checked in the database), so stock can never go negative or oversell whatev
 and the number of statements does not grow with the number of lines. The caller's transaction
 decides: roll it back and nothing was reserved.
 
-On PostgreSQL the UPDATE takes the products' row locks, held until the caller's transaction ends, and every
-order for a popular product queues on its row. So a caller can read the products first without a lock
-(`check_stock`), write what it must, and reserve as its last statement before COMMIT (decision 152).
-
-Better still on PostgreSQL, the taking of the stock can be part of the caller's one statement, run outside a
-transaction (`StockTaking`, decision 160): the rows are locked only while PostgreSQL runs that statement, and
-the caller's rows that reference the products (order lines) are written after the stock was taken, in the same
-statement, so their foreign-key checks never meet another order's lock on a hot product.
+SQLite takes the stock first (`reserve_stock`), in its one writer's transaction. On PostgreSQL an UPDATE's row
+locks would be held until the caller's COMMIT, and every order for a popular product would queue on its row;
+so the caller reads the products without a lock (`check_stock`) and the taking of the stock is part of the
+caller's one statement, run outside a transaction (`StockTaking`, decision 160): the rows are locked only while
+PostgreSQL runs that statement, and the caller's rows that reference the products (order lines) are written
+after the stock was taken, in the same statement, so their foreign-key checks never meet another order's lock
+on a hot product.
 """
 
 from __future__ import annotations

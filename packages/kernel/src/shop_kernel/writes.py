@@ -239,7 +239,7 @@ class Prepared:
       five times the database work of placing an order while the write lock was held (decision 124);
     - on asyncpg (inside `run_unit_of_work`'s `run_sync`), on the connection's asyncpg prepared statement, from
       the same statement cache SQLAlchemy's asyncpg cursor uses, the transaction begun as that cursor would:
-      SQLAlchemy's execution was a third of an order's CPU on PostgreSQL (decision 153). Errors are SQLAlchemy's
+      SQLAlchemy's execution was a third of an order's CPU on PostgreSQL (decision 27). Errors are SQLAlchemy's
       (an `IntegrityError` with the driver's error as `orig`), a lost connection invalidated as it would be.
     - on any other driver, through `Connection.execute`.
 
