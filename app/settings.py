@@ -95,14 +95,17 @@ class RequestLimits:
 
 @dataclass(frozen=True)
 class DatabasePool:
-    """PostgreSQL connection pool per process, and the server-side limit on any one statement.
+    """The database connection pool per process (PostgreSQL, or a SQLite file's aiosqlite connections), and
+    PostgreSQL's server-side limit on any one statement.
 
     Each API replica and worker holds up to `size + max_overflow` connections: keep
     replicas x that below the server's `max_connections` (or put PgBouncer in front).
     """
 
     size: int = 10
-    max_overflow: int = 10
+    max_overflow: int = 0
+    """Connections opened beyond `size` at a peak and closed as soon as demand dips: 0 by default, so a busy
+    process queues for its `size` connections instead of opening and closing them by the second (decision 191)."""
     timeout_seconds: float = 30.0
     """How long a request waits for a free connection before failing."""
     statement_timeout_ms: int = 30_000
@@ -113,7 +116,7 @@ class DatabasePool:
         try:
             pool = cls(
                 size=int(env.get("DB_POOL_SIZE", "10")),
-                max_overflow=int(env.get("DB_MAX_OVERFLOW", "10")),
+                max_overflow=int(env.get("DB_MAX_OVERFLOW", "0")),
                 timeout_seconds=float(env.get("DB_POOL_TIMEOUT", "30")),
                 statement_timeout_ms=int(env.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
             )

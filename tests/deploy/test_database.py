@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -35,7 +35,7 @@ def production_env(**overrides: str) -> dict[str, str]:
 
 def test_pool_defaults_suit_a_replica() -> None:
     assert Settings.from_env(production_env()).db_pool == DatabasePool(
-        size=10, max_overflow=10, timeout_seconds=30.0, statement_timeout_ms=30_000
+        size=10, max_overflow=0, timeout_seconds=30.0, statement_timeout_ms=30_000
     )
 
 
@@ -171,3 +171,32 @@ def test_a_pooled_connection_is_pinged_only_after_sitting_idle(postgres_url: str
     first, second, pings = asyncio.run(run())
     assert second != first
     assert pings == 1
+
+
+def test_connections_past_the_pool_size_are_never_opened_and_the_pool_keeps_its_own(tmp_path: Any) -> None:
+    """Decision 191, on SQLite's file pool (PostgreSQL's is the same pool class): with the default no overflow, a
+    second checkout waits instead of opening a connection, and a connection handed back stays open for the next."""
+    settings = pool_settings(f"sqlite+aiosqlite:///{tmp_path / 'pool.sqlite3'}", size=1, timeout_seconds=0.2)
+
+    async def run() -> tuple[int, bool]:
+        engine = make_engine(settings)
+        opened = 0
+
+        def count(*_: Any) -> None:
+            nonlocal opened
+            opened += 1
+
+        event.listen(engine.sync_engine, "connect", count)
+        try:
+            async with engine.connect() as held:
+                await held.execute(text("SELECT 1"))
+                with pytest.raises(PoolTimeoutError):
+                    await engine.connect()
+            async with engine.connect() as again:
+                await again.execute(text("SELECT 1"))
+            return opened, engine.sync_engine.pool.size() == 1
+        finally:
+            await engine.dispose()
+
+    assert DatabasePool().max_overflow == 0
+    assert asyncio.run(run()) == (1, True)
