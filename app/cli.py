@@ -323,9 +323,12 @@ def _serve(settings: Settings, host: str | None, port: int | None, processes: in
         "access_log": False,
     }
     if processes == 1:
+        from app.gc_tuning import freeze_survivors
         from app.main import create_app
 
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        app.on_startup.append(freeze_survivors)
+        uvicorn.run(app, **options)
         return
     # Each serving process builds its app from the environment (uvicorn starts them with `spawn`) and stops
     # when this supervisor dies.
@@ -344,11 +347,13 @@ def worker_command() -> None:
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("REDIS_URL is required to run a separate worker")
+    from app.gc_tuning import freeze_survivors
     from app.observability import configure_logging, log_startup_warnings
     from app.worker import run_worker
 
     configure_logging(settings)
     log_startup_warnings(settings)
+    freeze_survivors()  # what the imports built lives as long as the worker (app.gc_tuning)
     click.echo(f"worker on queue {settings.notify.queue_name!r} ({_redacted(settings.redis_url)})")
     asyncio.run(run_worker(settings))
 
