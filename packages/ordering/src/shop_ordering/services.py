@@ -1,8 +1,8 @@
 """Placing, reading, cancelling and advancing orders. Each public method owns its transaction.
 
 The writes are Core units of work (`shop_ordering.placing`, `shop_ordering.units`) run through the request's
-`shop_kernel.Unit`, the reads queries on its session (`shop_ordering.reads`); this service adds what belongs to neither: the Idempotency-Key claim of this process
-and the retries of a unit that lost a race.
+`shop_kernel.Unit`, the reads queries on its session (`shop_ordering.reads`); this service adds what belongs to
+neither: the Idempotency-Key claim of this process and the retries of a unit that lost a race.
 """
 
 from __future__ import annotations
