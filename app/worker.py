@@ -39,8 +39,7 @@ def worker_queue(settings: Settings, plugins: Sequence[PluginProtocol], *, in_pr
     that start and stop notify's reconciler and the kernel's outbox relay with each worker. The relay serves the
     subscribers every mounted plugin declares (`shop_kernel.OutboxConsumer`): none is listed here."""
     [notify] = [plugin for plugin in plugins if isinstance(plugin, NotifyPlugin)]
-    others = [plugin for plugin in plugins if plugin is not notify]
-    return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, plugins=others)
+    return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, plugins=plugins)
 
 
 STOP_DEADLINE_SECONDS = 10.0

@@ -69,11 +69,22 @@ def relayed(subscriber: str, outcome: str) -> float:
 
 
 def relay_passes(more: int) -> None:
-    """Wait until this process's outbox relay has completed `more` passes after now (its metric, not a sleep):
-    whatever it would hand over again, it has by then."""
+    """Wait until this process's outbox relay has completed `more` passes after now: whatever it would hand over
+    again, it has by then."""
+    _passes("shop_outbox_relay_passes_total", more)
+
+
+def reconciler_passes(more: int) -> None:
+    """Wait until this process's notification reconciler has completed `more` passes after now."""
+    _passes("shop_notify_reconciler_passes_total", more)
+
+
+def _passes(counter: str, more: int) -> None:
+    """A pass counter's metric, not a sleep: a fixed sleep is too short on a loaded machine and wasted on an idle
+    one."""
 
     def done() -> float:
-        return REGISTRY.get_sample_value("shop_outbox_relay_passes_total") or 0.0
+        return REGISTRY.get_sample_value(counter) or 0.0
 
     start = done()
     eventually(lambda: done() >= start + more)

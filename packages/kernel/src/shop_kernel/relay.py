@@ -122,14 +122,8 @@ class OutboxConsumer(Protocol):
 
 
 def subscribers_of(plugins: Iterable[object], worker: Mapping[str, Any]) -> list[Subscriber]:
-    """The subscribers every `OutboxConsumer` among `plugins` declares (each plugin once, in order)."""
-    seen: list[object] = []
-    subscribers: list[Subscriber] = []
-    for plugin in plugins:
-        if isinstance(plugin, OutboxConsumer) and not any(plugin is other for other in seen):
-            seen.append(plugin)
-            subscribers.extend(plugin.outbox_subscribers(worker))
-    return subscribers
+    """The subscribers every `OutboxConsumer` among `plugins` declares, in order."""
+    return [s for plugin in plugins if isinstance(plugin, OutboxConsumer) for s in plugin.outbox_subscribers(worker)]
 
 
 RELAY_PASSES = Counter(

@@ -73,8 +73,8 @@ class NotifyPlugin(InitPluginProtocol):
     def queue_config(self, redis_url: str, *, in_process: bool, plugins: Sequence[object] = ()) -> QueueConfig:
         """The `notify` queue: its tasks, and, started and stopped with each worker, notify's reconciler and the
         kernel's outbox relay for the subscribers that notify and every other `OutboxConsumer` among `plugins`
-        (the host app's mounted plugins) declare."""
-        consumers = (self, *plugins)
+        (the host app's mounted plugins, notify among them or not) declare."""
+        consumers = (self, *(plugin for plugin in plugins if plugin is not self))
         return QueueConfig(
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
