@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
@@ -42,7 +43,6 @@ from shop_identity import SCOPES, IdentityPlugin, IdentitySettings, MemoryFailur
 from shop_kernel import (
     RESPONSE_CACHE,
     ResponseCache,
-    Subscriber,
     close_unit_of_work_runner,
     document_problems,
     problem_exception_handlers,
@@ -50,7 +50,13 @@ from shop_kernel import (
 from shop_notify import NotifyPlugin, erase_customer_notifications, export_customer_notifications
 from shop_ordering import OrderingPlugin, customer_order_summary, erase_customer_orders, export_customer_orders
 
-__all__ = ("create_app",)
+if TYPE_CHECKING:
+    from litestar.plugins import PluginProtocol
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shop_identity import FailureCounter
+
+__all__ = ("context_plugins", "create_app")
 
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 
@@ -118,25 +124,39 @@ def identity_settings(settings: Settings) -> IdentitySettings:
     )
 
 
-def create_app(settings: Settings | None = None, *, outbox_subscribers: Sequence[Subscriber] = ()) -> Litestar:
-    """The app; `outbox_subscribers` join notify's on the outbox relay of its worker (see `app.worker`)."""
+def context_plugins(
+    settings: Settings,
+    session_maker: Callable[[], AsyncSession],
+    *,
+    sign_in_failures: FailureCounter | None = None,
+    plugins: Sequence[PluginProtocol] = (),
+) -> list[PluginProtocol]:
+    """The contexts' plugins and the host's own `plugins`: what the app mounts, and what its worker (in this
+    process or `shop worker`) asks for outbox subscribers (`shop_kernel.OutboxConsumer`)."""
+    return [
+        IdentityPlugin(
+            identity_settings(settings),
+            sign_in_failures=sign_in_failures,
+            customer_orders=customer_order_summary,
+            personal_data=(
+                PersonalData("orders", export_customer_orders, erase_customer_orders),
+                PersonalData("notifications", export_customer_notifications, erase_customer_notifications),
+            ),
+        ),
+        CatalogPlugin(settings.catalog),
+        OrderingPlugin(),
+        NotifyPlugin(settings.notify, session_maker=session_maker),
+        *plugins,
+    ]
+
+
+def create_app(settings: Settings | None = None, *, plugins: Sequence[PluginProtocol] = ()) -> Litestar:
+    """The app. `plugins` are mounted beside the contexts (a sibling consumer of the outbox, say); the outbox
+    subscribers any mounted plugin declares join the relay of the worker (see `app.worker`)."""
     settings = settings or get_settings()
     alchemy = make_alchemy_config(settings)
     engine = alchemy.get_engine()
     session_maker = alchemy.create_session_maker()
-    notify = NotifyPlugin(settings.notify, session_maker=session_maker)
-    queues = SAQPlugin(
-        SAQConfig(
-            queue_configs=[
-                worker_queue(
-                    settings,
-                    notify,
-                    in_process=settings.worker_in_process and bool(settings.redis_url),
-                    subscribers=outbox_subscribers,
-                )
-            ]
-        )
-    )
     # Redis makes limits and cached pages shared by every replica; while it is unreachable they are kept in
     # this process (limits, sign-in failures) or skipped (cache), never a 500 (app/redis_outage.py).
     outage = RedisOutage()
@@ -150,6 +170,14 @@ def create_app(settings: Settings | None = None, *, outbox_subscribers: Sequence
         if settings.redis_url
         else None
     )
+    mounted = context_plugins(settings, session_maker, sign_in_failures=sign_in_failures, plugins=plugins)
+    queues = SAQPlugin(
+        SAQConfig(
+            queue_configs=[
+                worker_queue(settings, mounted, in_process=settings.worker_in_process and bool(settings.redis_url))
+            ]
+        )
+    )
     # anonymous catalog reads answered from memory; a write anywhere drops what it changed everywhere (Redis)
     response_cache = ResponseCache()
     bus = RedisInvalidationBus(settings.redis_url, response_cache) if settings.redis_url else None
@@ -161,18 +189,7 @@ def create_app(settings: Settings | None = None, *, outbox_subscribers: Sequence
         ],
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
-            IdentityPlugin(
-                identity_settings(settings),
-                sign_in_failures=sign_in_failures,
-                customer_orders=customer_order_summary,
-                personal_data=(
-                    PersonalData("orders", export_customer_orders, erase_customer_orders),
-                    PersonalData("notifications", export_customer_notifications, erase_customer_notifications),
-                ),
-            ),
-            CatalogPlugin(settings.catalog),
-            OrderingPlugin(),
-            notify,
+            *mounted,
             queues,
             StructlogPlugin(
                 StructlogConfig(structlog_logging_config=logging_config(settings), enable_middleware_logging=False)

@@ -268,9 +268,9 @@ def log_startup_warnings(settings: Settings) -> None:
 
 
 class MetricsController(PrometheusController):
-    """`/metrics` for Prometheus: HTTP requests per route, orders, stock-out rejections, notification jobs
-    (in the process that runs them), the outbox backlog and whether Redis answers. Scrape it inside the
-    cluster; do not route it through the public ingress."""
+    """`/metrics` for Prometheus: HTTP requests per route, orders, stock-out rejections, notification jobs and
+    outbox relay passes and hand-overs (in the process that runs them), the outbox backlog and whether Redis
+    answers. Scrape it inside the cluster; do not route it through the public ingress."""
 
     path = "/metrics"
 

@@ -20,14 +20,13 @@ from saq.types import Context
 
 from app.db import make_alchemy_config
 from app.settings import Settings
+from shop_notify import NotifyPlugin, queue_redis
 
 if TYPE_CHECKING:
+    from litestar.plugins import PluginProtocol
     from litestar_saq import QueueConfig
     from saq.queue import Queue
     from saq.types import Function, ReceivesContext
-
-    from shop_kernel import Subscriber
-    from shop_notify import NotifyPlugin
 
 logger = logging.getLogger("shop.worker")
 
@@ -35,12 +34,12 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 """Used only when no REDIS_URL is configured and `shop serve` did not start the embedded one."""
 
 
-def worker_queue(
-    settings: Settings, notify: NotifyPlugin, *, in_process: bool, subscribers: Sequence[Subscriber] = ()
-) -> QueueConfig:
-    """The worker's one queue (`notify`): its tasks, and the hooks that start and stop the kernel's outbox relay
-    (notify's subscriber and `subscribers`) and notify's reconciler with each worker."""
-    return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, subscribers=subscribers)
+def worker_queue(settings: Settings, plugins: Sequence[PluginProtocol], *, in_process: bool) -> QueueConfig:
+    """The worker's one queue (`notify`, of the NotifyPlugin among the mounted `plugins`): its tasks, and the hooks
+    that start and stop notify's reconciler and the kernel's outbox relay with each worker. The relay serves the
+    subscribers every mounted plugin declares (`shop_kernel.OutboxConsumer`): none is listed here."""
+    [notify] = [plugin for plugin in plugins if isinstance(plugin, NotifyPlugin)]
+    return notify.queue_config(settings.redis_url or LOCAL_REDIS, in_process=in_process, plugins=plugins)
 
 
 STOP_DEADLINE_SECONDS = 10.0
@@ -91,17 +90,17 @@ class BoundedWorker(Worker[Context]):
 
 
 async def run_worker(
-    settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS, subscribers: Sequence[Subscriber] = ()
+    settings: Settings, *, stop_deadline: float = STOP_DEADLINE_SECONDS, plugins: Sequence[PluginProtocol] = ()
 ) -> None:
-    """Run the `notify` queue's worker, with the outbox relay (notify's subscriber and `subscribers`, as
-    `create_app(outbox_subscribers=...)` has them) and the reconciler, until SIGTERM or SIGINT."""
+    """Run the `notify` queue's worker, with the reconciler and the outbox relay for the plugins the app mounts
+    (`app.main.context_plugins`, with `plugins` as `create_app(plugins=...)` has them), until SIGTERM or SIGINT."""
     from saq.queue.redis import RedisQueue
 
-    from shop_notify import NotifyPlugin, queue_redis
+    from app.main import context_plugins  # not at the top: app.main composes with this module
 
     alchemy = make_alchemy_config(settings)
-    notify = NotifyPlugin(settings.notify, session_maker=alchemy.create_session_maker())
-    config = worker_queue(settings, notify, in_process=False, subscribers=subscribers)
+    mounted = context_plugins(settings, alchemy.create_session_maker(), plugins=plugins)
+    config = worker_queue(settings, mounted, in_process=False)
     # saq's Queue.from_url does not accept unix:// (the embedded Redis); a client instance works for both
     queue = RedisQueue(queue_redis(settings.redis_url or LOCAL_REDIS), name=config.name)
     worker = BoundedWorker.of(config, queue, stop_deadline=stop_deadline)

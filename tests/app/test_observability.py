@@ -111,6 +111,7 @@ def test_metrics_count_requests_per_route_stock_outs_and_the_outbox(
     # the test app runs no worker: the order's event waits in the outbox
     assert _metric(after, "shop_outbox_pending") >= 1
     assert _metric(after, "shop_outbox_lag_seconds") >= 0
+    assert "\nshop_outbox_relay_passes_total " in after  # exported; it moves in the process that runs the relay
 
 
 def test_log_lines_are_json_and_jobs_log_under_the_request_that_caused_them(tmp_path: Path) -> None:

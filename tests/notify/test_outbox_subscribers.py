@@ -1,15 +1,17 @@
-"""The outbox has subscribers: a second one joins without touching notify, and each gets every event of its topics
-exactly once, on its own schedule: one failing (or Redis away, for notify) holds back neither the other nor the
-orders."""
+"""The outbox has subscribers: a second one joins by mounting its plugin, without touching notify or the app's
+composition, and each gets every event of its topics exactly once, on its own schedule: one failing (or Redis away,
+for notify) holds back neither the other nor the orders."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from litestar.plugins import InitPluginProtocol
 from litestar.testing import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -21,6 +23,7 @@ from shop_kernel import (
     MESSAGE_REQUESTED,
     OUTBOX_DELIVERY,
     MessageRequested,
+    OutboxConsumer,
     OutboxEvent,
     OutboxMessage,
     OutboxRelay,
@@ -30,7 +33,10 @@ from shop_ordering.events import ORDER_CANCELLED, ORDER_PLACED, OrderCancelled, 
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import notify_settings
+from tests.support.notify import notify_settings, relay_passes, relayed
+
+if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
 
 
 class Audit:
@@ -47,8 +53,19 @@ class Audit:
             assert isinstance(event.body, OrderPlaced | OrderCancelled)  # decoded, not a dict
             self.received.append((event.topic, event.body.order_number))
 
-    def subscriber(self) -> Subscriber:
-        return Subscriber("audit", {ORDER_PLACED: OrderPlaced, ORDER_CANCELLED: OrderCancelled}, self.handle)
+
+class AuditPlugin(InitPluginProtocol):
+    """The plugin a sibling consumer ships: it mounts nothing else, it only declares its outbox subscriber."""
+
+    def __init__(self, audit: Audit) -> None:
+        self.audit = audit
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        return app_config
+
+    def outbox_subscribers(self, worker: Mapping[str, Any]) -> Sequence[Subscriber]:
+        assert worker["worker"].queue.name == "notify"  # the context of the worker whose relay asks
+        return [Subscriber("audit", {ORDER_PLACED: OrderPlaced, ORDER_CANCELLED: OrderCancelled}, self.audit.handle)]
 
 
 def outbox_state(api: Api) -> tuple[int, Counter[str]]:
@@ -78,7 +95,12 @@ def test_two_subscribers_each_get_every_event_once_whoever_fails(
     product = catalog.product(stock_quantity=10)
     body = {"items": [{"product_id": product["id"], "quantity": 1}]}
     shop_settings = replace(settings, redis_url=own_redis.url, worker_in_process=True, notify=notify_settings(at, smtp))
-    app = create_app(shop_settings, outbox_subscribers=[audit.subscriber()])
+    plugin = AuditPlugin(audit)
+    assert isinstance(plugin, OutboxConsumer)
+    app = create_app(shop_settings, plugins=[plugin])
+    before = {
+        (name, outcome): relayed(name, outcome) for name in ("audit", "notify") for outcome in ("delivered", "failed")
+    }
 
     def sms_for(number: str) -> int:
         return sum(number in sms.form["message"] for sms in at.received)
@@ -95,8 +117,10 @@ def test_two_subscribers_each_get_every_event_once_whoever_fails(
 
         # notify cannot enqueue while Redis is away; the audit still gets the next order at once
         own_redis.stop()
+        failed = relayed("notify", "failed")  # notify has every earlier event: a failure now is the next order's
         _, second = order()
         eventually(lambda: (ORDER_PLACED, second) in audit.received)
+        eventually(lambda: relayed("notify", "failed") > failed)  # notify was handed it too: Redis refused
         assert sms_for(second) == 0
         assert outbox_state(api)[0] == 1  # undispatched: notify does not have it yet
         own_redis.start()
@@ -112,12 +136,16 @@ def test_two_subscribers_each_get_every_event_once_whoever_fails(
         audit.failing = False
         eventually(lambda: (ORDER_CANCELLED, third) in audit.received, timeout=30)
         eventually(lambda: outbox_state(api)[0] == 0)
+        relay_passes(3)  # several passes later, nothing was handed over again
 
     assert Counter(audit.received) == Counter(
         {(ORDER_PLACED, first): 1, (ORDER_PLACED, second): 1, (ORDER_PLACED, third): 1, (ORDER_CANCELLED, third): 1}
     )
     assert [sms_for(number) for number in (first, second, third)] == [1, 1, 2]
     assert outbox_state(api) == (0, Counter({"notify": 4, "audit": 4}))
+    assert relayed("audit", "delivered") - before["audit", "delivered"] == 4
+    assert relayed("notify", "delivered") - before["notify", "delivered"] == 4
+    assert relayed("audit", "failed") > before["audit", "failed"]
 
 
 def test_an_event_committed_late_with_a_smaller_id_is_still_handed_over(client: TestClient[Any], api: Api) -> None:
@@ -154,3 +182,4 @@ def test_an_event_committed_late_with_a_smaller_id_is_still_handed_over(client: 
     assert outbox_state(api) == (0, Counter({"late": 3}))
     with pytest.raises(ValueError, match="distinct names"):
         OutboxRelay(cast("AsyncEngine", None), [Subscriber("same", {}, Audit().handle)] * 2)
+    assert relayed("late", "undecodable") >= 1

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 from sqlalchemy import update
@@ -24,7 +23,7 @@ from shop_notify.models import NotificationLog
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
-from tests.support.notify import app_with_worker, notify_settings
+from tests.support.notify import app_with_worker, notify_settings, reconciler_passes
 
 FAST = {"reconcile_after_seconds": 0.3, "reconcile_interval_seconds": 0.2}
 
@@ -70,16 +69,6 @@ def relayed(
     relay_then_lose_the_queue(settings, at, smtp)
     assert statuses(api) == {"sms": "queued", "email": "queued"}
     return str(order["order_number"])
-
-
-def reconciler_passes(more: int) -> None:
-    """Wait until this process's reconciler has completed `more` passes after now (its metric, not a sleep)."""
-
-    def done() -> float:
-        return REGISTRY.get_sample_value("shop_notify_reconciler_passes_total") or 0.0
-
-    start = done()
-    eventually(lambda: done() >= start + more)
 
 
 def sms_sending_since(api: Api, since: datetime) -> None:

@@ -124,11 +124,14 @@ def test_ordering_places_orders_alone(tmp_path: Path) -> None:
 
 
 def test_notify_serves_its_log_alone(tmp_path: Path, redis_url: str) -> None:
-    """Notify mounted with its own database, its SAQ queue, and a host-provided token check."""
+    """Notify mounted with its own database, its SAQ queue (worker in process), and a host-provided token check;
+    its worker relays the outbox to notify's own subscriber, with no list of subscribers from the host."""
     from litestar_saq import SAQConfig, SAQPlugin
 
     import shop_notify  # noqa: F401  (models join the metadata)
+    from shop_kernel import MESSAGE_REQUESTED, MessageRequested, add_to_outbox
     from shop_notify import NotifySettings
+    from tests.support.fakes import eventually
 
     alchemy = SQLAlchemyAsyncConfig(
         connection_string=f"sqlite+aiosqlite:///{tmp_path / 'notify.sqlite3'}", create_all=True
@@ -142,12 +145,29 @@ def test_notify_serves_its_log_alone(tmp_path: Path, redis_url: str) -> None:
         plugins=[
             SQLAlchemyPlugin(alchemy),
             notify,
-            SAQPlugin(SAQConfig(queue_configs=[notify.queue_config(redis_url, in_process=False)])),
+            SAQPlugin(SAQConfig(queue_configs=[notify.queue_config(redis_url, in_process=True)])),
         ],
         middleware=[BearerTokenMiddleware(resolve)],
     )
+    message = MessageRequested(
+        template="password_changed",
+        channel="email",
+        recipient="a@shop.test",
+        context={"name": "Ann", "username": "ann", "when": "now"},
+    )
+
+    async def stage() -> None:
+        async with alchemy.get_engine().begin() as connection:
+            await connection.run_sync(add_to_outbox, MESSAGE_REQUESTED, "alone:1", message)
+
+    def logged() -> list[str]:
+        answer = client.get("/api/notifications/", headers={"Authorization": "Bearer t"})
+        return [entry["recipient"] for entry in answer.json()["results"]]
+
     with TestClient(app) as client:
-        assert client.get("/api/notifications/", headers={"Authorization": "Bearer t"}).json()["count"] == 0
+        assert logged() == []
+        client.blocking_portal.call(stage)
+        assert eventually(logged) == ["a@shop.test"]
         report = {"id": "ATXid_9", "status": "Success"}
         assert client.post("/api/notifications/sms/delivery-reports/s/", data=report).json() == {"status": "ignored"}
         # a form is checked as the form it is read as, whatever its Content-Type says

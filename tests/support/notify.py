@@ -11,11 +11,12 @@ import pytest
 import redis
 from litestar import Litestar
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 
 from app.main import create_app
 from app.settings import Settings
 from shop_notify import NotifySettings
-from tests.support.fakes import FakeAfricasTalking, FakeSmtp
+from tests.support.fakes import FakeAfricasTalking, FakeSmtp, eventually
 
 SECRET = "dlr-s3cret"
 
@@ -60,3 +61,30 @@ def app_with_worker(
     app = create_app(replace(settings, worker_in_process=True, notify=replace(notify_settings(at, smtp), **notify)))
     with TestClient(app) as worker_client:
         yield worker_client
+
+
+def relayed(subscriber: str, outcome: str) -> float:
+    """Events this process's outbox relays handed to `subscriber` with `outcome` (delivered, failed, undecodable)."""
+    return REGISTRY.get_sample_value("shop_outbox_relayed_total", {"subscriber": subscriber, "outcome": outcome}) or 0.0
+
+
+def relay_passes(more: int) -> None:
+    """Wait until this process's outbox relay has completed `more` passes after now: whatever it would hand over
+    again, it has by then."""
+    _passes("shop_outbox_relay_passes_total", more)
+
+
+def reconciler_passes(more: int) -> None:
+    """Wait until this process's notification reconciler has completed `more` passes after now."""
+    _passes("shop_notify_reconciler_passes_total", more)
+
+
+def _passes(counter: str, more: int) -> None:
+    """A pass counter's metric, not a sleep: a fixed sleep is too short on a loaded machine and wasted on an idle
+    one."""
+
+    def done() -> float:
+        return REGISTRY.get_sample_value(counter) or 0.0
+
+    start = done()
+    eventually(lambda: done() >= start + more)

@@ -53,7 +53,7 @@ from shop_kernel.problems import (
     problem_exception_handlers,
     problem_response,
 )
-from shop_kernel.relay import OUTBOX_DELIVERY, OutboxEvent, OutboxRelay, Subscriber
+from shop_kernel.relay import OUTBOX_DELIVERY, OutboxConsumer, OutboxEvent, OutboxRelay, Subscriber, subscribers_of
 from shop_kernel.response_cache import (
     EVERYTHING,
     RESPONSE_CACHE,
@@ -109,6 +109,7 @@ __all__ = (
     "MessageRequested",
     "NumberedPage",
     "Outage",
+    "OutboxConsumer",
     "OutboxEvent",
     "OutboxMessage",
     "OutboxRelay",
@@ -168,6 +169,7 @@ __all__ = (
     "response_cache_of",
     "run_one_statement_units",
     "run_unit_of_work",
+    "subscribers_of",
     "tag_answer",
     "to_money",
 )

@@ -15,6 +15,12 @@ Handlers see an event at least once: a relay that dies after a handler returned 
 commit hands the same events over again, as do two relays reading at once. Handlers therefore act
 idempotently by `OutboxEvent.key` (notify keys its log rows and jobs by it). A handler that raises keeps its
 events pending for it alone, tried again with backoff; the other subscribers carry on.
+
+Subscribers are declared by the plugins that consume events (`OutboxConsumer.outbox_subscribers`), never listed by
+the host app: whoever runs a relay gives it `subscribers_of(mounted plugins, worker context)`, so a new consumer is
+a new plugin and touches no existing one. Each pass is counted (`shop_outbox_relay_passes_total`) and so is each
+event handed over, per subscriber and outcome (`shop_outbox_relayed_total`): the signal a test or an operator waits
+on instead of a fixed sleep.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 from advanced_alchemy.base import orm_registry
 from advanced_alchemy.types import DateTimeUTC
+from prometheus_client import Counter
 from sqlalchemy import (
     Column,
     ForeignKey,
@@ -57,7 +64,16 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, Select, Update
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ("OUTBOX_DELIVERY", "OutboxEvent", "OutboxRelay", "Subscriber")
+__all__ = (
+    "OUTBOX_DELIVERY",
+    "RELAYED",
+    "RELAY_PASSES",
+    "OutboxConsumer",
+    "OutboxEvent",
+    "OutboxRelay",
+    "Subscriber",
+    "subscribers_of",
+)
 
 logger = logging.getLogger("shop.outbox")
 E = TypeVar("E")
@@ -91,6 +107,36 @@ class Subscriber:
     """Each consumed topic and the msgspec Struct its payload is decoded into."""
     handle: Callable[[list[OutboxEvent[Any]]], Awaitable[None]]
     """Handles a batch of events (in outbox order); raising keeps all of them pending for this subscriber."""
+
+
+@runtime_checkable
+class OutboxConsumer(Protocol):
+    """A plugin that consumes outbox events: it declares its subscribers, and the relay of whatever worker the host
+    app runs collects them from every mounted plugin (`subscribers_of`)."""
+
+    def outbox_subscribers(self, worker: Mapping[str, Any]) -> Sequence[Subscriber]:
+        """This plugin's subscribers, for a relay starting beside `worker`: the worker's context (SAQ's `ctx`,
+        with its `worker` and what startup hooks put there), for a handler that hands work to the worker's queue.
+        """
+        ...
+
+
+def subscribers_of(plugins: Iterable[object], worker: Mapping[str, Any]) -> list[Subscriber]:
+    """The subscribers every `OutboxConsumer` among `plugins` declares, in order."""
+    return [s for plugin in plugins if isinstance(plugin, OutboxConsumer) for s in plugin.outbox_subscribers(worker)]
+
+
+RELAY_PASSES = Counter(
+    "shop_outbox_relay_passes",
+    "Outbox relay passes this process completed (one per interval while idle, back to back while busy): flat "
+    "means no relay runs here, or its passes keep failing (the database).",
+)
+RELAYED = Counter(
+    "shop_outbox_relayed",
+    "Outbox events handed to a subscriber, by outcome: `delivered` (its handler returned; at least once), `failed` "
+    "(it raised: still pending for it, tried again with backoff) or `undecodable` (passed over and logged).",
+    ["subscriber", "outcome"],
+)
 
 
 @dataclass
@@ -150,6 +196,7 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 delivered = await self.relay_once()
+                RELAY_PASSES.inc()
                 delay = self.interval
             except Exception:
                 logger.warning("outbox relay failed; retrying in %.1f s", delay, exc_info=True)
@@ -178,6 +225,7 @@ class OutboxRelay:
                 body = msgspec.convert(row.payload, subscriber.topics[row.topic])
             except msgspec.ValidationError as exc:
                 logger.error("outbox event %s (%s) does not decode for %s: %s", row.id, row.key, subscriber.name, exc)
+                RELAYED.labels(subscriber.name, "undecodable").inc()
                 continue
             events.append(OutboxEvent(row.id, row.topic, row.key, row.request_id, body))
         backoff = self._backoff[subscriber.name]
@@ -194,7 +242,9 @@ class OutboxRelay:
                 backoff.delay,
                 exc_info=True,
             )
+            RELAYED.labels(subscriber.name, "failed").inc(len(events))
             return subscriber.name, []
+        RELAYED.labels(subscriber.name, "delivered").inc(len(events))
         backoff.delay = backoff.until = 0.0
         return subscriber.name, [row.id for row in rows]
 

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
+from litestar.di import NamedDependency
 
 from shop_kernel.context import current_request_id
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
@@ -121,6 +122,6 @@ class Unit:
                 _log.exception("An after-commit hook failed")
 
 
-async def provide_unit(db_session: AsyncSession) -> Unit:
+async def provide_unit(db_session: NamedDependency[AsyncSession]) -> Unit:
     """The `unit` dependency: the request's unit of work over the host app's `db_session`."""
     return Unit(db_session)

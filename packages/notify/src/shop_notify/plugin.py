@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -17,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from saq.types import PartialTimersDict
 
-from shop_kernel import OutboxRelay, Subscriber, install_shared
+from shop_kernel import OutboxRelay, Subscriber, install_shared, subscribers_of
 from shop_notify import models as _models  # noqa: F401  (tables join the shared metadata)
 from shop_notify.channels import EmailChannel, SmsChannel, build_channels
 from shop_notify.controllers import DeliveryReportController, NotificationController, delivery_report_secret_guard
@@ -43,7 +43,11 @@ def queue_redis(url: str) -> Redis:
 
 
 class NotifyPlugin(InitPluginProtocol):
-    """Mount with a session factory; add `queue_config(...)` to the host app's `SAQPlugin` to run the worker."""
+    """Mount with a session factory; add `queue_config(...)` to the host app's `SAQPlugin` to run the worker.
+
+    An `OutboxConsumer` (`outbox_subscribers`): its subscriber turns order events and requested messages into
+    notifications. Its worker runs the kernel's outbox relay for every consumer the host app mounts.
+    """
 
     def __init__(
         self,
@@ -66,31 +70,35 @@ class NotifyPlugin(InitPluginProtocol):
             raise RuntimeError("NotifyPlugin needs a session_maker to deliver notifications")
         return NotifyRuntime(self.settings, self.session_maker, self.sms, self.email, Renderer())
 
-    def queue_config(self, redis_url: str, *, in_process: bool, subscribers: Sequence[Subscriber] = ()) -> QueueConfig:
-        """The `notify` queue: its tasks, and the kernel's outbox relay (notify's subscriber and `subscribers`)
-        and notify's reconciler started and stopped with each worker."""
+    def queue_config(self, redis_url: str, *, in_process: bool, plugins: Sequence[object] = ()) -> QueueConfig:
+        """The `notify` queue: its tasks, and, started and stopped with each worker, notify's reconciler and the
+        kernel's outbox relay for the subscribers that notify and every other `OutboxConsumer` among `plugins`
+        (the host app's mounted plugins, notify among them or not) declare."""
+        consumers = (self, *(plugin for plugin in plugins if plugin is not self))
         return QueueConfig(
             name=self.settings.queue_name,
             # an instance rather than `dsn`: litestar-saq only parses redis:// DSNs, not unix:// sockets
             broker_instance=queue_redis(redis_url),
             tasks=[deliver_event, deliver_notification],
-            startup=[partial(self._on_worker_startup, subscribers=tuple(subscribers))],
+            startup=[partial(self._on_worker_startup, consumers=consumers)],
             shutdown=[self._on_worker_shutdown],
             concurrency=self.settings.worker_concurrency,
             timers=PartialTimersDict(schedule=1, worker_info=10, abort=1, sweep=self.settings.sweep_interval_seconds),
             separate_process=not in_process,
         )
 
-    async def _on_worker_startup(self, ctx: Context, *, subscribers: tuple[Subscriber, ...]) -> None:
+    def outbox_subscribers(self, worker: Mapping[str, Any]) -> Sequence[Subscriber]:
+        """Notify's one subscriber: logged notifications and keyed jobs on the queue of `worker`."""
+        runtime = worker.get("notify") or self.runtime()
+        return [runtime.subscriber(worker["worker"].queue)]
+
+    async def _on_worker_startup(self, ctx: Context, *, consumers: tuple[object, ...]) -> None:
         runtime = self.runtime()
         stop = asyncio.Event()
         extra = cast("dict[str, Any]", ctx)  # saq's Context allows extra keys
         extra["notify"] = runtime
-        queue = ctx["worker"].queue
         relay = OutboxRelay(
-            runtime.engine(),
-            [runtime.subscriber(queue), *subscribers],
-            interval=self.settings.relay_interval_seconds,
+            runtime.engine(), subscribers_of(consumers, extra), interval=self.settings.relay_interval_seconds
         )
         tasks = [
             asyncio.create_task(relay.run(stop)),

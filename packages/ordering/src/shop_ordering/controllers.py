@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import stock_changed
 from shop_kernel import (
@@ -16,6 +15,7 @@ from shop_kernel import (
     FieldValidationError,
     Principal,
     RowId,
+    Unit,
     bearer_security,
     cursor_page,
     principal_of,
@@ -34,13 +34,13 @@ WRITE = [require_customer, require_scopes("write")]
 STAFF_WRITE = [require_staff, require_scopes("write")]
 
 
-def orders_provider(rules: OrderingRules) -> Callable[[AsyncSession], Awaitable[OrderService]]:
-    """The `orders` dependency. It needs only the session (the rules are fixed when the plugin is built):
+def orders_provider(rules: OrderingRules) -> Callable[[Unit], Awaitable[OrderService]]:
+    """The `orders` dependency. It needs only the kernel's `unit` (the rules are fixed when the plugin is built):
     Litestar resolves a layer of two or more dependencies in an anyio task group, which costs more than the
-    dependencies themselves on the order-placing path."""
+    dependencies themselves on the order-placing path; `db_session` -> `unit` -> `orders` is one per layer."""
 
-    async def provide_orders(db_session: NamedDependency[AsyncSession]) -> OrderService:
-        return OrderService(db_session, rules)
+    async def provide_orders(unit: NamedDependency[Unit]) -> OrderService:
+        return OrderService(unit, rules)
 
     return provide_orders
 

@@ -1,8 +1,8 @@
 """Placing, reading, cancelling and advancing orders. Each public method owns its transaction.
 
-The writes are units of work (`shop_ordering.placing`, `shop_ordering.units`), the reads queries on the request's
-session (`shop_ordering.reads`); this service adds what belongs to neither: the Idempotency-Key claim of this process
-and the retries of a unit that lost a race.
+The writes are Core units of work (`shop_ordering.placing`, `shop_ordering.units`) run through the request's
+`shop_kernel.Unit`, the reads queries on its session (`shop_ordering.reads`); this service adds what belongs to
+neither: the Idempotency-Key claim of this process and the retries of a unit that lost a race.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_kernel import (
     ConflictError,
     FieldValidationError,
     Principal,
+    Unit,
     run_one_statement_units,
-    run_unit_of_work,
 )
 from shop_ordering.metrics import ORDERS_PLACED
 from shop_ordering.models import Order
@@ -40,7 +39,7 @@ from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
 from shop_ordering.units import advance_in, cancel_in
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ("ORDER_NUMBER_ALPHABET", "OrderService", "OrderingRules", "PlacedOrder", "new_order_number")
 
@@ -55,22 +54,19 @@ class OrderingRules:
 
 
 class OrderService:
-    """Reads are `self.reads` (`shop_ordering.reads.OrderReads`), on the request's async session. Writes are
-    synchronous Core units of work: run by `shop_kernel.run_unit_of_work` (one hand-off to the SQLite writer
-    thread, or `run_sync` on PostgreSQL), or, for placing an order on PostgreSQL, `run_one_statement_units`.
+    """Reads are `self.reads` (`shop_ordering.reads.OrderReads`), on the unit's async session. Writes are
+    synchronous Core units of work: `unit.run` (one hand-off to the SQLite writer thread, or `run_sync` on
+    PostgreSQL), or, for placing an order on PostgreSQL, `run_one_statement_units` on the unit's engine.
     """
 
-    def __init__(self, session: AsyncSession, rules: OrderingRules | None = None) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, rules: OrderingRules | None = None) -> None:
+        self.unit = unit
         self.rules = rules or OrderingRules()
-        self.reads = OrderReads(session)
+        self.reads = OrderReads(unit.session)
 
     @property
     def engine(self) -> AsyncEngine:
-        bind = self.session.bind
-        if not isinstance(bind, AsyncEngine):  # pragma: no cover - sessions are made by the SQLAlchemy plugin
-            raise TypeError("OrderService needs a session bound to an AsyncEngine")
-        return bind
+        return self.unit.engine
 
     # ---- placing ------------------------------------------------------------------------------
 
@@ -115,7 +111,7 @@ class OrderService:
                 if at_once:
                     placed = await run_one_statement_units(self.engine, partial(place_at_once, new_order=new_order))
                 else:
-                    placed = await run_unit_of_work(self.engine, partial(place_in, new_order=new_order))
+                    placed = await self.unit.run(partial(place_in, new_order=new_order))
             except IntegrityError as exc:
                 message = str(exc.orig).lower()
                 if "order_number" in message:
@@ -126,7 +122,7 @@ class OrderService:
             if isinstance(placed, PlacedOrder):
                 ORDERS_PLACED.inc()
                 return placed
-            earlier = await self.session.get_one(Order, placed)
+            earlier = await self.unit.session.get_one(Order, placed)
             return PlacedOrder(order=(await self.reads.render([earlier]))[0], replayed=True)
         raise ConflictError("Could not allocate an order number; please retry.")  # pragma: no cover
 
@@ -136,12 +132,12 @@ class OrderService:
         """Cancel once: the conditional UPDATE lets exactly one of two simultaneous cancels through; its event
         goes out through the outbox."""
         # the unit answers the order as it left it: no read-back through the session (3 round trips)
-        order, _event = await run_unit_of_work(self.engine, partial(cancel_in, order_id=order_id, principal=principal))
+        order, _event = await self.unit.run(partial(cancel_in, order_id=order_id, principal=principal))
         return order
 
     async def advance(self, order_id: int, principal: Principal, status: OrderStatus) -> OrderRead:
         """Staff: one step along the lifecycle; anything else is 409."""
         if status == OrderStatus.CANCELLED:
             return await self.cancel(order_id, principal)
-        await run_unit_of_work(self.engine, partial(advance_in, order_id=order_id, principal=principal, status=status))
+        await self.unit.run(partial(advance_in, order_id=order_id, principal=principal, status=status))
         return await self.reads.get(order_id, principal)
