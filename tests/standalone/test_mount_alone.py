@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -156,18 +157,25 @@ def test_notify_serves_its_log_alone(tmp_path: Path, redis_url: str) -> None:
         context={"name": "Ann", "username": "ann", "when": "now"},
     )
 
+    # a message its template cannot render (a value missing) fails alone: it must not hold up the one behind it
+    broken = msgspec.structs.replace(message, recipient="broken@shop.test", context={"name": "Bob"})
+
     async def stage() -> None:
         async with alchemy.get_engine().begin() as connection:
+            await connection.run_sync(add_to_outbox, MESSAGE_REQUESTED, "alone:0", broken)
             await connection.run_sync(add_to_outbox, MESSAGE_REQUESTED, "alone:1", message)
 
-    def logged() -> list[str]:
+    def logged() -> dict[str, str]:
         answer = client.get("/api/notifications/", headers={"Authorization": "Bearer t"})
-        return [entry["recipient"] for entry in answer.json()["results"]]
+        return {entry["recipient"]: entry["status"] for entry in answer.json()["results"]}
 
     with TestClient(app) as client:
-        assert logged() == []
+        assert logged() == {}
         client.blocking_portal.call(stage)
-        assert eventually(logged) == ["a@shop.test"]
+        assert eventually(lambda: logged().get("a@shop.test") == "sent" and logged()) == {
+            "a@shop.test": "sent",
+            "broken@shop.test": "failed",
+        }
         report = {"id": "ATXid_9", "status": "Success"}
         assert client.post("/api/notifications/sms/delivery-reports/s/", data=report).json() == {"status": "ignored"}
         # a form is checked as the form it is read as, whatever its Content-Type says

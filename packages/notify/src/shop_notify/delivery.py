@@ -21,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+from jinja2 import TemplateError
 from saq import Job
 from saq.job import ACTIVE_STATUSES
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
@@ -197,7 +198,7 @@ class NotifyRuntime:
         context = {**request.context, "shop_name": self.settings.shop_name}
         try:
             rendered = self.renderer.message(request.template, request.channel, context)
-        except (LookupError, ValueError) as exc:
+        except (LookupError, ValueError, TemplateError) as exc:  # a value missing, or no such template
             logger.error("message %s cannot be rendered: %r", key, exc)
             return request.customer_id, [(request.channel, request.recipient, "failed", None, repr(exc), None, None)]
         text, html = rendered.text, rendered.html or None
