@@ -11,16 +11,19 @@ Two flavours, one API, both databases:
 Either way, `unit.stage(topic, key, payload)` writes an outbox event into the transaction (delivered only if it
 commits), and `unit.after_commit(hook)` runs `hook()` once the transaction has committed, never if it rolled back:
 cache invalidations live there, so no reader can refill a cache with the old rows between the invalidation and the
-commit. Nothing outside this module commits a session (`tests/standalone/test_public_api.py` checks it).
+commit. A hook may be async (telling the other processes, `ResponseCache.changed`): the block's end awaits it, so
+the write's answer is sent only once its invalidations are out. Nothing outside this module commits a session (`tests/standalone/test_public_api.py` checks it).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
+from litestar.di import NamedDependency
 
 from shop_kernel.context import current_request_id
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
@@ -80,7 +83,7 @@ class Unit:
                 self._hooks.clear()
                 await self._session.rollback()
                 raise
-            self._run_hooks()
+            await self._run_hooks()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); hooks run once it commits."""
@@ -91,7 +94,7 @@ class Unit:
         except BaseException:
             self._hooks.clear()
             raise
-        self._run_hooks()
+        await self._run_hooks()
         return result
 
     def stage(self, topic: str, key: str, payload: msgspec.Struct, connection: Connection | None = None) -> None:
@@ -106,21 +109,30 @@ class Unit:
         )
 
     def after_commit(self, hook: Callable[[], object]) -> None:
-        """Run `hook()` after the current transaction commits (at once if none is open); never after a rollback."""
+        """Run `hook()` after the current transaction commits (at once if none is open); never after a rollback.
+
+        An async hook (one whose call returns an awaitable) is awaited when the transaction ends; it needs an open
+        transaction, since nothing would await it otherwise."""
         if self._depth:
             self._hooks.append(hook)
-        else:
-            hook()
+            return
+        result = hook()
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise RuntimeError("an async after_commit hook needs an open transaction()")
 
-    def _run_hooks(self) -> None:
+    async def _run_hooks(self) -> None:
         hooks, self._hooks = self._hooks, []
         for hook in hooks:
             try:
-                hook()
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
             except Exception:  # the write is committed; a failed hook must not turn its answer into an error
                 _log.exception("An after-commit hook failed")
 
 
-async def provide_unit(db_session: AsyncSession) -> Unit:
+async def provide_unit(db_session: NamedDependency[AsyncSession]) -> Unit:
     """The `unit` dependency: the request's unit of work over the host app's `db_session`."""
     return Unit(db_session)
