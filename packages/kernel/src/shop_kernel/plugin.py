@@ -27,7 +27,8 @@ DB_SESSION_KEY = "db_session"
 def install_shared(app_config: AppConfig) -> None:
     """Problem+json handlers, the `principal` and `unit` (`shop_kernel.units`) dependencies, the documented error
     answers of every operation, the text rule (`shop_kernel.text`: the request class that checks bodies, the
-    middleware that checks URLs) and the response cache (`shop_kernel.response_cache`: one per app, used by routes that declare a `CacheRule`).
+    middleware that checks URLs) and the response cache (`shop_kernel.response_cache`: one per app, used by routes
+    that declare a `CacheRule`).
 
     Idempotent; the host app's own handlers and dependencies win. A host app's own request class must derive
     from `TextRequest`: without it, text that is not text would reach the handlers of a context.

@@ -12,7 +12,8 @@ Either way, `unit.stage(topic, key, payload)` writes an outbox event into the tr
 commits), and `unit.after_commit(hook)` runs `hook()` once the transaction has committed, never if it rolled back:
 cache invalidations live there, so no reader can refill a cache with the old rows between the invalidation and the
 commit. A hook may be async (telling the other processes, `ResponseCache.changed`): the block's end awaits it, so
-the write's answer is sent only once its invalidations are out. Nothing outside this module commits a session (`tests/standalone/test_public_api.py` checks it).
+the write's answer is sent only once its invalidations are out. Nothing outside this module commits a session
+(`tests/standalone/test_public_api.py` checks it).
 """
 
 from __future__ import annotations
