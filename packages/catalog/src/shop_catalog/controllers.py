@@ -117,7 +117,7 @@ Ordering = Annotated[
 
 # The cache comes from the app's state (`state` is no dependency), not as a dependency of its own: Litestar
 # resolves two dependencies of the same level in an anyio task group, which cost 7 % of a product page's CPU
-# (py-spy); one per level is awaited. `unit` depends on `db_session`, one level down.
+# (py-spy); one per level is awaited. `unit` depends on the request's session, one level down.
 async def provide_categories(unit: NamedDependency[Unit], state: State) -> CategoryService:
     return CategoryService(unit, cache_of(state))
 

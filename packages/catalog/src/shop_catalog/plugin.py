@@ -35,8 +35,8 @@ class CatalogSettings:
 
 
 class CatalogPlugin(InitPluginProtocol):
-    """Categories, products, bulk upload and analytics; the host app provides `db_session` (under the kernel's
-    `unit` of work)."""
+    """Categories, products, bulk upload and analytics; the host app provides the SQLAlchemy session the kernel's
+    `unit` of work is built over (`shop_kernel.units`)."""
 
     def __init__(self, settings: CatalogSettings | None = None) -> None:
         self.settings = settings or CatalogSettings()
