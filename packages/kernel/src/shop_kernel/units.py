@@ -48,11 +48,13 @@ _log = logging.getLogger("shop.units")
 class Unit:
     """One request's writes: an ORM transaction over its session, or Core units of work on its engine."""
 
-    __slots__ = ("_depth", "_hooks", "_session")
+    __slots__ = ("_depth", "_hooks", "_running", "_session")
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._depth = 0
+        self._running = False
+        """A Core unit (`run`) is under way: hooks its work registers wait for its commit."""
         self._hooks: list[Callable[[], object]] = []
 
     @property
@@ -87,14 +89,18 @@ class Unit:
             await self._run_hooks()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); hooks run once it commits."""
-        if self._depth:
-            raise RuntimeError("a Core unit of work cannot join an open ORM transaction")
+        """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); the hooks `work` registers
+        run once it commits."""
+        if self._depth or self._running:
+            raise RuntimeError("a Core unit of work cannot join an open transaction")
+        self._running = True
         try:
             result = await run_unit_of_work(self.engine, work)
         except BaseException:
             self._hooks.clear()
             raise
+        finally:
+            self._running = False
         await self._run_hooks()
         return result
 
@@ -114,7 +120,7 @@ class Unit:
 
         An async hook (one whose call returns an awaitable) is awaited when the transaction ends; it needs an open
         transaction, since nothing would await it otherwise."""
-        if self._depth:
+        if self._depth or self._running:
             self._hooks.append(hook)
             return
         result = hook()
