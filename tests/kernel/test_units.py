@@ -23,6 +23,10 @@ class Noted(msgspec.Struct):
     n: int
 
 
+class Refused(Exception):
+    pass
+
+
 def staged(api: Api) -> list[tuple[str, dict[str, Any]]]:
     """The test's events in the outbox, as another session sees them (committed only)."""
 
@@ -65,13 +69,17 @@ def test_a_block_that_raises_writes_nothing_and_runs_no_hook(client: TestClient[
 
     async def write(session: AsyncSession) -> None:
         unit = Unit(session)
-        with pytest.raises(LookupError):
+
+        async def fails_inside() -> None:
             async with unit.transaction():
                 unit.stage(TOPIC, "lost", Noted(1))
                 unit.after_commit(lambda: seen.append("lost"))
                 async with unit.transaction() as inner:
                     await inner.flush()  # written, not committed
-                    raise LookupError
+                    raise Refused
+
+        with pytest.raises(Refused):
+            await fails_inside()
         # the unit stays usable: the next block commits alone, with only its own hooks
         async with unit.transaction():
             unit.stage(TOPIC, "kept", Noted(2))
@@ -121,9 +129,9 @@ def test_run_commits_core_work_alone_and_its_hooks_after(client: TestClient[Lite
         def fails(connection: Connection) -> None:
             unit.stage(TOPIC, "rolled back", Noted(4), connection)
             unit.after_commit(lambda: seen.append("never"))
-            raise ValueError
+            raise Refused
 
-        with pytest.raises(ValueError):
+        with pytest.raises(Refused):
             await unit.run(fails)
         async with unit.transaction():
             with pytest.raises(RuntimeError, match="cannot join"):

@@ -16,8 +16,8 @@ after-commit hook on its unit of work (`shop_kernel.Unit`). Once the write commi
 the hook drops this process's snapshots and empties every process's catalog answers (`ResponseCache.changed`,
 carried by the app's Redis bus), before the write's answer is sent. Other processes drop their snapshots when
 that message reaches them (`on_change`); an order that changes stock drops only the answers showing those
-products (`stock_changed`, ordering's call). A count or typo look-up read while a write committed is not kept
-(`generation`), so no read that began before a commit can refill a snapshot with the rows it replaced.
+products (`stock_changed`, ordering's call). A snapshot read while a write committed is used by its request but
+not kept (`generation`), so no read that began before a commit refills a snapshot with the rows it replaced.
 
 The plugin wires it all with `install`; the controllers' providers find the cache in the app's state
 (`cache_of`), one dependency level each (see `shop_catalog.controllers`).
@@ -203,11 +203,13 @@ class CatalogCache:
         now = time.monotonic()
         tree = self._tree
         if tree is None or now >= self._tree_expires or any(i not in tree.nodes for i in must_have):
+            generation = self.generation
             rows = await session.execute(
                 select(Category.id, Category.name, Category.parent_id, Category.created_at, Category.updated_at)
             )
             tree = TreeSnapshot.build(rows)
-            self._tree, self._tree_expires = tree, now + self.ttl
+            if generation == self.generation:  # else a write committed meanwhile: this tree may predate it
+                self._tree, self._tree_expires = tree, now + self.ttl
         return tree
 
     def average(self, category_id: int) -> AveragePrice | None:
@@ -216,8 +218,10 @@ class CatalogCache:
             return None
         return entry[0]
 
-    def remember_average(self, category_id: int, value: AveragePrice) -> None:
-        self._averages[category_id] = (value, time.monotonic() + self.ttl)
+    def remember_average(self, category_id: int, value: AveragePrice, *, generation: int) -> None:
+        """Keep `value`, read by a request that began at `generation`, unless a write came since."""
+        if generation == self.generation:
+            self._averages[category_id] = (value, time.monotonic() + self.ttl)
 
     def cached_count(self, key: Hashable) -> int | None:
         entry = self._counts.get(key)

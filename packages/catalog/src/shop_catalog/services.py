@@ -163,6 +163,7 @@ class CategoryService:
         """Over the distinct active products of the subtree; cached for the snapshot's time-to-live."""
         if cached := self.cache.average(category_id):
             return cached
+        generation = self.cache.generation
         tree = await self._tree_with(category_id)
         average, total = (
             await self.session.execute(
@@ -177,7 +178,7 @@ class CategoryService:
             average_price=float(to_money(Decimal(str(average)))) if average is not None else 0.0,
             total_products=int(total),
         )
-        self.cache.remember_average(category_id, result)
+        self.cache.remember_average(category_id, result, generation=generation)
         return result
 
 
