@@ -13,6 +13,7 @@ from app.settings import SettingsError
 from shop_catalog import BulkUpload, CategoryService, CategoryWrite
 from shop_identity import ClientRegistration, CustomerService, OAuthClientService, RegisterCustomer, TokenService
 from shop_identity.models import Customer, OAuthClient
+from shop_kernel import Unit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,7 +114,8 @@ DEMO_PRODUCTS = [
 
 async def _seed_catalog(session: AsyncSession) -> None:
     """A three-level category tree with a few products in it."""
-    categories = CategoryService(session)
+    unit = Unit(session)
+    categories = CategoryService(unit)
     ids: dict[str, int] = {}
 
     async def plant(tree: dict[str, Any], parent: int | None) -> None:
@@ -133,4 +135,4 @@ async def _seed_catalog(session: AsyncSession) -> None:
         }
         for name, description, price, sku, category, stock in DEMO_PRODUCTS
     ]
-    await BulkUpload(session).run(rows, upsert=False)
+    await BulkUpload(unit).run(rows, upsert=False)

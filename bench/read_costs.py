@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from app.db import make_alchemy_config  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from shop_catalog.services import CategoryService, ProductFilters, ProductService  # noqa: E402
-from shop_kernel import PageRequest  # noqa: E402
+from shop_kernel import PageRequest, Unit  # noqa: E402
 
 
 async def measure(url: str, root: int, leaf: int, calls: int) -> list[dict[str, Any]]:
@@ -50,19 +50,19 @@ async def measure(url: str, root: int, leaf: int, calls: int) -> list[dict[str, 
     page50 = PageRequest(page=1, page_size=50)
     cases: dict[str, Any] = {
         "SELECT 1 (floor)": lambda s: s.execute(text("SELECT 1")),
-        "product list p1/20": lambda s: ProductService(s).page(ProductFilters(), page20, staff=False),
-        "product list category=root /50": lambda s: ProductService(s).page(
+        "product list p1/20": lambda s: ProductService(Unit(s)).page(ProductFilters(), page20, staff=False),
+        "product list category=root /50": lambda s: ProductService(Unit(s)).page(
             ProductFilters(category=root), page50, staff=False
         ),
-        "product list category=leaf /50": lambda s: ProductService(s).page(
+        "product list category=leaf /50": lambda s: ProductService(Unit(s)).page(
             ProductFilters(category=leaf), page50, staff=False
         ),
-        "product list search /20": lambda s: ProductService(s).page(
+        "product list search /20": lambda s: ProductService(Unit(s)).page(
             ProductFilters(search="blender"), page20, staff=False
         ),
-        "category list p1/10": lambda s: CategoryService(s).page(PageRequest(page=1, page_size=10)),
-        "average price root": lambda s: CategoryService(s).average_price(root),
-        "average price leaf": lambda s: CategoryService(s).average_price(leaf),
+        "category list p1/10": lambda s: CategoryService(Unit(s)).page(PageRequest(page=1, page_size=10)),
+        "average price root": lambda s: CategoryService(Unit(s)).average_price(root),
+        "average price leaf": lambda s: CategoryService(Unit(s)).average_price(leaf),
     }
     results = []
     try:

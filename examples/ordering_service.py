@@ -20,7 +20,7 @@ from litestar import Litestar
 
 from shop_catalog import ProductService, ProductWrite
 from shop_identity import CustomerService, RegisterCustomer
-from shop_kernel import BearerTokenMiddleware, Principal
+from shop_kernel import BearerTokenMiddleware, Principal, Unit
 from shop_ordering import OrderingPlugin, OrderingSettings
 
 alchemy = SQLAlchemyAsyncConfig(
@@ -49,7 +49,7 @@ async def seed() -> int:
                 password_confirm="lamp-oil-2024",  # noqa: S106
             )
         )
-        product = await ProductService(session).create(
+        product = await ProductService(Unit(session)).create(
             ProductWrite(name="Lamp", price=Decimal("12.50"), sku="L-1", stock_quantity=3)
         )
         return product.id

@@ -167,3 +167,21 @@ def test_a_count_taken_with_a_page_is_taken_once_however_many_requests_wait() ->
 
     assert asyncio.run(run()) == [42, 42]
     assert counted_again == []
+
+
+def test_a_count_read_while_a_write_commits_is_used_but_not_kept() -> None:
+    """`CatalogCache.generation`: the count may predate the write, so the next request counts anew."""
+    cache = CatalogCache(ttl_seconds=2, count_ttl_seconds=10)
+    key = ("products", False)
+
+    async def counted_while_a_write_committed() -> int:
+        cache.invalidate()  # what the write's after-commit hook does while this count is on its way
+        return 7
+
+    async def counted_after() -> int:
+        return 8
+
+    assert asyncio.run(cache.count(key, counted_while_a_write_committed, generation=cache.generation)) == 7
+    assert cache.cached_count(key) is None
+    assert asyncio.run(cache.count(key, counted_after, generation=cache.generation)) == 8
+    assert cache.cached_count(key) == 8

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import CatalogPlugin
 from shop_identity import IdentityPlugin, IdentitySettings, TokenService, make_token_resolver
-from shop_kernel import BearerTokenMiddleware, Principal
+from shop_kernel import BearerTokenMiddleware, Principal, Unit
 from shop_notify import NotifyPlugin
 from shop_ordering import OrderingPlugin
 from tests.factories import RegisterCustomerFactory
@@ -108,7 +108,7 @@ def test_ordering_places_orders_alone(tmp_path: Path) -> None:
         async def seed() -> int:
             async with alchemy.create_session_maker()() as session:
                 await CustomerService(session).register(RegisterCustomerFactory.build(username="buyer"))
-                product = await ProductService(session).create(
+                product = await ProductService(Unit(session)).create(
                     ProductWrite(name="Lamp", price=Decimal("12.50"), sku="L-1", stock_quantity=3)
                 )
                 return product.id

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Table
@@ -16,3 +18,17 @@ def test_a_context_exports_no_table(package: str) -> None:
     tables = sorted(name for name, value in exported.items() if isinstance(value, Table) or hasattr(value, "__table__"))
     assert tables == []
     assert importlib.import_module(f"{package}.models").__name__ == f"{package}.models"
+
+
+@pytest.mark.parametrize("package", ["shop_catalog"])
+def test_a_context_writes_only_through_the_unit_of_work(package: str) -> None:
+    """Its services write in `unit.transaction()` or `unit.run()` (`shop_kernel.units`): none commits, rolls back
+    or asks for the session itself."""
+    source = Path(importlib.import_module(package).__file__ or "").parent
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(source.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\.(commit|rollback)\(|\bdb_session\b", line)
+    ]
+    assert found == []

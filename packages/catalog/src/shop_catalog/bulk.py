@@ -1,4 +1,5 @@
-"""Bulk product upload: JSON array or CSV, all-or-nothing, optionally updating existing SKUs."""
+"""Bulk product upload: JSON array or CSV, all-or-nothing (one transaction of the unit of work), optionally
+updating existing SKUs."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from shop_kernel import (
 if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shop_kernel import Unit
 
 __all__ = ("CSV_MEDIA_TYPES", "MAX_ROWS", "BulkOutcome", "BulkUpload", "parse_csv", "read_rows")
 
@@ -125,9 +128,9 @@ class BulkOutcome:
 
 
 class BulkUpload:
-    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
-        self.session = session
-        self.products = ProductService(session, cache)
+    def __init__(self, unit: Unit, cache: CatalogCache | None = None) -> None:
+        self.unit = unit
+        self.products = ProductService(unit, cache)
 
     async def run(self, rows: Sequence[Any], *, upsert: bool) -> BulkOutcome:
         if len(rows) > MAX_ROWS:
@@ -135,10 +138,13 @@ class BulkUpload:
         if not rows:
             raise FieldValidationError({"non_field_errors": ["The upload is empty."]})
         items, errors = self._decode(rows)
-        existing = await self._check_references(items, errors, upsert=upsert)
-        if errors:
-            raise RowsValidationError([RowError(index=i, errors=errors[i]) for i in sorted(errors)])
-        return await self._write(items, existing if upsert else {})
+        async with self.unit.transaction() as session:
+            existing = await self._check_references(items, errors, upsert=upsert)
+            if errors:
+                raise RowsValidationError([RowError(index=i, errors=errors[i]) for i in sorted(errors)])
+            outcome = await self._write(session, items, existing if upsert else {})
+            self.products.cache.invalidate_on_commit(self.unit)
+        return outcome
 
     def _decode(self, rows: Sequence[Any]) -> tuple[dict[int, ProductWrite], dict[int, dict[str, list[str]]]]:
         items: dict[int, ProductWrite] = {}
@@ -183,24 +189,26 @@ class BulkUpload:
                 del items[index]
         return taken
 
-    async def _write(self, items: dict[int, ProductWrite], existing: dict[str, int]) -> BulkOutcome:
+    async def _write(
+        self, session: AsyncSession, items: dict[int, ProductWrite], existing: dict[str, int]
+    ) -> BulkOutcome:
         ordered = [items[i] for i in sorted(items)]
         new = [item for item in ordered if item.sku.strip().lower() not in existing]
         changed = [item for item in ordered if item.sku.strip().lower() in existing]
         ids: dict[str, int] = {}
         if new:
             # Map ids back by SKU (unique): asking for parameter order would make SQLite insert row by row.
-            inserted = await self.session.execute(
+            inserted = await session.execute(
                 insert(PRODUCT).returning(PRODUCT.c.sku, PRODUCT.c.id), [self._values(item) for item in new]
             )
             ids.update({sku.lower(): product_id for sku, product_id in inserted})
         if changed:
-            await self.session.execute(
+            await session.execute(
                 update(Product),
                 [{"id": existing[item.sku.strip().lower()], **self._values(item)} for item in changed],
             )
             ids.update({item.sku.strip().lower(): existing[item.sku.strip().lower()] for item in changed})
-            await self.session.execute(
+            await session.execute(
                 delete(product_category).where(
                     product_category.c.product_id.in_([ids[i.sku.strip().lower()] for i in changed])
                 )
@@ -211,9 +219,7 @@ class BulkUpload:
             for category in sorted(set(item.categories))
         ]
         if links:
-            await self.session.execute(insert(product_category), links)
-        await self.session.commit()
-        self.products.cache.invalidate()
+            await session.execute(insert(product_category), links)
         return BulkOutcome(
             ids=[ids[item.sku.strip().lower()] for item in ordered],
             created_ids=[ids[item.sku.strip().lower()] for item in new],

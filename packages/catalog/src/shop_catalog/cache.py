@@ -1,10 +1,26 @@
-"""A per-process snapshot of the category tree and short-lived analytics, for the hot read paths.
+"""The catalog's caching, all of it: what is kept, for how long, and what drops it.
 
-The whole tree is small (thousands of rows at most) and read on nearly every catalog request, so each
-app keeps it in memory: one query loads it, category writes in this process drop it at once, and a
-short time-to-live bounds how stale another replica's copy can be. Average prices are cached per
-category for the same time and dropped on any catalog write here. Product-list totals are cached per
-filter for their own, longer time (decision 98): counting a big filter costs far more than its page.
+Two layers, both per serving process:
+
+- **Whole answers** (`shop_kernel.response_cache`): anonymous `GET`s of a product, a product page, the category
+  list, a category and an average price are answered from memory. The rules below say for how long and with
+  which tags: every catalog answer carries `CATALOG_TAG`, a product's answer and the pages listing it carry
+  `product_tag(id)` (`tag_page`).
+- **Snapshots** (`CatalogCache`) that the services read instead of the database: the whole category tree (small,
+  read by nearly every request; reloaded when older than `ttl_seconds` or when it lacks a category the caller
+  knows exists), average prices (same time-to-live), product-list totals per filter (decision 98, their own
+  longer time), the plan choices counted for big filters, and typo look-ups of search words.
+
+What drops them: every catalog write calls `CatalogCache.invalidate_on_commit(unit)`, which registers one
+after-commit hook on its unit of work (`shop_kernel.Unit`). Once the write commits, and never if it rolls back,
+the hook drops this process's snapshots and empties every process's catalog answers (`ResponseCache.changed`,
+carried by the app's Redis bus), before the write's answer is sent. Other processes drop their snapshots when
+that message reaches them (`on_change`); an order that changes stock drops only the answers showing those
+products (`stock_changed`, ordering's call). A snapshot read while a write committed is used by its request but
+not kept (`generation`), so no read that began before a commit refills a snapshot with the rows it replaced.
+
+The plugin wires it all with `install`; the controllers' providers find the cache in the app's state
+(`cache_of`), one dependency level each (see `shop_catalog.controllers`).
 """
 
 from __future__ import annotations
@@ -22,32 +38,37 @@ from sqlalchemy import select
 
 from shop_catalog.direct import DirectReads
 from shop_catalog.models import Category
-from shop_kernel import EVERYTHING, CacheRule, response_cache_of
+from shop_kernel import EVERYTHING, RESPONSE_CACHE, CacheRule, ResponseCache, response_cache_of, tag_answer
 
 if TYPE_CHECKING:
     from litestar import Litestar
+    from litestar.config.app import AppConfig
+    from litestar.types import Scope
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from shop_catalog.schemas import AveragePrice
+    from shop_catalog.schemas import AveragePrice, ProductRead
+    from shop_kernel import Unit
 
 __all__ = (
-    "CATALOG_CACHE",
     "CATALOG_READ",
     "CATALOG_TAG",
+    "COUNT_TTL_SECONDS",
     "PAGE_READ",
     "PRODUCT_READ",
     "CatalogCache",
     "CategoryNodeData",
     "TreeSnapshot",
+    "cache_of",
     "product_tag",
     "stock_changed",
+    "tag_page",
 )
 
 PATH_SEPARATOR = " > "
 CATALOG_CACHE = "catalog_cache"
-"""The app state key (and dependency name) of the plugin's `CatalogCache`."""
+"""The app state key of the plugin's `CatalogCache`."""
 CATALOG_TAG = "catalog"
-"""What every cached catalog answer shows; a catalog write changes it (`PurgePagesOnWrite`)."""
+"""What every cached catalog answer shows; any catalog write drops it (`CatalogCache.invalidate_on_commit`)."""
 READ_CACHE_SECONDS = 60.0
 """How long a process keeps an anonymous product or category answer when no change reaches it (a safety net:
 writes drop what they change in every process at once, see `shop_kernel.response_cache`)."""
@@ -60,13 +81,24 @@ def product_tag(product_id: int) -> str:
 CATALOG_READ = CacheRule(READ_CACHE_SECONDS, lambda _params: (CATALOG_TAG,))
 PAGE_READ = CacheRule(2.0, lambda _params: (CATALOG_TAG,))
 """Product pages: many URLs (every filter, ordering and page), each asked a few times, so they are kept briefly;
-the handler adds the tags of the products listed (`tag_answer`), so an order drops the pages showing them."""
+the handler adds the tags of the products listed (`tag_page`), so an order drops the pages showing them."""
 PRODUCT_READ = CacheRule(READ_CACHE_SECONDS, lambda params: (CATALOG_TAG, product_tag(params["product_id"])))
+
+
+def tag_page(scope: Scope, products: Iterable[ProductRead]) -> None:
+    """From a page's handler: the page shows these products, so a change of any of them drops it."""
+    tag_answer(scope, [product_tag(product.id) for product in products])
 
 
 async def stock_changed(app: Litestar, product_ids: Iterable[int]) -> None:
     """For other contexts, after they commit a change of stock (orders): a product's answer shows its stock."""
     await response_cache_of(app).changed({product_tag(product_id) for product_id in product_ids})
+
+
+def cache_of(state: Any) -> CatalogCache:
+    """The app's `CatalogCache` (`install`), for the controllers' providers."""
+    cache: CatalogCache = state[CATALOG_CACHE]
+    return cache
 
 
 COUNT_TTL_SECONDS = 10.0
@@ -143,19 +175,41 @@ class CatalogCache:
         self.reads = DirectReads()
         """How this process runs the hot catalog reads (`shop_catalog.direct`)."""
         self.generation = 0
-        """Bumped by every catalog write in this process: a count read before it is not kept."""
+        """Bumped whenever the snapshots are dropped: a count or typo look-up read before is not kept."""
         self._typos: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._answers: ResponseCache | None = None
+        """The app's response cache (`install`); None for a cache used outside an app (scripts, the demo data)."""
+
+    def install(self, app_config: AppConfig) -> None:
+        """Wire into an app (after `install_shared`): the providers find this cache in the state, and it hears
+        the catalog changes of other processes and tells them of this one's through the app's response cache."""
+        answers: ResponseCache = app_config.state[RESPONSE_CACHE]
+        answers.listeners.append(self.on_change)
+        app_config.state[CATALOG_CACHE] = self
+        self._answers = answers
+
+    def invalidate_on_commit(self, unit: Unit) -> None:
+        """Called by every catalog write inside its transaction: once `unit` commits, drop this process's
+        snapshots and every process's cached catalog answers; nothing if it rolls back."""
+        unit.after_commit(self._committed)
+
+    async def _committed(self) -> None:
+        self.invalidate()
+        if self._answers is not None:
+            await self._answers.changed({CATALOG_TAG})
 
     async def tree(self, session: AsyncSession, *, must_have: Iterable[int] = ()) -> TreeSnapshot:
         """The current snapshot; reloaded when expired, or when it lacks a category the caller knows exists."""
         now = time.monotonic()
         tree = self._tree
         if tree is None or now >= self._tree_expires or any(i not in tree.nodes for i in must_have):
+            generation = self.generation
             rows = await session.execute(
                 select(Category.id, Category.name, Category.parent_id, Category.created_at, Category.updated_at)
             )
             tree = TreeSnapshot.build(rows)
-            self._tree, self._tree_expires = tree, now + self.ttl
+            if generation == self.generation:  # else a write committed meanwhile: this tree may predate it
+                self._tree, self._tree_expires = tree, now + self.ttl
         return tree
 
     def average(self, category_id: int) -> AveragePrice | None:
@@ -164,8 +218,10 @@ class CatalogCache:
             return None
         return entry[0]
 
-    def remember_average(self, category_id: int, value: AveragePrice) -> None:
-        self._averages[category_id] = (value, time.monotonic() + self.ttl)
+    def remember_average(self, category_id: int, value: AveragePrice, *, generation: int) -> None:
+        """Keep `value`, read by a request that began at `generation`, unless a write came since."""
+        if generation == self.generation:
+            self._averages[category_id] = (value, time.monotonic() + self.ttl)
 
     def cached_count(self, key: Hashable) -> int | None:
         entry = self._counts.get(key)
@@ -227,12 +283,12 @@ class CatalogCache:
             self._typos.popitem(last=False)
 
     def on_change(self, tags: frozenset[str]) -> None:
-        """A `ResponseCache` listener: a catalog write in any process drops this process's snapshots."""
+        """A `ResponseCache` listener: a catalog write in another process drops this process's snapshots."""
         if CATALOG_TAG in tags or EVERYTHING in tags:
             self.invalidate()
 
     def invalidate(self) -> None:
-        """Call after any catalog write in this process."""
+        """Drop every snapshot of this process (a write committed; tests emptying the database)."""
         self._tree = None
         self._averages.clear()
         self._counts.clear()

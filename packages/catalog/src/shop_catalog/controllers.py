@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import (
     OpenAPIFormat,
     OpenAPIHeader,
@@ -28,20 +26,9 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.bulk import MAX_ROWS, BulkUpload, read_rows
-from shop_catalog.cache import (
-    CATALOG_CACHE,
-    CATALOG_READ,
-    CATALOG_TAG,
-    COUNT_TTL_SECONDS,
-    PAGE_READ,
-    PRODUCT_READ,
-    CatalogCache,
-    product_tag,
-)
+from shop_catalog.cache import CATALOG_READ, COUNT_TTL_SECONDS, PAGE_READ, PRODUCT_READ, cache_of, tag_page
 from shop_catalog.listing import RELEVANCE
 from shop_catalog.schemas import (
     AveragePrice,
@@ -60,6 +47,7 @@ from shop_kernel import (
     FieldValidationError,
     NumberedPage,
     RowId,
+    Unit,
     bearer_security,
     money_problem,
     numbered_page,
@@ -68,8 +56,6 @@ from shop_kernel import (
     problems,
     require_scopes,
     require_staff,
-    response_cache_of,
-    tag_answer,
 )
 
 __all__ = ("CategoryController", "ProductController")
@@ -129,35 +115,15 @@ Ordering = Annotated[
 ]
 
 
-class PurgePagesOnWrite(ASGIMiddleware):
-    """On the catalog's controllers: a successful write empties every process's cached catalog answers
-    (`shop_kernel.response_cache`) before its answer is sent, so the writer reads the new catalog next, and
-    other processes within one Redis message."""
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            await next_app(scope, receive, send)
-            return
-        app = scope["litestar_app"]
-
-        async def purge_then_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                await response_cache_of(app).changed({CATALOG_TAG})
-            await send(message)
-
-        await next_app(scope, receive, purge_then_send)
+# The cache comes from the app's state (`state` is no dependency), not as a dependency of its own: Litestar
+# resolves two dependencies of the same level in an anyio task group, which cost 7 % of a product page's CPU
+# (py-spy); one per level is awaited. `unit` depends on the request's session, one level down.
+async def provide_categories(unit: NamedDependency[Unit], state: State) -> CategoryService:
+    return CategoryService(unit, cache_of(state))
 
 
-# The cache comes from the app's state, not as a dependency: Litestar resolves two dependencies of the same
-# level in an anyio task group, which cost 7 % of a product page's CPU (py-spy); one per level is awaited.
-async def provide_categories(db_session: NamedDependency[AsyncSession], state: State) -> CategoryService:
-    return CategoryService(db_session, state[CATALOG_CACHE])
-
-
-async def provide_products(db_session: NamedDependency[AsyncSession], state: State) -> ProductService:
-    return ProductService(db_session, state[CATALOG_CACHE])
+async def provide_products(unit: NamedDependency[Unit], state: State) -> ProductService:
+    return ProductService(unit, cache_of(state))
 
 
 def _filters(
@@ -190,7 +156,6 @@ def _filters(
 class CategoryController(Controller):
     path = "/api/products/categories"
     tags = ["Categories"]
-    middleware = [PurgePagesOnWrite()]
     dependencies = {"categories": provide_categories, "products": provide_products}
 
     @get(
@@ -307,8 +272,8 @@ class CategoryController(Controller):
         filters = _filters(search, category_id, min_price, max_price, in_stock, True, ordering)
         items, count = await products.page(filters, paging, staff=principal_of(request).is_staff)
         if count == 0:  # 404 for an unknown category rather than an empty page
-            await CategoryService(products.session, products.cache).get(category_id)
-        tag_answer(request.scope, [product_tag(item.id) for item in items])
+            await CategoryService(products.unit, products.cache).get(category_id)
+        tag_page(request.scope, items)
         return numbered_page(request, items, count=count, paging=paging)
 
     @get(
@@ -382,7 +347,6 @@ INDEXED_ROW_FIELD = r"^\[[0-9]+\](name|price|sku|description|categories|stock_qu
 class ProductController(Controller):
     path = "/api/products"
     tags = ["Products"]
-    middleware = [PurgePagesOnWrite()]
     dependencies = {"products": provide_products}
 
     @get(
@@ -409,7 +373,7 @@ class ProductController(Controller):
         paging = page_request(page, page_size, default_size=50, max_size=200)
         filters = _filters(search, category, min_price, max_price, in_stock, is_active, ordering)
         items, count = await products.page(filters, paging, staff=principal_of(request).is_staff)
-        tag_answer(request.scope, [product_tag(item.id) for item in items])
+        tag_page(request.scope, items)
         return numbered_page(request, items, count=count, paging=paging)
 
     @post(
@@ -523,12 +487,12 @@ class ProductController(Controller):
     async def bulk_upload(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        catalog_cache: NamedDependency[CatalogCache],
+        unit: NamedDependency[Unit],
+        state: State,
         mode: FromQuery[Literal["create", "upsert"]] = "create",
     ) -> Response[list[ProductRead]]:
         rows = await read_rows(request)
-        upload = BulkUpload(db_session, catalog_cache)
+        upload = BulkUpload(unit, cache_of(state))
         outcome = await upload.run(rows, upsert=mode == "upsert")
         counts = {CREATED_COUNT: str(len(outcome.created_ids)), UPDATED_COUNT: str(len(outcome.updated_ids))}
         return Response(await upload.products.get_many(outcome.ids), status_code=201, headers=counts)

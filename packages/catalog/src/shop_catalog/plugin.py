@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from shop_catalog import models as _models  # noqa: F401  (tables join the shared metadata)
-from shop_catalog.cache import CATALOG_CACHE, COUNT_TTL_SECONDS, CatalogCache
+from shop_catalog.cache import COUNT_TTL_SECONDS, CatalogCache
 from shop_catalog.controllers import CategoryController, ProductController
-from shop_kernel import RESPONSE_CACHE, install_shared
+from shop_kernel import install_shared
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -36,7 +35,8 @@ class CatalogSettings:
 
 
 class CatalogPlugin(InitPluginProtocol):
-    """Categories, products, bulk upload and analytics; the host app provides `db_session`."""
+    """Categories, products, bulk upload and analytics; the host app provides the SQLAlchemy session the kernel's
+    `unit` of work is built over (`shop_kernel.units`)."""
 
     def __init__(self, settings: CatalogSettings | None = None) -> None:
         self.settings = settings or CatalogSettings()
@@ -49,10 +49,6 @@ class CatalogPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         install_shared(app_config)
-        cache = self.cache
-        app_config.dependencies[CATALOG_CACHE] = Provide(lambda: cache, use_cache=True, sync_to_thread=False)
-        app_config.state[CATALOG_CACHE] = cache
-        app_config.state[RESPONSE_CACHE].listeners.append(cache.on_change)
-        app_config.signature_namespace.update({"CatalogCache": CatalogCache})
+        self.cache.install(app_config)
         app_config.route_handlers.extend([CategoryController, ProductController])
         return app_config

@@ -1,4 +1,5 @@
-"""Catalog services: the tree, products, filters and analytics. Each write owns its transaction.
+"""Catalog services: the tree, products, filters and analytics. Each write is one transaction of the request's
+unit of work (`shop_kernel.Unit`), and drops the caches once it commits (`CatalogCache.invalidate_on_commit`).
 
 Longer than our ~350-line rule: `CategoryService` and `ProductService` share the tree (subtree ids, paths), the
 cache invalidations and the product answer's builder; splitting them would make each import the other's
@@ -48,7 +49,7 @@ from shop_catalog.tree import CategoryTree
 from shop_kernel import ConflictError, FieldValidationError, PageRequest, money_problem, to_money
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from shop_kernel import Unit
 
 __all__ = ("CategoryService", "ProductFilters", "ProductService", "StockChange")
 
@@ -68,10 +69,12 @@ def _missing(kind: str, ids: Iterable[int]) -> str:
 
 
 class CategoryService:
-    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, cache: CatalogCache | None = None) -> None:
+        self.unit = unit
+        self.session = unit.session
+        """For reads; writes go through `unit.transaction()`."""
         self.cache = cache or CatalogCache(ttl_seconds=0, count_ttl_seconds=0)
-        self.tree = CategoryTree(session)
+        self.tree = CategoryTree(self.session)
 
     async def page(
         self, paging: PageRequest, *, parent: int | None = None, roots_only: bool = False
@@ -104,61 +107,63 @@ class CategoryService:
             raise FieldValidationError({"parent": [f'Invalid pk "{parent_id}" - object does not exist.']})
 
     async def create(self, data: CategoryWrite) -> CategoryNode:
-        await self._require_parent(data.parent)
-        category = Category(name=data.name.strip(), parent_id=data.parent)
-        self.session.add(category)
-        await self.session.flush()
-        category_id = category.id
-        await self._commit()
-        return await self.get(category_id)
+        async with self.unit.transaction() as session:
+            await self._require_parent(data.parent)
+            category = Category(name=data.name.strip(), parent_id=data.parent)
+            session.add(category)
+            await session.flush()
+            category_id = category.id
+            self.cache.invalidate_on_commit(self.unit)
+        return await self.get(category_id)  # after the commit: the snapshot is reloaded from committed rows
 
     async def update(self, category_id: int, data: CategoryWrite | CategoryPatch) -> CategoryNode:
-        category = await self.session.get(Category, category_id)
-        if category is None:
-            raise NotFoundException(detail=f"No category with id {category_id}.")
-        if data.parent is not msgspec.UNSET and data.parent != category.parent_id:
-            await self._require_parent(data.parent)
-            # checked against the database, never the snapshot: a stale tree must not allow a cycle
-            if data.parent is not None and await self.tree.is_descendant(data.parent, of_id=category_id):
-                raise ConflictError(
-                    "A category cannot be moved under itself or one of its descendants.",
-                    problem_type="/problems/category-cycle",
-                )
-            category.parent_id = data.parent
-        if data.name is not msgspec.UNSET:
-            category.name = data.name.strip()
-        await self._commit()
+        async with self.unit.transaction() as session:
+            category = await session.get(Category, category_id)
+            if category is None:
+                raise NotFoundException(detail=f"No category with id {category_id}.")
+            if data.parent is not msgspec.UNSET and data.parent != category.parent_id:
+                await self._require_parent(data.parent)
+                # checked against the database, never the snapshot: a stale tree must not allow a cycle
+                if data.parent is not None and await self.tree.is_descendant(data.parent, of_id=category_id):
+                    raise ConflictError(
+                        "A category cannot be moved under itself or one of its descendants.",
+                        problem_type="/problems/category-cycle",
+                    )
+                category.parent_id = data.parent
+            if data.name is not msgspec.UNSET:
+                category.name = data.name.strip()
+            self.cache.invalidate_on_commit(self.unit)
         return await self.get(category_id)
 
     async def delete(self, category_id: int, *, cascade: bool) -> None:
         """Refuse to orphan children or unlink products unless asked; products themselves are never deleted."""
-        if await self.session.get(Category, category_id) is None:
-            raise NotFoundException(detail=f"No category with id {category_id}.")
-        subtree = self.tree.descendants_of([category_id])
-        ids = [row[0] for row in await self.session.execute(select(subtree.c.id))]
-        if not cascade:
-            has_children = len(ids) > 1
-            has_products = await self.session.scalar(
-                select(func.count()).select_from(product_category).where(product_category.c.category_id == category_id)
-            )
-            if has_children or has_products:
-                raise ConflictError(
-                    "The category has subcategories or products; repeat with ?cascade=true to delete its subtree "
-                    "(products are kept, only unlinked).",
-                    problem_type="/problems/category-not-empty",
+        async with self.unit.transaction() as session:
+            if await session.get(Category, category_id) is None:
+                raise NotFoundException(detail=f"No category with id {category_id}.")
+            subtree = self.tree.descendants_of([category_id])
+            ids = [row[0] for row in await session.execute(select(subtree.c.id))]
+            if not cascade:
+                has_children = len(ids) > 1
+                has_products = await session.scalar(
+                    select(func.count())
+                    .select_from(product_category)
+                    .where(product_category.c.category_id == category_id)
                 )
-        await self.session.execute(delete(product_category).where(product_category.c.category_id.in_(ids)))
-        await self.session.execute(delete(CATEGORY).where(CATEGORY.c.id.in_(ids)))
-        await self._commit()
-
-    async def _commit(self) -> None:
-        await self.session.commit()
-        self.cache.invalidate()
+                if has_children or has_products:
+                    raise ConflictError(
+                        "The category has subcategories or products; repeat with ?cascade=true to delete its "
+                        "subtree (products are kept, only unlinked).",
+                        problem_type="/problems/category-not-empty",
+                    )
+            await session.execute(delete(product_category).where(product_category.c.category_id.in_(ids)))
+            await session.execute(delete(CATEGORY).where(CATEGORY.c.id.in_(ids)))
+            self.cache.invalidate_on_commit(self.unit)
 
     async def average_price(self, category_id: int) -> AveragePrice:
         """Over the distinct active products of the subtree; cached for the snapshot's time-to-live."""
         if cached := self.cache.average(category_id):
             return cached
+        generation = self.cache.generation
         tree = await self._tree_with(category_id)
         average, total = (
             await self.session.execute(
@@ -173,7 +178,7 @@ class CategoryService:
             average_price=float(to_money(Decimal(str(average)))) if average is not None else 0.0,
             total_products=int(total),
         )
-        self.cache.remember_average(category_id, result)
+        self.cache.remember_average(category_id, result, generation=generation)
         return result
 
 
@@ -202,8 +207,10 @@ class StockChange:
 
 
 class ProductService:
-    def __init__(self, session: AsyncSession, cache: CatalogCache | None = None) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, cache: CatalogCache | None = None) -> None:
+        self.unit = unit
+        self.session = unit.session
+        """For reads; writes go through `unit.transaction()`."""
         self.cache = cache or CatalogCache(ttl_seconds=0, count_ttl_seconds=0)
 
     # ---- reads -------------------------------------------------------------------------------
@@ -410,72 +417,75 @@ class ProductService:
         return errors
 
     async def create(self, data: ProductWrite) -> ProductRead:
-        if errors := await self._check(price=data.price, sku=data.sku, categories=data.categories):
-            raise FieldValidationError(errors)
-        product = Product(
-            name=data.name.strip(),
-            description=data.description,
-            price=to_money(data.price),
-            sku=data.sku.strip(),
-            stock_quantity=data.stock_quantity,
-            is_active=data.is_active,
-        )
-        self.session.add(product)
-        await self._flush_sku()  # a concurrent request may have taken the SKU since `_check`
-        product_id = product.id
-        await self._link(product_id, data.categories)
-        await self._commit_sku()
-        return await self.get(product_id, staff=True)
+        async with self.unit.transaction() as session:
+            if errors := await self._check(price=data.price, sku=data.sku, categories=data.categories):
+                raise FieldValidationError(errors)
+            product = Product(
+                name=data.name.strip(),
+                description=data.description,
+                price=to_money(data.price),
+                sku=data.sku.strip(),
+                stock_quantity=data.stock_quantity,
+                is_active=data.is_active,
+            )
+            session.add(product)
+            await self._flush_sku()  # a concurrent request may have taken the SKU since `_check`
+            product_id = product.id
+            await self._link(product_id, data.categories)
+            self.cache.invalidate_on_commit(self.unit)
+        return await self.get(product_id, staff=True)  # after the commit: what any reader now sees
 
     async def update(
         self, product_id: int, data: ProductWrite | ProductPatch
     ) -> tuple[ProductRead, StockChange | None]:
-        product = await self.session.get(Product, product_id)
-        if product is None:
-            raise NotFoundException(detail=f"No product with id {product_id}.")
-        values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-        errors = await self._check(
-            price=values.get("price"),
-            sku=values["sku"] if "sku" in values and values["sku"].strip().lower() != product.sku.lower() else None,
-            categories=values.get("categories"),
-            except_id=product_id,
-        )
-        if errors:
-            raise FieldValidationError(errors)
-        before = product.stock_quantity
-        for field in ("name", "description", "sku"):
-            if field in values:
-                setattr(product, field, values[field].strip() if field != "description" else values[field])
-        if "price" in values:
-            product.price = to_money(values["price"])
-        if "stock_quantity" in values:
-            product.stock_quantity = values["stock_quantity"]
-        if "is_active" in values:
-            product.is_active = values["is_active"]
-        await self._flush_sku()  # before the link statements, which would flush it outside the SKU handling
-        if "categories" in values:
-            await self.session.execute(delete(product_category).where(product_category.c.product_id == product_id))
-            await self._link(product_id, values["categories"])
-        after = product.stock_quantity
-        await self._commit_sku()
+        async with self.unit.transaction() as session:
+            product = await session.get(Product, product_id)
+            if product is None:
+                raise NotFoundException(detail=f"No product with id {product_id}.")
+            values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+            new_sku = "sku" in values and values["sku"].strip().lower() != product.sku.lower()
+            errors = await self._check(
+                price=values.get("price"),
+                sku=values["sku"] if new_sku else None,
+                categories=values.get("categories"),
+                except_id=product_id,
+            )
+            if errors:
+                raise FieldValidationError(errors)
+            before = product.stock_quantity
+            for field in ("name", "description", "sku"):
+                if field in values:
+                    setattr(product, field, values[field].strip() if field != "description" else values[field])
+            if "price" in values:
+                product.price = to_money(values["price"])
+            if "stock_quantity" in values:
+                product.stock_quantity = values["stock_quantity"]
+            if "is_active" in values:
+                product.is_active = values["is_active"]
+            await self._flush_sku()  # before the link statements, which would flush it outside the SKU handling
+            if "categories" in values:
+                await session.execute(delete(product_category).where(product_category.c.product_id == product_id))
+                await self._link(product_id, values["categories"])
+            after = product.stock_quantity
+            self.cache.invalidate_on_commit(self.unit)
         change = StockChange(product_id, before, after) if before != after else None
         return await self.get(product_id, staff=True), change
 
     async def delete(self, product_id: int) -> Literal["deleted", "deactivated"]:
-        """Delete, or deactivate when order history references the product (the database says so)."""
-        if await self.session.get(Product, product_id) is None:
-            raise NotFoundException(detail=f"No product with id {product_id}.")
-        try:
-            await self.session.execute(delete(PRODUCT).where(PRODUCT.c.id == product_id))
-            await self.session.commit()
-        except IntegrityError:
-            await self.session.rollback()
-            await self.session.execute(update(PRODUCT).where(PRODUCT.c.id == product_id).values(is_active=False))
-            await self.session.commit()
-            self.cache.invalidate()
-            return "deactivated"
-        self.cache.invalidate()
-        return "deleted"
+        """Delete, or deactivate when order history references the product (the database says so: the DELETE
+        runs in a savepoint, which its foreign-key violation rolls back alone)."""
+        outcome: Literal["deleted", "deactivated"] = "deleted"
+        async with self.unit.transaction() as session:
+            if await session.get(Product, product_id) is None:
+                raise NotFoundException(detail=f"No product with id {product_id}.")
+            try:
+                async with session.begin_nested():
+                    await session.execute(delete(PRODUCT).where(PRODUCT.c.id == product_id))
+            except IntegrityError:
+                await session.execute(update(PRODUCT).where(PRODUCT.c.id == product_id).values(is_active=False))
+                outcome = "deactivated"
+            self.cache.invalidate_on_commit(self.unit)
+        return outcome
 
     async def _link(self, product_id: int, category_ids: Iterable[int]) -> None:
         unique = sorted(set(category_ids))
@@ -485,13 +495,9 @@ class ProductService:
             )
 
     async def _flush_sku(self) -> None:
+        """Flush the open transaction; a unique violation (the SKU index) is the client's 400, and the unit of
+        work rolls the transaction back as the error leaves it."""
         try:
             await self.session.flush()
         except IntegrityError as exc:
-            await self.session.rollback()
             raise FieldValidationError({"sku": ["A product with this SKU already exists."]}) from exc
-
-    async def _commit_sku(self) -> None:
-        await self._flush_sku()  # unique violations surface at flush; the commit then only ends the transaction
-        await self.session.commit()
-        self.cache.invalidate()

@@ -11,11 +11,14 @@ Two flavours, one API, both databases:
 Either way, `unit.stage(topic, key, payload)` writes an outbox event into the transaction (delivered only if it
 commits), and `unit.after_commit(hook)` runs `hook()` once the transaction has committed, never if it rolled back:
 cache invalidations live there, so no reader can refill a cache with the old rows between the invalidation and the
-commit. Nothing outside this module commits a session (`tests/standalone/test_public_api.py` checks it).
+commit. A hook may be async (telling the other processes, `ResponseCache.changed`): the block's end awaits it, so
+the write's answer is sent only once its invalidations are out. Nothing outside this module commits a session
+(`tests/standalone/test_public_api.py` checks it).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -45,11 +48,13 @@ _log = logging.getLogger("shop.units")
 class Unit:
     """One request's writes: an ORM transaction over its session, or Core units of work on its engine."""
 
-    __slots__ = ("_depth", "_hooks", "_session")
+    __slots__ = ("_depth", "_hooks", "_running", "_session")
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._depth = 0
+        self._running = False
+        """A Core unit (`run`) is under way: hooks its work registers wait for its commit."""
         self._hooks: list[Callable[[], object]] = []
 
     @property
@@ -81,18 +86,22 @@ class Unit:
                 self._hooks.clear()
                 await self._session.rollback()
                 raise
-            self._run_hooks()
+            await self._run_hooks()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); hooks run once it commits."""
-        if self._depth:
-            raise RuntimeError("a Core unit of work cannot join an open ORM transaction")
+        """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); the hooks `work` registers
+        run once it commits."""
+        if self._depth or self._running:
+            raise RuntimeError("a Core unit of work cannot join an open transaction")
+        self._running = True
         try:
             result = await run_unit_of_work(self.engine, work)
         except BaseException:
             self._hooks.clear()
             raise
-        self._run_hooks()
+        finally:
+            self._running = False
+        await self._run_hooks()
         return result
 
     def stage(self, topic: str, key: str, payload: msgspec.Struct, connection: Connection | None = None) -> None:
@@ -107,17 +116,26 @@ class Unit:
         )
 
     def after_commit(self, hook: Callable[[], object]) -> None:
-        """Run `hook()` after the current transaction commits (at once if none is open); never after a rollback."""
-        if self._depth:
-            self._hooks.append(hook)
-        else:
-            hook()
+        """Run `hook()` after the current transaction commits (at once if none is open); never after a rollback.
 
-    def _run_hooks(self) -> None:
+        An async hook (one whose call returns an awaitable) is awaited when the transaction ends; it needs an open
+        transaction, since nothing would await it otherwise."""
+        if self._depth or self._running:
+            self._hooks.append(hook)
+            return
+        result = hook()
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise RuntimeError("an async after_commit hook needs an open transaction()")
+
+    async def _run_hooks(self) -> None:
         hooks, self._hooks = self._hooks, []
         for hook in hooks:
             try:
-                hook()
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
             except Exception:  # the write is committed; a failed hook must not turn its answer into an error
                 _log.exception("An after-commit hook failed")
 
