@@ -31,7 +31,7 @@ class CatalogSettings:
     listing the subtree's products and sorting them (decision 99). Changes speed only, never results."""
     price_range_share: int = 16
     """SQLite: a small price range is read and sorted (instead of filtering along the ordering's index) only when
-    the catalog holds at least this many times as many products (decision 145). Changes speed only."""
+    the catalog holds at least this many times as many products (decision 146). Changes speed only."""
 
 
 class CatalogPlugin(InitPluginProtocol):
