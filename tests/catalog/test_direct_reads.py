@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import column, func, select, table, update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.direct import DirectReads
@@ -74,3 +77,35 @@ def test_a_read_inside_a_transaction_sees_its_writes_and_a_slow_one_leaves_the_l
         assert direct == [] or dialect != "sqlite"  # SQLite: answered by the session, not inline
 
     api.run(check)
+
+
+def test_a_read_is_not_cut_off_while_another_thread_holds_the_gil(tmp_path: Any) -> None:
+    """Decision 194: the budget is the reading thread's CPU time. sqlite3 lets go of the GIL while a read runs and
+    each look at the clock takes it back; a thread busy in Python meanwhile made a 2 ms wall-clock budget run out on
+    reads that used a fraction of it, which were then run again the slow way."""
+    path = tmp_path / "reads.sqlite3"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x INTEGER)")
+        setup.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(3000)])
+    statement = select(func.count()).select_from(table("t", column("x"))).where(column("x") % 7 == 1)
+    dialect = sqlite_dialect()
+    reads = DirectReads(progress_steps=10_000)  # the clock is looked at a few times in each read
+    connection = reads._sqlite(str(path))
+    assert connection is not None
+    stop = threading.Event()
+
+    def hold_the_gil() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    busy = threading.Thread(target=hold_the_gil)
+    busy.start()
+    try:
+        answers = [reads._sqlite_rows(connection, statement, dialect, {}) for _ in range(20)]
+    finally:
+        stop.set()
+        busy.join()
+    # every read answered inline (with the wall clock none was); one or two may still meet the wall-clock bound if
+    # the machine itself stalls this process for 20 ms
+    assert sum(answer is None for answer in answers) <= 2
+    assert {str(answer) for answer in answers if answer is not None} == {"[(429,)]"}
