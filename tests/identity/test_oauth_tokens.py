@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.models import AccessToken
 from shop_identity.oauth.store import OAuthStore, TokenView
 from shop_identity.oauth.web import run_authlib_in_transaction
+from shop_kernel import Unit
 from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 
@@ -97,7 +98,7 @@ def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(o
     tokens = oauth.tokens_for(app, api.customer())
 
     async def scenario(session: AsyncSession) -> TokenView | None:
-        store = OAuthStore(session)
+        store = OAuthStore(Unit(session))
         token = await store.find_token(tokens["access_token"])
         assert token is not None
 
@@ -107,7 +108,7 @@ def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(o
 
         with pytest.raises(RuntimeError, match="no answer"):
             await run_authlib_in_transaction(store, revoke_then_fail)
-        return await OAuthStore(session).find_token(tokens["access_token"])
+        return await OAuthStore(Unit(session)).find_token(tokens["access_token"])
 
     after = oauth.api.run(scenario)
     assert after is not None

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_catalog import CatalogPlugin
 from shop_identity import CustomerService, IdentityPlugin, TokenService
 from shop_identity.controllers import to_profile
-from shop_kernel import response_cache_of
+from shop_kernel import Unit, response_cache_of
 from tests.factories import RegisterCustomerFactory
 
 T = TypeVar("T")
@@ -98,7 +98,7 @@ class Api:
         client_id: str | None = None,
     ) -> str:
         async def issue(session: AsyncSession) -> str:
-            return await TokenService(session).issue(
+            return await TokenService(Unit(session)).issue(
                 customer_id=customer_id, scopes=scopes, ttl=ttl, client_id=client_id
             )
 
@@ -111,7 +111,7 @@ class Api:
         payload = RegisterCustomerFactory.build(**fields)
 
         async def register(session: AsyncSession) -> dict[str, Any]:
-            profile = to_profile(await CustomerService(session).register(payload))
+            profile = to_profile(await CustomerService(Unit(session)).register(payload))
             return dict(msgspec.json.decode(msgspec.json.encode(profile)))
 
         body = self.run(register)
@@ -127,7 +127,7 @@ class Api:
         payload = RegisterCustomerFactory.build(**fields)
 
         async def register(session: AsyncSession) -> int:
-            return (await CustomerService(session).register(payload, is_staff=True)).id
+            return (await CustomerService(Unit(session)).register(payload, is_staff=True)).id
 
         staff_id = self.run(register)
         return Caller(

@@ -23,6 +23,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import msgspec
 from litestar.di import NamedDependency
 
@@ -76,17 +77,23 @@ class Unit:
             self._depth -= 1
             if self._depth == 0:
                 self._hooks.clear()
-                await self._session.rollback()
+                await self._end(commit=False)
             raise
         self._depth -= 1
         if self._depth == 0:
             try:
-                await self._session.commit()
+                await self._end(commit=True)
             except BaseException:
                 self._hooks.clear()
-                await self._session.rollback()
+                await self._end(commit=False)
                 raise
             await self._run_hooks()
+
+    async def _end(self, *, commit: bool) -> None:
+        """Commit or roll back, shielded: a request cancelled meanwhile (a client gone, a shutdown) must not leave
+        the transaction half-ended, and a rollback after a cancellation must still run."""
+        with anyio.CancelScope(shield=True):
+            await (self._session.commit() if commit else self._session.rollback())
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); the hooks `work` registers
