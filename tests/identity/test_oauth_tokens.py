@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -47,13 +46,7 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(oauth: OA
 
 def at_once(oauth: OAuthHarness, forms: list[dict[str, str]]) -> list[httpx.Response]:
     """POST every form to the token endpoint at the same moment, on the app's own event loop."""
-
-    async def send() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=oauth.client.app)
-        async with httpx.AsyncClient(transport=transport, base_url=HTTPS_BASE) as http:
-            return await asyncio.gather(*(http.post("/oauth/token", data=form) for form in forms))
-
-    return oauth.client.blocking_portal.call(send)
+    return oauth.api.at_once("POST", "/oauth/token", [{"data": form} for form in forms], base_url=HTTPS_BASE)
 
 
 def test_simultaneous_exchanges_of_one_code_or_one_refresh_token_give_one_token(oauth: OAuthHarness, api: Api) -> None:
