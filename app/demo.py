@@ -76,7 +76,7 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
         await OAuthClientService(unit).create(
             ClientRegistration(name="Shop demo app", public=True, redirect_uris=[DEMO_REDIRECT_URI])
         )
-        await _seed_catalog(session)
+        await _seed_catalog(unit)
     return True
 
 
@@ -113,9 +113,8 @@ DEMO_PRODUCTS = [
 ]
 
 
-async def _seed_catalog(session: AsyncSession) -> None:
+async def _seed_catalog(unit: Unit) -> None:
     """A three-level category tree with a few products in it."""
-    unit = Unit(session)
     categories = CategoryService(unit)
     ids: dict[str, int] = {}
 
