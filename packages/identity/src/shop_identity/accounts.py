@@ -1,11 +1,12 @@
-"""Living with an account: change a password, reset a forgotten one, verify an e-mail address.
+"""Living with an account: register or change the address (with the verification link), change a password,
+reset a forgotten one, verify an e-mail address.
 
-Messages to the person (the reset link or code, the notice that a password changed) are staged in the
-kernel's outbox in the same transaction as the change (`shop_kernel.MessageRequested`); the notify context
-renders, logs and sends them. Nothing here sends anything inline.
+Messages to the person (the verification or reset link, the code, the notice that a password changed) are staged
+in the kernel's outbox in the same transaction as the change (`unit.stage`, `shop_kernel.MessageRequested`); the
+notify context renders, logs and sends them. Nothing here sends anything inline.
 
-Longer than our ~350-line rule: the three flows share their one-time secrets (issue, hash, expire, spend once),
-their attempt counting and their messages; apart, each would carry a copy.
+Longer than our ~350-line rule: the flows share their one-time secrets (issue, hash, expire, spend once), their
+attempt counting and their messages; apart, each would carry a copy.
 """
 
 from __future__ import annotations
