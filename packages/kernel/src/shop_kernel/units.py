@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import msgspec
 from litestar.di import NamedDependency
+from litestar.exceptions import ImproperlyConfiguredException
+from sqlalchemy.ext.asyncio import AsyncSession  # at runtime: Litestar reads `provide_unit`'s signature
 
 from shop_kernel.context import current_request_id
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from sqlalchemy import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ("UNIT_KEY", "Unit", "provide_unit")
 
@@ -147,6 +149,10 @@ class Unit:
                 _log.exception("An after-commit hook failed")
 
 
-async def provide_unit(db_session: NamedDependency[AsyncSession]) -> Unit:
-    """The `unit` dependency: the request's unit of work over the host app's `db_session`."""
+async def provide_unit(db_session: NamedDependency[AsyncSession | None] = None) -> Unit:
+    """The `unit` dependency: the request's unit of work over the host app's `db_session`. Optional for Litestar,
+    so an app without SQLAlchemy (the kernel mounted alone) still starts; a handler there that asks for a unit
+    gets a clear error."""
+    if db_session is None:
+        raise ImproperlyConfiguredException("A unit of work needs the host app's SQLAlchemy plugin ('db_session').")
     return Unit(db_session)
