@@ -9,8 +9,8 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ import click
 
 from app.db import make_alchemy_config
 from app.settings import Settings, SettingsError, get_settings
+from shop_kernel import Unit
 
 __all__ = ("main",)
 
@@ -37,6 +38,17 @@ def migrate(settings: Settings) -> None:
 
     unlimited = replace(settings, db_pool=replace(settings.db_pool, statement_timeout_ms=0))
     AlembicCommands(sqlalchemy_config=make_alchemy_config(unlimited)).upgrade("head")
+
+
+@asynccontextmanager
+async def _unit(settings: Settings) -> AsyncIterator[Unit]:
+    """A unit of work on a session of its own, for one command; the engine is disposed of afterwards."""
+    config = make_alchemy_config(settings)
+    try:
+        async with config.create_session_maker()() as session:
+            yield Unit(session)
+    finally:
+        await config.get_engine().dispose()
 
 
 @click.group()
@@ -75,20 +87,14 @@ def seed_demo_command() -> None:
 async def _create_staff(settings: Settings, username: str, email: str, password: str, token: bool) -> str | None:
     from shop_identity import CustomerService, RegisterCustomer, TokenService
 
-    config = make_alchemy_config(settings)
-    try:
-        async with config.create_session_maker()() as session:
-            staff = await CustomerService(session).register(
-                RegisterCustomer(username=username, email=email, password=password, password_confirm=password),
-                is_staff=True,
-            )
-            if not token:
-                return None
-            return await TokenService(session).issue(
-                customer_id=staff.id, scopes=("read", "write"), ttl=timedelta(days=30)
-            )
-    finally:
-        await config.get_engine().dispose()
+    async with _unit(settings) as unit:
+        staff = await CustomerService(unit).register(
+            RegisterCustomer(username=username, email=email, password=password, password_confirm=password),
+            is_staff=True,
+        )
+        if not token:
+            return None
+        return await TokenService(unit).issue(customer_id=staff.id, scopes=("read", "write"), ttl=timedelta(days=30))
 
 
 @main.command("create-staff-user")
@@ -121,12 +127,8 @@ def create_staff_user_command(username: str, email: str, password: str, token: b
 async def _create_oauth_client(settings: Settings, registration: Any) -> Any:
     from shop_identity import OAuthClientService
 
-    config = make_alchemy_config(settings)
-    try:
-        async with config.create_session_maker()() as session:
-            return await OAuthClientService(session).create(registration)
-    finally:
-        await config.get_engine().dispose()
+    async with _unit(settings) as unit:
+        return await OAuthClientService(unit).create(registration)
 
 
 @main.command("create-oauth-client")
@@ -177,15 +179,11 @@ def create_oauth_client_command(
 async def _create_token(settings: Settings, username: str, scopes: tuple[str, ...], ttl: timedelta) -> str:
     from shop_identity import CustomerService, TokenService
 
-    config = make_alchemy_config(settings)
-    try:
-        async with config.create_session_maker()() as session:
-            customer = await CustomerService(session).find_by_username(username)
-            if customer is None or not customer.is_active:
-                raise click.ClickException(f"no active user {username!r}")
-            return await TokenService(session).issue(customer_id=customer.id, scopes=scopes, ttl=ttl)
-    finally:
-        await config.get_engine().dispose()
+    async with _unit(settings) as unit:
+        customer = await CustomerService(unit).find_by_username(username)
+        if customer is None or not customer.is_active:
+            raise click.ClickException(f"no active user {username!r}")
+        return await TokenService(unit).issue(customer_id=customer.id, scopes=scopes, ttl=ttl)
 
 
 @main.command("create-token")
@@ -221,14 +219,8 @@ def create_token_command(username: str, scopes: str, expires_in: int | None) -> 
 async def _reindex(settings: Settings) -> int:
     from shop_catalog import rebuild_search_index
 
-    config = make_alchemy_config(settings)
-    try:
-        async with config.create_session_maker()() as session:
-            indexed = await rebuild_search_index(session)
-            await session.commit()
-            return indexed
-    finally:
-        await config.get_engine().dispose()
+    async with _unit(settings) as unit, unit.transaction() as session:
+        return await rebuild_search_index(session)
 
 
 @main.command("search-reindex")

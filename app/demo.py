@@ -39,11 +39,12 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
     if settings.is_production:
         raise SettingsError("demo data is never created in production")
     async with session_maker() as session:
-        await _ensure_docs_client(session)
+        unit = Unit(session)
+        await _ensure_docs_client(unit)
         if await session.scalar(select(Customer.id).limit(1)) is not None:
             return False
-        customers = CustomerService(session)
-        tokens = TokenService(session)
+        customers = CustomerService(unit)
+        tokens = TokenService(unit)
         admin = await customers.register(
             RegisterCustomer(
                 username="admin",
@@ -72,17 +73,17 @@ async def seed_demo(settings: Settings, session_maker: Callable[[], AsyncSession
         await tokens.issue(
             customer_id=customer.id, scopes=("read", "write"), ttl=DEMO_TOKEN_TTL, raw_token=DEMO_CUSTOMER_TOKEN
         )
-        await OAuthClientService(session).create(
+        await OAuthClientService(unit).create(
             ClientRegistration(name="Shop demo app", public=True, redirect_uris=[DEMO_REDIRECT_URI])
         )
-        await _seed_catalog(session)
+        await _seed_catalog(unit)
     return True
 
 
-async def _ensure_docs_client(session: AsyncSession) -> None:
+async def _ensure_docs_client(unit: Unit) -> None:
     """The Authorize button of `/schema` signs in as this public client; added to older databases too."""
-    if await session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == DOCS_CLIENT_ID)) is None:
-        await OAuthClientService(session).create(
+    if await unit.session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == DOCS_CLIENT_ID)) is None:
+        await OAuthClientService(unit).create(
             ClientRegistration(
                 name="Shop API docs (development)",
                 public=True,
@@ -112,9 +113,8 @@ DEMO_PRODUCTS = [
 ]
 
 
-async def _seed_catalog(session: AsyncSession) -> None:
+async def _seed_catalog(unit: Unit) -> None:
     """A three-level category tree with a few products in it."""
-    unit = Unit(session)
     categories = CategoryService(unit)
     ids: dict[str, int] = {}
 

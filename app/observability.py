@@ -24,9 +24,8 @@ from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.plugins.prometheus import PrometheusController
 from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_kernel import OutboxMessage, current_request_id
+from shop_kernel import OutboxMessage, Unit, current_request_id
 
 if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
@@ -281,9 +280,9 @@ class MetricsController(PrometheusController):
         tags=["Operations"],
         media_type="text/plain",
     )
-    async def get(self, db_session: NamedDependency[AsyncSession]) -> Response[bytes]:
+    async def get(self, unit: NamedDependency[Unit]) -> Response[bytes]:
         pending, oldest = (
-            await db_session.execute(
+            await unit.session.execute(
                 select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.dispatched_at.is_(None))
             )
         ).one()

@@ -31,6 +31,7 @@ from app.db import make_alchemy_config
 from app.settings import get_settings
 from shop_catalog.models import Category, Product
 from shop_identity import CustomerService, RegisterCustomer, TokenService
+from shop_kernel import Unit
 
 TOKEN_TTL = timedelta(days=1)
 
@@ -43,9 +44,10 @@ async def prepare(args: argparse.Namespace) -> dict[str, object]:
     tokens: list[str] = []
     try:
         async with session_maker() as session:
+            unit = Unit(session)
             for n in range(args.customers):
                 password = secrets.token_urlsafe(18)
-                customer = await CustomerService(session).register(
+                customer = await CustomerService(unit).register(
                     RegisterCustomer(
                         username=f"bench_customer_{n}",
                         email=f"bench{n}@shop.example",
@@ -57,7 +59,7 @@ async def prepare(args: argparse.Namespace) -> dict[str, object]:
                     )
                 )
                 tokens.append(
-                    await TokenService(session).issue(customer_id=customer.id, scopes=("read", "write"), ttl=TOKEN_TTL)
+                    await TokenService(unit).issue(customer_id=customer.id, scopes=("read", "write"), ttl=TOKEN_TTL)
                 )
         async with session_maker() as session, session.begin():
             active = list(

@@ -18,7 +18,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlche
 from litestar import Litestar
 
 from shop_identity import IdentityPlugin, IdentitySettings, TokenService, make_token_resolver
-from shop_kernel import BearerTokenMiddleware
+from shop_kernel import BearerTokenMiddleware, Unit
 
 alchemy = SQLAlchemyAsyncConfig(
     connection_string=os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///identity.sqlite3"), create_all=True
@@ -32,7 +32,7 @@ app = Litestar(
 async def issue_token(customer_id: int) -> str:
     """How this service hands out a token after its own sign-in step."""
     async with alchemy.create_session_maker()() as session:
-        return await TokenService(session).issue(customer_id=customer_id, scopes=["read"], ttl=timedelta(hours=1))
+        return await TokenService(Unit(session)).issue(customer_id=customer_id, scopes=["read"], ttl=timedelta(hours=1))
 
 
 def check() -> dict[str, object]:

@@ -41,7 +41,7 @@ app = Litestar(
 
 async def seed() -> int:
     async with alchemy.create_session_maker()() as session:
-        await CustomerService(session).register(
+        await CustomerService(Unit(session)).register(
             RegisterCustomer(
                 username="buyer",
                 email="buyer@example.com",

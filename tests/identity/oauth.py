@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity import ClientRegistration, IdentityPlugin, OAuthClientService
+from shop_kernel import Unit
 from tests.support.api import Api, Caller
 
 REDIRECT_URI = "https://app.example/callback"
@@ -123,7 +124,7 @@ class OAuthHarness:
         )
 
         async def create(session: AsyncSession) -> dict[str, Any]:
-            return dict(msgspec.to_builtins(await OAuthClientService(session).create(registration)))
+            return dict(msgspec.to_builtins(await OAuthClientService(Unit(session)).create(registration)))
 
         return self.api.run(create)
 

@@ -18,7 +18,7 @@ from shop_identity import (
     generate_private_key_pem,
     make_token_resolver,
 )
-from shop_kernel import BearerTokenMiddleware
+from shop_kernel import BearerTokenMiddleware, Unit
 
 
 def test_a_sibling_service_mounts_the_authorization_server(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_a_sibling_service_mounts_the_authorization_server(tmp_path: Path) -> No
 
         async def register() -> str:
             async with alchemy.create_session_maker()() as session:
-                created = await OAuthClientService(session).create(
+                created = await OAuthClientService(Unit(session)).create(
                     ClientRegistration(name="Sibling app", redirect_uris=["https://app.example/cb"])
                 )
                 return created.client_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.models import AccessToken
 from shop_identity.oauth.store import OAuthStore, TokenView
 from shop_identity.oauth.web import run_authlib_in_transaction
+from shop_kernel import Unit
 from tests.identity.oauth import HTTPS_BASE, REDIRECT_URI, OAuthHarness
 from tests.support.api import Api
 
@@ -46,13 +46,7 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(oauth: OA
 
 def at_once(oauth: OAuthHarness, forms: list[dict[str, str]]) -> list[httpx.Response]:
     """POST every form to the token endpoint at the same moment, on the app's own event loop."""
-
-    async def send() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=oauth.client.app)
-        async with httpx.AsyncClient(transport=transport, base_url=HTTPS_BASE) as http:
-            return await asyncio.gather(*(http.post("/oauth/token", data=form) for form in forms))
-
-    return oauth.client.blocking_portal.call(send)
+    return oauth.api.at_once("POST", "/oauth/token", [{"data": form} for form in forms], base_url=HTTPS_BASE)
 
 
 def test_simultaneous_exchanges_of_one_code_or_one_refresh_token_give_one_token(oauth: OAuthHarness, api: Api) -> None:
@@ -97,7 +91,7 @@ def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(o
     tokens = oauth.tokens_for(app, api.customer())
 
     async def scenario(session: AsyncSession) -> TokenView | None:
-        store = OAuthStore(session)
+        store = OAuthStore(Unit(session))
         token = await store.find_token(tokens["access_token"])
         assert token is not None
 
@@ -107,7 +101,7 @@ def test_what_authlib_wrote_is_rolled_back_when_it_raises_instead_of_answering(o
 
         with pytest.raises(RuntimeError, match="no answer"):
             await run_authlib_in_transaction(store, revoke_then_fail)
-        return await OAuthStore(session).find_token(tokens["access_token"])
+        return await OAuthStore(Unit(session)).find_token(tokens["access_token"])
 
     after = oauth.api.run(scenario)
     assert after is not None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import select
 
+from shop_identity.models import AccountSecret
+from shop_kernel import MESSAGE_REQUESTED, OutboxMessage
 from tests.support.api import Api
 
 URL = "/api/auth/profile/"
@@ -64,6 +67,24 @@ def test_email_taken_by_someone_else_is_rejected_and_nothing_changes(client: Tes
     assert response.status_code == 400
     assert response.json()["errors"] == {"email": ["A user with that email already exists."]}
     assert client.get(URL, headers=me.headers).json()["first_name"] == me.profile["first_name"]
+
+
+def test_of_two_customers_taking_one_new_address_at_once_the_loser_changes_nothing(
+    client: TestClient[Litestar], api: Api
+) -> None:
+    """The loser passes the uniqueness check and meets the unique index when it writes (or sees the winner's
+    commit): either way a 400, its other fields unchanged and no verification link for it."""
+    first, second = api.customer(), api.customer()
+    change = {"email": "shared@example.com", "first_name": "Winner"}
+    answers = api.at_once("PATCH", URL, [{"json": change, "headers": caller.headers} for caller in (first, second)])
+    assert sorted(answer.status_code for answer in answers) == [200, 400], [a.text for a in answers]
+    (lost,) = [answer for answer in answers if answer.status_code == 400]
+    assert lost.json()["errors"] == {"email": ["A user with that email already exists."]}
+    loser = first if answers[0] is lost else second
+    assert client.get(URL, headers=loser.headers).json() == loser.profile
+    assert len(api.scalars(select(AccountSecret.id))) == 1
+    (message,) = api.scalars(select(OutboxMessage.payload).where(OutboxMessage.topic == MESSAGE_REQUESTED))
+    assert (message["template"], message["recipient"]) == ("email_verification", "shared@example.com")
 
 
 def test_invalid_phone_on_update_is_rejected(client: TestClient[Litestar], api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -11,7 +12,8 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_identity.models import Customer
+from shop_identity.models import AccountSecret, Customer
+from shop_kernel import MESSAGE_REQUESTED, OutboxMessage
 from tests.factories import RegisterCustomerFactory
 from tests.support.api import Api
 
@@ -114,6 +116,26 @@ def test_duplicate_email_is_rejected_case_insensitively(client: TestClient[Lites
     assert response.status_code == 400
     assert response.json()["errors"] == {"email": ["A user with that email already exists."]}
     assert customer_count(api) == 1
+
+
+def test_simultaneous_registrations_of_one_name_create_one_account_with_one_verification_link(api: Api) -> None:
+    """Each registration checks that the name is free, hashes the password, then writes: sent together, they all
+    pass the check before the first one writes, and the losers meet the unique index. A loser answers the check's
+    400 and leaves nothing: no account, no link, no message (the account and its link are one transaction)."""
+    body = payload()
+    answers = api.at_once("POST", URL, [{"json": body}] * 4)
+    assert Counter(answer.status_code for answer in answers) == {201: 1, 400: 3}, [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 400:
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["errors"] == {
+                "username": ["A user with that username already exists."],
+                "email": ["A user with that email already exists."],
+            }
+    assert customer_count(api) == 1
+    assert len(api.scalars(select(AccountSecret.id))) == 1
+    (message,) = api.scalars(select(OutboxMessage.payload).where(OutboxMessage.topic == MESSAGE_REQUESTED))
+    assert (message["template"], message["recipient"]) == ("email_verification", body["email"])
 
 
 def test_password_confirmation_must_match(client: TestClient[Litestar], api: Api) -> None:

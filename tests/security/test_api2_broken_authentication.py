@@ -30,7 +30,7 @@ from app.settings import Settings
 from shop_identity import ClientRegistration, OAuthClientService, TokenService, hash_token
 from shop_identity.models import AccessToken, AccountSecret, Customer
 from shop_identity.oauth.throttle import SignInThrottle
-from shop_kernel import OutboxMessage
+from shop_kernel import OutboxMessage, Unit
 from tests.security.conftest import production_settings
 from tests.support.api import Api
 
@@ -82,9 +82,9 @@ def test_expired_token(client: TestClient[Litestar], api: Api) -> None:
 def test_revoked_token_stops_working_on_the_next_request(client: TestClient[Litestar], api: Api) -> None:
     me = api.customer()
     assert client.get(PROTECTED, headers=me.headers).status_code == 200
-    assert api.run(lambda session: TokenService(session).revoke(me.token)) is True
+    assert api.run(lambda session: TokenService(Unit(session)).revoke(me.token)) is True
     assert_unauthorized(client.get(PROTECTED, headers=me.headers), "invalid_token")
-    assert api.run(lambda session: TokenService(session).revoke(me.token)) is False
+    assert api.run(lambda session: TokenService(Unit(session)).revoke(me.token)) is False
 
 
 def test_token_of_a_deactivated_account(client: TestClient[Litestar], api: Api) -> None:
@@ -112,7 +112,7 @@ def test_tokens_are_stored_hashed(client: TestClient[Litestar], api: Api) -> Non
 def test_demo_token_does_not_work_in_production(api: Api, settings: Settings) -> None:
     staff = api.staff()
     api.run(
-        lambda session: TokenService(session).issue(
+        lambda session: TokenService(Unit(session)).issue(
             customer_id=staff.id, scopes=("read",), ttl=timedelta(days=1), raw_token=DEMO_STAFF_TOKEN
         )
     )
@@ -128,7 +128,7 @@ def test_the_docs_pages_development_client_does_not_work_in_production(api: Api,
     """Like the demo tokens: even in a development database copied to production, the client is unknown."""
     redirect = "http://127.0.0.1/schema/assets/swagger-ui-5.18.2/oauth2-redirect.html"
     api.run(
-        lambda session: OAuthClientService(session).create(
+        lambda session: OAuthClientService(Unit(session)).create(
             ClientRegistration(name="Docs", public=True, redirect_uris=[redirect]), client_id=DOCS_CLIENT_ID
         )
     )

@@ -42,7 +42,7 @@ def test_identity_serves_registration_and_profiles_alone(tmp_path: Path) -> None
         async def issue() -> str:
             async with alchemy.create_session_maker()() as session:
                 assert isinstance(session, AsyncSession)
-                return await TokenService(session).issue(
+                return await TokenService(Unit(session)).issue(
                     customer_id=customer_id, scopes=["read"], ttl=timedelta(minutes=5)
                 )
 
@@ -107,7 +107,7 @@ def test_ordering_places_orders_alone(tmp_path: Path) -> None:
 
         async def seed() -> int:
             async with alchemy.create_session_maker()() as session:
-                await CustomerService(session).register(RegisterCustomerFactory.build(username="buyer"))
+                await CustomerService(Unit(session)).register(RegisterCustomerFactory.build(username="buyer"))
                 product = await ProductService(Unit(session)).create(
                     ProductWrite(name="Lamp", price=Decimal("12.50"), sku="L-1", stock_quantity=3)
                 )

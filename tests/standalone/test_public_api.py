@@ -20,7 +20,7 @@ def test_a_context_exports_no_table(package: str) -> None:
     assert importlib.import_module(f"{package}.models").__name__ == f"{package}.models"
 
 
-@pytest.mark.parametrize("package", ["shop_catalog"])
+@pytest.mark.parametrize("package", ["shop_catalog", "shop_identity", "shop_notify"])
 def test_a_context_writes_only_through_the_unit_of_work(package: str) -> None:
     """Its services write in `unit.transaction()` or `unit.run()` (`shop_kernel.units`): none commits, rolls back
     or asks for the session itself."""

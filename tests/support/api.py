@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
 from advanced_alchemy.base import metadata_registry
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog import CatalogPlugin
 from shop_identity import CustomerService, IdentityPlugin, TokenService
 from shop_identity.controllers import to_profile
-from shop_kernel import response_cache_of
+from shop_kernel import Unit, response_cache_of
 from tests.factories import RegisterCustomerFactory
 
 T = TypeVar("T")
@@ -63,6 +65,27 @@ class Api:
         portal = self.client.blocking_portal
         return portal.call(call)
 
+    def scalars(self, statement: Select[tuple[T]]) -> list[T]:
+        """The values of a one-column SELECT, read in a fresh session."""
+
+        async def read(session: AsyncSession) -> list[T]:
+            return list(await session.scalars(statement))
+
+        return self.run(read)
+
+    def at_once(
+        self, method: str, path: str, requests: Iterable[dict[str, Any]], *, base_url: str = "http://testserver.local"
+    ) -> list[httpx.Response]:
+        """Send one request per item of `requests` (httpx keyword arguments: `json`, `data`, `headers`) at the same
+        moment, on the app's own event loop: they interleave at every await, as concurrent clients' do."""
+
+        async def send() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=self.client.app)
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
+                return await asyncio.gather(*(http.request(method, path, **request) for request in requests))
+
+        return self.client.blocking_portal.call(send)
+
     def empty_database(self) -> None:
         tables = [table.name for table in metadata_registry.get(None).sorted_tables]
 
@@ -98,7 +121,7 @@ class Api:
         client_id: str | None = None,
     ) -> str:
         async def issue(session: AsyncSession) -> str:
-            return await TokenService(session).issue(
+            return await TokenService(Unit(session)).issue(
                 customer_id=customer_id, scopes=scopes, ttl=ttl, client_id=client_id
             )
 
@@ -111,7 +134,7 @@ class Api:
         payload = RegisterCustomerFactory.build(**fields)
 
         async def register(session: AsyncSession) -> dict[str, Any]:
-            profile = to_profile(await CustomerService(session).register(payload))
+            profile = to_profile(await CustomerService(Unit(session)).register(payload))
             return dict(msgspec.json.decode(msgspec.json.encode(profile)))
 
         body = self.run(register)
@@ -127,7 +150,7 @@ class Api:
         payload = RegisterCustomerFactory.build(**fields)
 
         async def register(session: AsyncSession) -> int:
-            return (await CustomerService(session).register(payload, is_staff=True)).id
+            return (await CustomerService(Unit(session)).register(payload, is_staff=True)).id
 
         staff_id = self.run(register)
         return Caller(

@@ -1,11 +1,12 @@
-"""Living with an account: change a password, reset a forgotten one, verify an e-mail address.
+"""Living with an account: register or change the address (with the verification link), change a password,
+reset a forgotten one, verify an e-mail address.
 
-Messages to the person (the reset link or code, the notice that a password changed) are staged in the
-kernel's outbox in the same transaction as the change (`shop_kernel.MessageRequested`); the notify context
-renders, logs and sends them. Nothing here sends anything inline.
+Messages to the person (the verification or reset link, the code, the notice that a password changed) are staged
+in the kernel's outbox in the same transaction as the change (`unit.stage`, `shop_kernel.MessageRequested`); the
+notify context renders, logs and sends them. Nothing here sends anything inline.
 
-Longer than our ~350-line rule: the three flows share their one-time secrets (issue, hash, expire, spend once),
-their attempt counting and their messages; apart, each would carry a copy.
+Longer than our ~350-line rule: the flows share their one-time secrets (issue, hash, expire, spend once), their
+attempt counting and their messages; apart, each would carry a copy.
 """
 
 from __future__ import annotations
@@ -27,20 +28,33 @@ from sqlalchemy import func, select, update
 from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer
 from shop_identity.oauth.throttle import FailureCounter, MemoryFailureCounter, SignInThrottle
 from shop_identity.passwords import check_new_password, hash_password, verify_password
-from shop_identity.services import DEFAULT_REGION, forget_revoked, hash_token, normalize_email, normalize_phone
+from shop_identity.services import (
+    DEFAULT_REGION,
+    CustomerService,
+    forget_when_committed,
+    hash_token,
+    normalize_email,
+    normalize_phone,
+)
 from shop_kernel import (
     MESSAGE_REQUESTED,
     ConflictError,
     FieldValidationError,
     MessageRequested,
     ProblemError,
-    add_to_outbox,
 )
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from shop_identity.schemas import PasswordChange, PasswordResetConfirm, PasswordResetRequest
+    from shop_identity.schemas import (
+        PasswordChange,
+        PasswordResetConfirm,
+        PasswordResetRequest,
+        ProfileUpdate,
+        RegisterCustomer,
+    )
+    from shop_kernel import Unit
 
 __all__ = ("AccountPolicy", "AccountService", "TooManyAttempts", "end_sessions", "message_key_prefix")
 
@@ -98,7 +112,7 @@ async def end_sessions(
 ) -> list[str]:
     """Revoke every live token of the account (with its refresh token) but `keep_token_hash`, and retire its
     unused authorization codes, in the caller's transaction; returns the revoked token hashes, for
-    `forget_revoked` once the transaction has committed."""
+    `forget_when_committed`."""
     live = [AccessToken.customer_id == customer_id, AccessToken.revoked_at.is_(None)]
     if keep_token_hash is not None:
         live.append(AccessToken.token_hash != keep_token_hash)
@@ -117,10 +131,30 @@ def _display_name(customer: Customer) -> str:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, policy: AccountPolicy, throttle: SignInThrottle) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, policy: AccountPolicy, throttle: SignInThrottle) -> None:
+        self.unit = unit
+        self.session = unit.session
         self.policy = policy
         self.throttle = throttle
+        self.customers = CustomerService(unit, phone_region=policy.phone_region)
+
+    # ---- register and profile ---------------------------------------------------------------------
+
+    async def register(self, data: RegisterCustomer, *, link_base_url: str) -> int:
+        """A new account and the link that verifies its e-mail address, in one transaction: there is never an
+        account whose link was not staged, nor a link for an account that failed. Returns the account's id."""
+        async with self.customers.transaction(username=data.username, email=data.email):
+            customer_id = (await self.customers.register(data)).id
+            await self.send_verification(customer_id, link_base_url=link_base_url)
+        return customer_id
+
+    async def update_profile(self, customer_id: int, data: ProfileUpdate, *, link_base_url: str) -> None:
+        """A profile update; a new e-mail address gets its verification link in the same transaction."""
+        email = data.email if isinstance(data.email, str) else None
+        async with self.customers.transaction(email=email):
+            before = (await self.customers.get(customer_id)).email
+            if (await self.customers.update_profile(customer_id, data)).email != before:
+                await self.send_verification(customer_id, link_base_url=link_base_url)
 
     # ---- change ---------------------------------------------------------------------------------
 
@@ -143,7 +177,8 @@ class AccountService:
         if errors:
             raise FieldValidationError(errors)
         keep = None if data.revoke_current or current_token is None else hash_token(current_token)
-        return await self._set_password(customer, data.new_password, keep_token_hash=keep)
+        async with self.unit.transaction():
+            return await self._set_password(customer, data.new_password, keep_token_hash=keep)
 
     # ---- reset ----------------------------------------------------------------------------------
 
@@ -163,14 +198,14 @@ class AccountService:
         account_count, _ = await self.policy.counter.add(f"reset:account:{customer.id}", window)
         if account_count > self.policy.max_reset_requests_per_account:
             return
-        secret = await self._new_secret(customer.id, PASSWORD_RESET, channel, self.policy.reset_ttl)
         minutes = str(int(self.policy.reset_ttl.total_seconds() // 60))
-        if channel == "email":
-            link = f"{link_base_url.rstrip('/')}/reset-password?token={secret}"
-            await self._send(customer, PASSWORD_RESET, secret=secret, minutes=minutes, link=link)
-        else:
-            await self._send(customer, PASSWORD_RESET, channel="sms", secret=secret, minutes=minutes, code=secret)
-        await self.session.commit()
+        async with self.unit.transaction():
+            secret = await self._new_secret(customer.id, PASSWORD_RESET, channel, self.policy.reset_ttl)
+            if channel == "email":
+                link = f"{link_base_url.rstrip('/')}/reset-password?token={secret}"
+                self._send(customer, PASSWORD_RESET, secret=secret, minutes=minutes, link=link)
+            else:
+                self._send(customer, PASSWORD_RESET, channel="sms", secret=secret, minutes=minutes, code=secret)
 
     async def confirm_reset(self, data: PasswordResetConfirm) -> None:
         """Set the new password with a link token or an SMS code, then revoke every token of the account."""
@@ -183,7 +218,7 @@ class AccountService:
             if row is None or row.purpose != PASSWORD_RESET or not self._usable(row):
                 raise FieldValidationError({"token": [BAD_LINK]})
         else:
-            row = await self._check_code(data)
+            row = await self._check_code(data)  # a wrong code is counted in a transaction of its own
         customer = await self.session.get(Customer, row.customer_id)
         if customer is None or not customer.is_active:  # pragma: no cover - deactivation retires secrets
             raise FieldValidationError({"token": [BAD_LINK]})
@@ -191,15 +226,15 @@ class AccountService:
         self._check_new_password(customer, data.new_password, data.new_password_confirm, errors)
         if errors:
             raise FieldValidationError(errors)
-        claimed = await self.session.execute(
-            update(AccountSecret)
-            .where(AccountSecret.id == row.id, AccountSecret.used_at.is_(None))
-            .values(used_at=_now())
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another request used it a moment ago
-            await self.session.rollback()
-            raise FieldValidationError({"token" if data.token else "code": [BAD_LINK if data.token else BAD_CODE]})
-        await self._set_password(customer, data.new_password, keep_token_hash=None)
+        async with self.unit.transaction() as session:
+            claimed = await session.execute(
+                update(AccountSecret)
+                .where(AccountSecret.id == row.id, AccountSecret.used_at.is_(None))
+                .values(used_at=_now())
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another request used it a moment ago
+                raise FieldValidationError({"token" if data.token else "code": [BAD_LINK if data.token else BAD_CODE]})
+            await self._set_password(customer, data.new_password, keep_token_hash=None)
         # the person proved they own the account: the sign-in lock of its failures is lifted
         await self.throttle.counter.forget(SignInThrottle.keys(customer.username, "")[0])
 
@@ -226,12 +261,12 @@ class AccountService:
             return row
         tries = row.failed_tries + 1
         used_up = tries >= self.policy.max_code_tries
-        await self.session.execute(
-            update(AccountSecret)
-            .where(AccountSecret.id == row.id)
-            .values(failed_tries=AccountSecret.failed_tries + 1, used_at=_now() if used_up else None)
-        )
-        await self.session.commit()
+        async with self.unit.transaction() as session:
+            await session.execute(
+                update(AccountSecret)
+                .where(AccountSecret.id == row.id)
+                .values(failed_tries=AccountSecret.failed_tries + 1, used_at=_now() if used_up else None)
+            )
         raise FieldValidationError({"code": [USED_UP_CODE if used_up else BAD_CODE]})
 
     # ---- e-mail verification ----------------------------------------------------------------------
@@ -249,16 +284,16 @@ class AccountService:
             count, wait = await self.policy.counter.add(f"verify:account:{customer.id}", window)
             if count > self.policy.max_reset_requests_per_account:
                 raise TooManyAttempts(f"Too many verification e-mails. Try again in {wait} s.", wait)
-        secret = await self._new_secret(customer.id, EMAIL_VERIFICATION, "email", self.policy.verification_ttl)
-        await self._send(
-            customer,
-            EMAIL_VERIFICATION,
-            secret=secret,
-            email=customer.email,
-            link=f"{link_base_url.rstrip('/')}/verify-email?token={secret}",
-            days=str(self.policy.verification_ttl.days),
-        )
-        await self.session.commit()
+        async with self.unit.transaction():
+            secret = await self._new_secret(customer.id, EMAIL_VERIFICATION, "email", self.policy.verification_ttl)
+            self._send(
+                customer,
+                EMAIL_VERIFICATION,
+                secret=secret,
+                email=customer.email,
+                link=f"{link_base_url.rstrip('/')}/verify-email?token={secret}",
+                days=str(self.policy.verification_ttl.days),
+            )
 
     async def verify_email(self, token: str) -> None:
         """Mark the address verified; the link is single-use and dies with any later change of address."""
@@ -268,25 +303,23 @@ class AccountService:
         if row is None or row.purpose != EMAIL_VERIFICATION or not self._usable(row):
             raise FieldValidationError({"token": [BAD_VERIFICATION_LINK]})
         now = _now()
-        claimed = await self.session.execute(
-            update(AccountSecret).where(AccountSecret.id == row.id, AccountSecret.used_at.is_(None)).values(used_at=now)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # used by a request a moment ago
-            await self.session.rollback()
-            raise FieldValidationError({"token": [BAD_VERIFICATION_LINK]})
-        await self.session.execute(
-            update(Customer).where(Customer.id == row.customer_id).values(email_verified_at=now, updated_at=now)
-        )
-        hashes = (
-            await self.session.scalars(
+        async with self.unit.transaction() as session:
+            claimed = await session.execute(
+                update(AccountSecret)
+                .where(AccountSecret.id == row.id, AccountSecret.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]  # used by a request a moment ago
+                raise FieldValidationError({"token": [BAD_VERIFICATION_LINK]})
+            await session.execute(
+                update(Customer).where(Customer.id == row.customer_id).values(email_verified_at=now, updated_at=now)
+            )
+            hashes = await session.scalars(
                 select(AccessToken.token_hash).where(
                     AccessToken.customer_id == row.customer_id, AccessToken.revoked_at.is_(None)
                 )
             )
-        ).all()
-        await self.session.commit()
-        for token_hash in hashes:  # cached principals of this process learn the news at once
-            forget_revoked(token_hash)
+            forget_when_committed(self.unit, hashes)  # cached principals of this process learn the news
 
     # ---- shared ---------------------------------------------------------------------------------
 
@@ -307,16 +340,14 @@ class AccountService:
         )
 
     async def _set_password(self, customer: Customer, password: str, *, keep_token_hash: str | None) -> int:
-        """New password, every token but `keep_token_hash` revoked (refresh tokens with them), pending
-        authorization codes and reset secrets retired, the notice staged: one transaction."""
+        """In the caller's transaction: new password, every token but `keep_token_hash` revoked (refresh tokens
+        with them), pending authorization codes and reset secrets retired, the notice staged."""
         now = _now()
         customer.password_hash = await anyio.to_thread.run_sync(hash_password, password)
         revoked = await end_sessions(self.session, customer.id, now, keep_token_hash=keep_token_hash)
+        forget_when_committed(self.unit, revoked)
         await self._retire_secrets(customer.id, now, PASSWORD_RESET)
-        await self._send(customer, "password_changed", when=now.strftime("%Y-%m-%d %H:%M UTC"))
-        await self.session.commit()
-        for token_hash in revoked:
-            forget_revoked(token_hash)
+        self._send(customer, "password_changed", when=now.strftime("%Y-%m-%d %H:%M UTC"))
         return len(revoked)
 
     async def _new_secret(self, customer_id: int, purpose: str, channel: str, ttl: timedelta) -> str:
@@ -348,7 +379,7 @@ class AccountService:
             .values(used_at=now)
         )
 
-    async def _send(
+    def _send(
         self,
         customer: Customer,
         template: str,
@@ -367,10 +398,7 @@ class AccountService:
             context={"name": _display_name(customer), "username": customer.username, **context},
             secret=secret,
         )
-        key = f"{message_key_prefix(customer.id)}{template}:{uuid.uuid4().hex}"
-        await self.session.run_sync(
-            lambda sync_session: add_to_outbox(sync_session.connection(), MESSAGE_REQUESTED, key, message)
-        )
+        self.unit.stage(MESSAGE_REQUESTED, f"{message_key_prefix(customer.id)}{template}:{uuid.uuid4().hex}", message)
 
     def _reset_recipient(self, data: PasswordResetRequest) -> tuple[Literal["email", "sms"], str]:
         if (data.email is None) == (data.phone_number is None):

@@ -14,7 +14,6 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.accounts import AccountPolicy, AccountService
 from shop_identity.models import Customer
@@ -33,7 +32,15 @@ from shop_identity.schemas import (
     RegisterCustomer,
 )
 from shop_identity.services import CustomerService
-from shop_kernel import FieldValidationError, Principal, bearer_security, problems, require_customer, require_scopes
+from shop_kernel import (
+    FieldValidationError,
+    Principal,
+    Unit,
+    bearer_security,
+    problems,
+    require_customer,
+    require_scopes,
+)
 
 __all__ = ("AccountPagesController", "AuthController", "provide_customer_service", "to_profile")
 
@@ -44,25 +51,25 @@ EMAIL_VERIFIED = "Your e-mail address is verified."
 RESET_DONE = "Your password has been changed and every session signed out. Sign in with the new password."
 
 
-async def provide_customer_service(db_session: NamedDependency[AsyncSession]) -> CustomerService:
-    return CustomerService(db_session)
+async def provide_customer_service(unit: NamedDependency[Unit]) -> CustomerService:
+    return CustomerService(unit)
 
 
 async def provide_account_service(
-    db_session: NamedDependency[AsyncSession],
+    unit: NamedDependency[Unit],
     account_policy: NamedDependency[AccountPolicy],
     oauth: NamedDependency[OAuthRuntime],
 ) -> AccountService:
-    return AccountService(db_session, account_policy, oauth.throttle)
+    return AccountService(unit, account_policy, oauth.throttle)
 
 
 async def provide_privacy_service(
-    db_session: NamedDependency[AsyncSession],
+    unit: NamedDependency[Unit],
     oauth: NamedDependency[OAuthRuntime],
     personal_data: NamedDependency[Any],
 ) -> PrivacyService:
     holders: tuple[PersonalData, ...] = personal_data
-    return PrivacyService(db_session, oauth.throttle, holders)
+    return PrivacyService(unit, oauth.throttle, holders)
 
 
 def _address(request: Request[Any, Any, Any]) -> str:
@@ -88,12 +95,8 @@ async def _update_profile(
 ) -> CustomerProfile:
     """A profile update; a new e-mail address gets its verification link."""
     customer_id = principal.require_user_id()
-    before = (await customers.get(customer_id)).email
-    customer = await customers.update_profile(customer_id, data)
-    if customer.email != before:
-        await accounts.send_verification(customer_id, link_base_url=_link_base(request, policy))
-        customer = await customers.get(customer_id)
-    return to_profile(customer)
+    await accounts.update_profile(customer_id, data, link_base_url=_link_base(request, policy))
+    return to_profile(await customers.get(customer_id))  # read again: a host may expire objects on commit
 
 
 class AuthController(Controller):
@@ -125,8 +128,7 @@ class AuthController(Controller):
         account_policy: NamedDependency[AccountPolicy],
         data: JSONBody[RegisterCustomer],
     ) -> CustomerProfile:
-        customer_id = (await customers.register(data)).id
-        await accounts.send_verification(customer_id, link_base_url=_link_base(request, account_policy))
+        customer_id = await accounts.register(data, link_base_url=_link_base(request, account_policy))
         return to_profile(await customers.get(customer_id))  # read again: a host may expire objects on commit
 
     @get(

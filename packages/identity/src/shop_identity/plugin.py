@@ -72,8 +72,9 @@ class IdentitySettings:
 
 
 class IdentityPlugin(InitPluginProtocol):
-    """Registers customers, registration, profiles and the OAuth2/OIDC server; the host app provides
-    `db_session` and a `BearerTokenMiddleware` backed by `make_token_resolver`."""
+    """Registers customers, registration, profiles and the OAuth2/OIDC server; the host app provides an SQLAlchemy
+    session (under the kernel's `DB_SESSION_KEY`; services write through the kernel's `unit` over it) and a
+    `BearerTokenMiddleware` backed by `make_token_resolver`."""
 
     def __init__(
         self,

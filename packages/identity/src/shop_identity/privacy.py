@@ -21,12 +21,14 @@ from shop_identity.accounts import TooManyAttempts, end_sessions, message_key_pr
 from shop_identity.models import AccessToken, AccountSecret, AuthorizationCode, Customer
 from shop_identity.oauth.throttle import SignInThrottle
 from shop_identity.passwords import verify_password
-from shop_identity.services import forget_revoked
+from shop_identity.services import forget_when_committed
 from shop_identity.staff import to_account
 from shop_kernel import MESSAGE_REQUESTED, FieldValidationError, OutboxMessage
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shop_kernel import Unit
 
 __all__ = ("ERASED", "PersonalData", "PrivacyService", "message_key_prefix", "tombstone_username")
 
@@ -53,8 +55,9 @@ class PersonalData:
 
 
 class PrivacyService:
-    def __init__(self, session: AsyncSession, throttle: SignInThrottle, holders: Sequence[PersonalData] = ()) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, throttle: SignInThrottle, holders: Sequence[PersonalData] = ()) -> None:
+        self.unit = unit
+        self.session = unit.session
         self.throttle = throttle
         self.holders = holders
 
@@ -128,27 +131,25 @@ class PrivacyService:
         await self.throttle.counter.forget(SignInThrottle.keys(customer.username, "")[0])
         now = datetime.now(UTC)
         tombstone = tombstone_username(customer_id)
-        customer.username = tombstone
-        customer.email = tombstone
-        customer.first_name = ""
-        customer.last_name = ""
-        customer.phone_number = None
-        customer.password_hash = UNUSABLE_PASSWORD
-        customer.is_active = False
-        customer.email_verified_at = None
-        revoked = await end_sessions(self.session, customer_id, now)
-        await self.session.execute(delete(AccountSecret).where(AccountSecret.customer_id == customer_id))
-        await self._scrub_requested_messages(customer_id)
-        for holder in self.holders:
-            await holder.erase(self.session, customer_id)
-        await self.session.commit()
-        for token_hash in revoked:
-            forget_revoked(token_hash)
+        async with self.unit.transaction() as session:
+            customer.username = tombstone
+            customer.email = tombstone
+            customer.first_name = ""
+            customer.last_name = ""
+            customer.phone_number = None
+            customer.password_hash = UNUSABLE_PASSWORD
+            customer.is_active = False
+            customer.email_verified_at = None
+            forget_when_committed(self.unit, await end_sessions(session, customer_id, now))
+            await session.execute(delete(AccountSecret).where(AccountSecret.customer_id == customer_id))
+            await self._scrub_requested_messages(session, customer_id)
+            for holder in self.holders:
+                await holder.erase(session, customer_id)
 
-    async def _scrub_requested_messages(self, customer_id: int) -> None:
+    async def _scrub_requested_messages(self, session: AsyncSession, customer_id: int) -> None:
         """The messages identity asked for keep no address, name or secret in the outbox, and those not yet sent
         never will be."""
-        rows = await self.session.execute(
+        rows = await session.execute(
             select(OutboxMessage.id, OutboxMessage.payload).where(
                 OutboxMessage.topic == MESSAGE_REQUESTED,
                 OutboxMessage.key.startswith(message_key_prefix(customer_id), autoescape=True),
@@ -158,11 +159,9 @@ class PrivacyService:
         for message_id, payload in rows.all():
             ids.append(message_id)
             scrubbed = {**payload, "recipient": ERASED, "context": {}, "secret": None}
-            await self.session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == message_id).values(payload=scrubbed)
-            )
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(payload=scrubbed))
         if ids:
-            await self.session.execute(
+            await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids), OutboxMessage.dispatched_at.is_(None))
                 .values(dispatched_at=datetime.now(UTC))

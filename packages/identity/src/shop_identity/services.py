@@ -1,4 +1,5 @@
-"""Identity services: registration, profiles and access tokens. Each public method owns its transaction."""
+"""Identity services: registration, profiles and access tokens. They write through the request's `Unit`: each
+public method that writes is one transaction, or joins the caller's when one is open."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import math
 import secrets
 import time
 from collections.abc import Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -27,12 +30,12 @@ from shop_identity.passwords import check_new_password, hash_password, verify_pa
 from shop_kernel import FieldValidationError, Principal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shop_identity.schemas import ProfileUpdate, RegisterCustomer
-    from shop_kernel import TokenResolver
+    from shop_kernel import TokenResolver, Unit
 
 __all__ = (
     "CustomerRepository",
@@ -68,9 +71,10 @@ class CustomerRepository(SQLAlchemyAsyncRepository[Customer]):
 
 
 class CustomerService:
-    def __init__(self, session: AsyncSession, *, phone_region: str = DEFAULT_REGION) -> None:
-        self.session = session
-        self.repository = CustomerRepository(session=session)
+    def __init__(self, unit: Unit, *, phone_region: str = DEFAULT_REGION) -> None:
+        self.unit = unit
+        self.session = unit.session
+        self.repository = CustomerRepository(session=unit.session)
         self.phone_region = phone_region
 
     async def get(self, customer_id: int) -> Customer:
@@ -128,35 +132,53 @@ class CustomerService:
             phone_number=phone,
             is_staff=is_staff,
         )
-        self.session.add(customer)
-        await self._commit_unique(username=data.username, email=email)
-        await self.session.refresh(customer)
+        async with self.transaction(username=data.username, email=email) as session:
+            session.add(customer)
+            await session.flush()  # a lost race for the username or e-mail shows here, in a caller's transaction too
+        await self.session.refresh(customer)  # a host may expire objects on commit
         return customer
 
     async def update_profile(self, customer_id: int, data: ProfileUpdate) -> Customer:
-        customer = await self.get(customer_id)
+        """Change the fields sent; any invalid one changes nothing."""
         errors: dict[str, list[str]] = {}
-        if data.email is not msgspec.UNSET:
-            email = self._clean_email(data.email, errors)
+        email = self._clean_email(data.email, errors) if data.email is not msgspec.UNSET else None
+        async with self.transaction(email=email) as session:
+            customer = await self.get(customer_id)
             if email and email != customer.email:
                 if email.lower() != customer.email.lower():
                     await self._check_unique(errors, email=email)
                 customer.email = email
                 customer.email_verified_at = None  # the new address is not confirmed yet
-        if data.phone_number is not msgspec.UNSET:
-            phone = self._clean_phone(data.phone_number, errors)
-            if "phone_number" not in errors:
-                customer.phone_number = phone
-        if data.first_name is not msgspec.UNSET:
-            customer.first_name = data.first_name.strip()
-        if data.last_name is not msgspec.UNSET:
-            customer.last_name = data.last_name.strip()
-        if errors:
-            await self.session.rollback()
-            raise FieldValidationError(errors)
-        await self._commit_unique(email=customer.email)
+            if data.phone_number is not msgspec.UNSET:
+                phone = self._clean_phone(data.phone_number, errors)
+                if "phone_number" not in errors:
+                    customer.phone_number = phone
+            if data.first_name is not msgspec.UNSET:
+                customer.first_name = data.first_name.strip()
+            if data.last_name is not msgspec.UNSET:
+                customer.last_name = data.last_name.strip()
+            if errors:
+                raise FieldValidationError(errors)  # the unit rolls the changes back
+            await session.flush()
         await self.session.refresh(customer)
         return customer
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, username: str | None = None, email: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """The unit's transaction, where losing a race for the unique `username` or `email` to a concurrent request
+        answers the same 400 as the pre-check. Inside a caller's transaction the error goes to the caller, whose
+        own block (this one, usually) answers it once everything is rolled back."""
+        try:
+            async with self.unit.transaction() as session:
+                yield session
+        except (IntegrityError, RepositoryIntegrityError) as exc:
+            if self.session.in_transaction():
+                raise
+            errors: dict[str, list[str]] = {}
+            await self._check_unique(errors, username=username, email=email)
+            raise FieldValidationError(errors or {"non_field_errors": ["Conflicting data."]}) from exc
 
     def _clean_email(self, value: str, errors: dict[str, list[str]]) -> str | None:
         try:
@@ -184,16 +206,6 @@ class CustomerService:
         if email and await self.repository.exists(func.lower(Customer.email) == email.lower()):
             errors.setdefault("email", []).append("A user with that email already exists.")
 
-    async def _commit_unique(self, *, username: str | None = None, email: str | None = None) -> None:
-        """Commit; a concurrent request that won the unique index turns into the same 400 as the pre-check."""
-        try:
-            await self.session.commit()
-        except (IntegrityError, RepositoryIntegrityError) as exc:
-            await self.session.rollback()
-            errors: dict[str, list[str]] = {}
-            await self._check_unique(errors, username=username, email=email)
-            raise FieldValidationError(errors or {"non_field_errors": ["Conflicting data."]}) from exc
-
 
 def hash_token(raw: str) -> str:
     """Tokens are 256-bit random values, so one SHA-256 (no salt, no stretching) is enough to store them."""
@@ -205,8 +217,8 @@ def _now() -> datetime:
 
 
 class TokenService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
 
     async def issue(
         self,
@@ -219,25 +231,25 @@ class TokenService:
     ) -> str:
         """Store a new token and return its raw value, which is never stored or shown again."""
         raw = raw_token or secrets.token_urlsafe(32)
-        self.session.add(
-            AccessToken(
-                token_hash=hash_token(raw),
-                customer_id=customer_id,
-                client_id=client_id,
-                scope=" ".join(sorted(set(scopes))),
-                expires_at=_now() + ttl,
+        async with self.unit.transaction() as session:
+            session.add(
+                AccessToken(
+                    token_hash=hash_token(raw),
+                    customer_id=customer_id,
+                    client_id=client_id,
+                    scope=" ".join(sorted(set(scopes))),
+                    expires_at=_now() + ttl,
+                )
             )
-        )
-        await self.session.commit()
         return raw
 
     async def revoke(self, raw: str) -> bool:
-        token = await self.session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
-        if token is None or token.revoked_at is not None:
-            return False
-        token.revoked_at = _now()
-        await self.session.commit()
-        forget_revoked(token.token_hash)
+        async with self.unit.transaction() as session:
+            token = await session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+            if token is None or token.revoked_at is not None:
+                return False
+            token.revoked_at = _now()
+            forget_when_committed(self.unit, [token.token_hash])
         return True
 
     async def resolve(self, raw: str) -> Principal | None:
@@ -247,32 +259,36 @@ class TokenService:
 
     async def resolve_with_expiry(self, raw: str) -> tuple[Principal, datetime] | None:
         """The principal of a live token and when the token expires."""
-        row = (
-            await self.session.execute(
-                select(AccessToken, Customer)
-                .outerjoin(Customer, Customer.id == AccessToken.customer_id)
-                .where(AccessToken.token_hash == hash_token(raw))
-            )
-        ).first()
-        if row is None:
-            return None
-        token, customer = row
-        if token.revoked_at is not None or token.expires_at <= _now():
-            return None
-        scopes = frozenset(token.scope.split())
-        if token.customer_id is None:
-            return Principal(client_id=token.client_id, scopes=scopes), token.expires_at
-        if customer is None or not customer.is_active:
-            return None
-        principal = Principal(
-            user_id=customer.id,
-            username=customer.username,
-            scopes=scopes,
-            is_staff=customer.is_staff,
-            client_id=token.client_id,
-            email_verified=customer.email_verified_at is not None,
+        return await _principal_with_expiry(self.unit.session, raw)
+
+
+async def _principal_with_expiry(session: AsyncSession, raw: str) -> tuple[Principal, datetime] | None:
+    row = (
+        await session.execute(
+            select(AccessToken, Customer)
+            .outerjoin(Customer, Customer.id == AccessToken.customer_id)
+            .where(AccessToken.token_hash == hash_token(raw))
         )
-        return principal, token.expires_at
+    ).first()
+    if row is None:
+        return None
+    token, customer = row
+    if token.revoked_at is not None or token.expires_at <= _now():
+        return None
+    scopes = frozenset(token.scope.split())
+    if token.customer_id is None:
+        return Principal(client_id=token.client_id, scopes=scopes), token.expires_at
+    if customer is None or not customer.is_active:
+        return None
+    principal = Principal(
+        user_id=customer.id,
+        username=customer.username,
+        scopes=scopes,
+        is_staff=customer.is_staff,
+        client_id=token.client_id,
+        email_verified=customer.email_verified_at is not None,
+    )
+    return principal, token.expires_at
 
 
 REVOCATIONS_REMEMBERED_SECONDS = 3600.0
@@ -286,6 +302,13 @@ Only age removes a record: one evicted for room could let a cached principal out
 def forget_revoked(token_hash: str) -> None:
     """Make every resolver in this process drop its cached principal for `token_hash` at once."""
     _recently_revoked[token_hash] = time.monotonic()
+
+
+def forget_when_committed(unit: Unit, token_hashes: Iterable[str]) -> None:
+    """`forget_revoked` for each token once the unit's transaction has committed, never if it rolls back (before
+    the commit, a resolver could cache again a principal that the commit is about to revoke)."""
+    for token_hash in token_hashes:
+        unit.after_commit(partial(forget_revoked, token_hash))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +343,7 @@ def make_token_resolver(session_maker: Callable[[], AsyncSession], *, cache_seco
                 return hit.principal
             cache.pop(key, None)
         async with session_maker() as session:
-            found = await TokenService(session).resolve_with_expiry(raw)
+            found = await _principal_with_expiry(session, raw)
         if found is None:
             return None
         principal, expires_at = found

@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_identity.accounts import end_sessions
 from shop_identity.models import AccountSecret, Customer
 from shop_identity.schemas import CustomerProfile
-from shop_identity.services import DEFAULT_REGION, forget_revoked, normalize_phone
+from shop_identity.services import DEFAULT_REGION, forget_when_committed, normalize_phone
 from shop_kernel import (
     ConflictError,
     NumberedPage,
     Principal,
     RowId,
+    Unit,
     bearer_security,
     numbered_page,
     page_request,
@@ -87,8 +88,9 @@ def _like(text: str) -> str:
 
 
 class StaffCustomerService:
-    def __init__(self, session: AsyncSession, orders: CustomerOrders | None) -> None:
-        self.session = session
+    def __init__(self, unit: Unit, orders: CustomerOrders | None) -> None:
+        self.unit = unit
+        self.session = unit.session
         self.orders = orders
 
     async def search(self, text: str | None, *, offset: int, limit: int) -> tuple[list[Customer], int]:
@@ -120,21 +122,18 @@ class StaffCustomerService:
     async def set_active(self, customer_id: int, *, active: bool) -> CustomerDetail:
         """Deactivating signs the account out everywhere at once (tokens, refresh tokens, pending codes and
         secrets); reactivating lets the person sign in again with the password they had."""
-        customer = await self._get(customer_id)
-        revoked: list[str] = []
-        if customer.is_active != active:
-            now = datetime.now(UTC)
-            customer.is_active = active
-            if not active:
-                revoked = await end_sessions(self.session, customer_id, now)
-                await self.session.execute(
-                    update(AccountSecret)
-                    .where(AccountSecret.customer_id == customer_id, AccountSecret.used_at.is_(None))
-                    .values(used_at=now)
-                )
-            await self.session.commit()
-        for token_hash in revoked:
-            forget_revoked(token_hash)
+        async with self.unit.transaction() as session:
+            customer = await self._get(customer_id)
+            if customer.is_active != active:
+                now = datetime.now(UTC)
+                customer.is_active = active
+                if not active:
+                    forget_when_committed(self.unit, await end_sessions(session, customer_id, now))
+                    await session.execute(
+                        update(AccountSecret)
+                        .where(AccountSecret.customer_id == customer_id, AccountSecret.used_at.is_(None))
+                        .values(used_at=now)
+                    )
         return await self.detail(customer_id)
 
     async def _get(self, customer_id: int) -> Customer:
@@ -145,9 +144,9 @@ class StaffCustomerService:
 
 
 async def provide_staff_customers(
-    db_session: NamedDependency[AsyncSession], customer_orders: NamedDependency[Any] = None
+    unit: NamedDependency[Unit], customer_orders: NamedDependency[Any] = None
 ) -> StaffCustomerService:
-    return StaffCustomerService(db_session, customer_orders)
+    return StaffCustomerService(unit, customer_orders)
 
 
 class CustomerAdminController(Controller):

@@ -23,8 +23,11 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import msgspec
 from litestar.di import NamedDependency
+from litestar.exceptions import ImproperlyConfiguredException
+from sqlalchemy.ext.asyncio import AsyncSession  # at runtime: Litestar reads `provide_unit`'s signature
 
 from shop_kernel.context import current_request_id
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from sqlalchemy import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ("UNIT_KEY", "Unit", "provide_unit")
 
@@ -76,17 +79,23 @@ class Unit:
             self._depth -= 1
             if self._depth == 0:
                 self._hooks.clear()
-                await self._session.rollback()
+                await self._end(commit=False)
             raise
         self._depth -= 1
         if self._depth == 0:
             try:
-                await self._session.commit()
+                await self._end(commit=True)
             except BaseException:
                 self._hooks.clear()
-                await self._session.rollback()
+                await self._end(commit=False)
                 raise
             await self._run_hooks()
+
+    async def _end(self, *, commit: bool) -> None:
+        """Commit or roll back, shielded: a request cancelled meanwhile (a client gone, a shutdown) must not leave
+        the transaction half-ended, and a rollback after a cancellation must still run."""
+        with anyio.CancelScope(shield=True):
+            await (self._session.commit() if commit else self._session.rollback())
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); the hooks `work` registers
@@ -140,6 +149,10 @@ class Unit:
                 _log.exception("An after-commit hook failed")
 
 
-async def provide_unit(db_session: NamedDependency[AsyncSession]) -> Unit:
-    """The `unit` dependency: the request's unit of work over the host app's `db_session`."""
+async def provide_unit(db_session: NamedDependency[AsyncSession | None] = None) -> Unit:
+    """The `unit` dependency: the request's unit of work over the host app's `db_session`. Optional for Litestar,
+    so an app without SQLAlchemy (the kernel mounted alone) still starts; a handler there that asks for a unit
+    gets a clear error."""
+    if db_session is None:
+        raise ImproperlyConfiguredException("A unit of work needs the host app's SQLAlchemy plugin ('db_session').")
     return Unit(db_session)

@@ -10,20 +10,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.types import Guard
-from redis.exceptions import RedisError
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_kernel import (
-    ConflictError,
     NumberedPage,
     RowId,
+    Unit,
     bearer_security,
     numbered_page,
     page_request,
@@ -31,15 +28,13 @@ from shop_kernel import (
     require_scopes,
     require_staff,
 )
-from shop_notify.delivery import delivery_job
 from shop_notify.models import NotificationLog
+from shop_notify.services import NotificationLogService
 from shop_notify.settings import NotifySettings
 
 __all__ = ("DeliveryReportController", "NotificationController", "NotificationRead", "delivery_report_secret_guard")
 
 logger = logging.getLogger("shop.notify")
-RETRY_AFTER_SECONDS = 10
-"""When a retry could not be queued: about how long a Redis restart or failover takes."""
 Status = Literal["queued", "sending", "sent", "failed", "skipped", "delivered", "undelivered"]
 
 
@@ -64,11 +59,19 @@ def _read(row: NotificationLog) -> NotificationRead:
     return msgspec.convert(row, NotificationRead, from_attributes=True)
 
 
+async def provide_notification_log(unit: NamedDependency[Unit]) -> NotificationLogService:
+    return NotificationLogService(unit)
+
+
+NOTIFICATION_LOG = {"notification_log": Provide(provide_notification_log)}
+
+
 class NotificationController(Controller):
     path = "/api/notifications"
     tags = ["Notifications"]
     guards = [require_staff, require_scopes("read")]
     security = bearer_security("read")
+    dependencies = NOTIFICATION_LOG
 
     @get(
         "/",
@@ -79,25 +82,15 @@ class NotificationController(Controller):
     async def list_notifications(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
+        notification_log: NamedDependency[NotificationLogService],
         order: Annotated[str | None, QueryParameter(description="An order number, e.g. ORD-7KQ2M9XA.")] = None,
         status: Annotated[Status | None, QueryParameter(description="Delivery status.")] = None,
         page: Annotated[int | None, QueryParameter(ge=1)] = None,
         page_size: Annotated[int | None, QueryParameter(ge=1, description="Default 50, at most 200.")] = None,
     ) -> NumberedPage[NotificationRead]:
         paging = page_request(page, page_size, default_size=50, max_size=200)
-        conditions = []
-        if order:
-            conditions.append(NotificationLog.order_number == order)
-        if status:
-            conditions.append(NotificationLog.status == status)
-        count = await db_session.scalar(select(func.count()).select_from(NotificationLog).where(*conditions)) or 0
-        rows = await db_session.scalars(
-            select(NotificationLog)
-            .where(*conditions)
-            .order_by(NotificationLog.id.desc())
-            .limit(paging.page_size)
-            .offset(paging.offset)
+        rows, count = await notification_log.page(
+            order=order, status=status, offset=paging.offset, limit=paging.page_size
         )
         return numbered_page(request, [_read(row) for row in rows], count=count, paging=paging)
 
@@ -112,36 +105,15 @@ class NotificationController(Controller):
     )
     async def retry(
         self,
-        db_session: NamedDependency[AsyncSession],
+        notification_log: NamedDependency[NotificationLogService],
         notify_settings: NamedDependency[NotifySettings],
         notification_id: RowId,
         task_queues: NamedDependency[Any] = None,
     ) -> NotificationRead:
         if task_queues is None:  # mounted without litestar-saq's plugin: nothing could send it
             raise ServiceUnavailableException(detail="No job queue is configured to send notifications.")
-        row = await db_session.get(NotificationLog, notification_id)
-        if row is None:
-            raise NotFoundException(detail=f"No notification with id {notification_id}.")
-        if row.status != "failed":
-            raise ConflictError(f"Only failed notifications can be retried; this one is {row.status}.")
-        previous_error = row.last_error
-        row.status = "queued"
-        row.last_error = None
-        await db_session.commit()  # before the job exists, or it could run first and find the row failed
         queue = task_queues.get(notify_settings.queue_name)
-        try:
-            await queue.enqueue(delivery_job(notify_settings, notification_id, suffix=f":retry:{row.attempts}"))
-        except (RedisError, OSError) as error:
-            # no job: the row goes back to failed, as it was, so a later retry is allowed (not a row stuck queued)
-            logger.warning("notification %s: retry not queued, job queue unreachable (%r)", notification_id, error)
-            row.status = "failed"
-            row.last_error = previous_error
-            await db_session.commit()
-            raise ServiceUnavailableException(
-                detail="The job queue is unreachable; the notification is still failed. Retry in a moment.",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ) from error
-        return _read(row)
+        return _read(await notification_log.retry(notification_id, notify_settings, queue))
 
 
 class DeliveryReport(msgspec.Struct):
@@ -157,8 +129,6 @@ class DeliveryReport(msgspec.Struct):
 
 DELIVERY_REPORT_MAX_BYTES = 16 * 1024
 """A report is a form of six short fields (well under 1 KiB)."""
-DELIVERED = {"Success"}
-UNDELIVERED = {"Failed", "Rejected", "AbsentSubscriber", "Expired", "Undelivered"}
 
 
 def delivery_report_secret_guard(settings: NotifySettings) -> Guard:
@@ -178,6 +148,7 @@ class DeliveryReportController(Controller):
 
     path = "/api/notifications/sms/delivery-reports"
     tags = ["Notifications"]
+    dependencies = NOTIFICATION_LOG
 
     @post(
         "/{secret:str}/",
@@ -190,18 +161,11 @@ class DeliveryReportController(Controller):
     )
     async def delivery_report(
         self,
-        db_session: NamedDependency[AsyncSession],
+        notification_log: NamedDependency[NotificationLogService],
         secret: FromPath[str],
         data: Annotated[DeliveryReport, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> dict[str, str]:
-        row = await db_session.scalar(select(NotificationLog).where(NotificationLog.provider_message_id == data.id))
-        if row is None:
+        if not await notification_log.record_report(data.id, data.status, data.failureReason):
             logger.info("delivery report for unknown message %s ignored", data.id)
             return {"status": "ignored"}
-        if data.status in DELIVERED:
-            row.status = "delivered"
-        elif data.status in UNDELIVERED:
-            row.status = "undelivered"
-            row.last_error = f"{data.status}: {data.failureReason}".strip(": ")
-        await db_session.commit()
         return {"status": "recorded"}

@@ -15,11 +15,11 @@ from shop_identity.models import AccessToken, OAuthClient
 from shop_identity.oauth.redirects import is_loopback
 from shop_identity.oauth.server import SCOPES
 from shop_identity.oauth.store import ClientView
-from shop_identity.services import forget_revoked, hash_token
+from shop_identity.services import forget_when_committed, hash_token
 from shop_kernel import TEXT_PATTERN, FieldValidationError
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from shop_kernel import Unit
 
 __all__ = ("ClientCreated", "ClientInfo", "ClientRegistration", "OAuthClientService")
 
@@ -171,8 +171,9 @@ def validate_registration(data: ClientRegistration) -> dict[str, list[str]]:
 
 
 class OAuthClientService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.session = unit.session
 
     async def create(self, data: ClientRegistration, *, client_id: str | None = None) -> ClientCreated:
         """Register a client; `client_id` is for well-known development clients, others get a random one."""
@@ -188,10 +189,10 @@ class OAuthClientService:
             scope=" ".join(scope for scope in SCOPES if scope in data.scopes),
             may_introspect=data.may_introspect,
         )
-        self.session.add(client)
-        await self.session.commit()
-        await self.session.refresh(client)
-        info = ClientInfo.of(ClientView.of(client))
+        async with self.unit.transaction() as session:
+            session.add(client)
+            await session.flush()
+            info = ClientInfo.of(ClientView.of(client))  # read before the commit: a host may expire objects on it
         return ClientCreated(**msgspec.structs.asdict(info), client_secret=secret)
 
     async def list(self) -> list[ClientInfo]:
@@ -200,14 +201,13 @@ class OAuthClientService:
 
     async def disable(self, client_id: str) -> ClientInfo:
         """Disable the client and revoke every token issued to it, effective on the next request."""
-        client = await self.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
-        if client is None:
-            raise NotFoundException(detail="No such client.")
-        client.is_active = False
-        live = AccessToken.client_id == client_id, AccessToken.revoked_at.is_(None)
-        hashes = (await self.session.scalars(select(AccessToken.token_hash).where(*live))).all()
-        await self.session.execute(update(AccessToken).where(*live).values(revoked_at=datetime.now(UTC)))
-        await self.session.commit()
-        for token_hash in hashes:
-            forget_revoked(token_hash)
-        return ClientInfo.of(ClientView.of(client))
+        async with self.unit.transaction() as session:
+            client = await session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+            if client is None:
+                raise NotFoundException(detail="No such client.")
+            client.is_active = False
+            live = AccessToken.client_id == client_id, AccessToken.revoked_at.is_(None)
+            hashes = (await session.scalars(select(AccessToken.token_hash).where(*live))).all()
+            await session.execute(update(AccessToken).where(*live).values(revoked_at=datetime.now(UTC)))
+            forget_when_committed(self.unit, hashes)
+            return ClientInfo.of(ClientView.of(client))

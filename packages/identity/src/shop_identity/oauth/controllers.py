@@ -14,7 +14,6 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import FromPath, JSONBody
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.oauth.clients import ClientCreated, ClientInfo, ClientRegistration, OAuthClientService
 from shop_identity.oauth.openapi import (
@@ -43,6 +42,7 @@ from shop_identity.oauth.web import (
 from shop_kernel import (
     InvalidText,
     Principal,
+    Unit,
     bearer_security,
     require_customer,
     require_scopes,
@@ -79,10 +79,10 @@ FORM_DESCRIPTION = (
 
 
 async def provide_authorization_server(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], oauth: NamedDependency[OAuthRuntime]
+    request: Request[Any, Any, Any], unit: NamedDependency[Unit], oauth: NamedDependency[OAuthRuntime]
 ) -> ShopAuthorizationServer:
-    """authlib's server for this request, on the request's session."""
-    return oauth.server(db_session, request)
+    """authlib's server for this request, on the request's unit of work."""
+    return oauth.server(unit, request)
 
 
 def _client_endpoint(
@@ -286,8 +286,8 @@ def server_metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-async def provide_client_service(db_session: NamedDependency[AsyncSession]) -> OAuthClientService:
-    return OAuthClientService(db_session)
+async def provide_client_service(unit: NamedDependency[Unit]) -> OAuthClientService:
+    return OAuthClientService(unit)
 
 
 class ClientAdminController(Controller):

@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_identity.oauth.authorize import (
     AuthorizeRequest,
@@ -20,6 +19,7 @@ from shop_identity.oauth.authorize import (
 from shop_identity.oauth.openapi import AuthorizeOperation, SignInFormOperation
 from shop_identity.oauth.web import NO_BEARER, OAuthRuntime
 from shop_identity.services import CustomerService
+from shop_kernel import Unit
 
 __all__ = ("AuthorizeController",)
 
@@ -53,7 +53,7 @@ FORM_FIELDS = ("csrf_token", "step", "username", "password", "decision")
 
 
 async def provide_authorize_service(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], oauth: NamedDependency[OAuthRuntime]
+    request: Request[Any, Any, Any], unit: NamedDependency[Unit], oauth: NamedDependency[OAuthRuntime]
 ) -> AuthorizeService:
     asked = AuthorizeRequest(
         method=request.method,
@@ -65,8 +65,8 @@ async def provide_authorize_service(
     )
     return AuthorizeService(
         asked,
-        server=oauth.server(db_session, request),
-        customers=CustomerService(db_session),
+        server=oauth.server(unit, request),
+        customers=CustomerService(unit),
         throttle=oauth.throttle,
         sign_in_session_seconds=oauth.sign_in_session_seconds,
     )

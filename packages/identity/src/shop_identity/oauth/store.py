@@ -1,10 +1,11 @@
 """The OAuth2 server's storage, async: clients, authorization codes, token families.
 
 authlib calls these through the thread bridge (`shop_identity.oauth.server`). None of them commits: all the
-storage calls of one request share the request's transaction, which the handler ends once authlib has
-answered (`shop_identity.oauth.web.run_authlib_in_transaction`): committed before the answer leaves, so what
-authlib has been told is stored is stored, and rolled back if authlib raised instead of answering. The values
-handed to authlib are plain frozen views, never ORM objects: they cross into a worker thread.
+storage calls of one request run inside one `unit.transaction()` around authlib's work
+(`shop_identity.oauth.web.run_authlib_in_transaction`), committed once authlib has answered and before the
+answer leaves, so what authlib has been told is stored is stored, and rolled back if authlib raised instead of
+answering. Revoked tokens are forgotten by this process's token caches after that commit (`Unit.after_commit`).
+The values handed to authlib are plain frozen views, never ORM objects: they cross into a worker thread.
 
 Over 350 lines on purpose: every table authlib reads or writes is here, next to the views it is handed, so the
 rules of single use and revocation (`claim_code`, `save_token`, `find_refresh_token`) read in one place.
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import delete, select, update
 
 from shop_identity.models import AccessToken, AuthorizationCode, Customer, OAuthClient
-from shop_identity.services import forget_revoked, hash_token
+from shop_identity.services import forget_when_committed, hash_token
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from shop_kernel import Unit
 
 __all__ = ("ClientView", "CodeView", "OAuthStore", "TokenView", "UserView")
 
@@ -129,23 +130,9 @@ class TokenView:
 
 
 class OAuthStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self._revoked: list[str] = []
-        """Hashes of the tokens this transaction revokes: every resolver in this process forgets them once it
-        has committed (before, a resolver could cache a principal again that the commit is about to revoke)."""
-
-    # the request's transaction
-
-    async def commit(self) -> None:
-        await self.session.commit()
-        revoked, self._revoked = self._revoked, []
-        for token_hash in revoked:
-            forget_revoked(token_hash)
-
-    async def rollback(self) -> None:
-        self._revoked.clear()
-        await self.session.rollback()
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.session = unit.session
 
     # clients
 
@@ -355,7 +342,7 @@ class OAuthStore:
             return
         if token.revoked_at is None:
             token.revoked_at = _now()
-        self._revoked.append(token.token_hash)
+        forget_when_committed(self.unit, [token.token_hash])
 
     async def revoke_family(self, family_id: str) -> None:
         hashes = (
@@ -370,4 +357,4 @@ class OAuthStore:
             .where(AccessToken.family_id == family_id, AccessToken.revoked_at.is_(None))
             .values(revoked_at=_now())
         )
-        self._revoked.extend(hashes)
+        forget_when_committed(self.unit, hashes)

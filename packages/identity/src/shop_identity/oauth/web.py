@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from litestar import Request
-    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shop_kernel import Unit
 
 __all__ = (
     "NO_BEARER",
@@ -88,8 +89,8 @@ class OAuthRuntime:
         """The configured issuer, or (development) the URL this request came to."""
         return self.issuer or str(request.base_url).rstrip("/")
 
-    def server(self, session: AsyncSession, request: Request[Any, Any, Any]) -> ShopAuthorizationServer:
-        return ShopAuthorizationServer(OAuthStore(session), self.config, self.issuer_for(request))
+    def server(self, unit: Unit, request: Request[Any, Any, Any]) -> ShopAuthorizationServer:
+        return ShopAuthorizationServer(OAuthStore(unit), self.config, self.issuer_for(request))
 
     def render(
         self, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
@@ -155,22 +156,15 @@ async def run_authlib(fn: Callable[[], T]) -> T:
 
 
 async def run_authlib_in_transaction(store: OAuthStore, fn: Callable[[], AuthlibResponse]) -> AuthlibResponse:
-    """`run_authlib` for a request that may write: every storage call of `fn` shares one transaction.
+    """`run_authlib` for a request that may write: every storage call of `fn` shares one `unit.transaction()`.
 
     Committed once authlib has answered, before the answer is sent, whether it grants or refuses: a refusal's
     writes are decisions too (a code spent by a failed exchange, a token family revoked because a code or a
     refresh token came back). Rolled back if authlib raised instead (nothing was answered), or if the request
-    was cancelled.
+    was cancelled. The unit shields its commit and rollback from cancellation.
     """
-    try:
-        result = await run_authlib(fn)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await store.rollback()
-        raise
-    with anyio.CancelScope(shield=True):
-        await store.commit()
-    return result
+    async with store.unit.transaction():
+        return await run_authlib(fn)
 
 
 def oauth_json(result: AuthlibResponse) -> Response[Any]:
