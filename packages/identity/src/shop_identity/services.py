@@ -1,5 +1,9 @@
 """Identity services: registration, profiles and access tokens. They write through the request's `Unit`: each
-public method that writes is one transaction, or joins the caller's when one is open."""
+public method that writes is one transaction, or joins the caller's when one is open.
+
+Just over 350 lines: the customer and token services share the unique-name rule and the token caches that
+revocation clears after a commit; split, each would import the other's internals.
+"""
 
 from __future__ import annotations
 
