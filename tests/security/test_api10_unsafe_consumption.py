@@ -27,7 +27,7 @@ from tests.security.conftest import is_problem
 from tests.support.api import Api, Caller
 from tests.support.catalog import Catalog
 from tests.support.fakes import Canned, FakeAfricasTalking, africas_talking, eventually
-from tests.support.notify import SECRET
+from tests.support.notify import SECRET, jobs
 
 REPORTS = f"/api/notifications/sms/delivery-reports/{SECRET}/"
 
@@ -64,6 +64,7 @@ def test_an_unreadable_answer_is_failed_once_with_the_reason_not_resent(
     shop: TestClient[Litestar], catalog: Catalog, api: Api, staff: Caller, at: FakeAfricasTalking, answer: Canned
 ) -> None:
     at.mode = answer
+    failed_before, retries_before = jobs("failed"), jobs("retry")
     order = place(shop, catalog, api.customer(phone_number="0712345678"))
     failed = eventually(lambda: sms_row(shop, staff, order, "failed"), timeout=20)
     assert failed["attempts"] == 1
@@ -71,7 +72,9 @@ def test_an_unreadable_answer_is_failed_once_with_the_reason_not_resent(
     assert failed["last_error"].startswith(("Unreadable Africa's Talking answer", "Africa's Talking answered HTTP"))
     assert "\x00" not in failed["last_error"]
     assert "test-api-key" not in failed["last_error"]
-    time.sleep(0.5)
+    # the job has settled it as failed, and scheduled no retry: nothing can send it again on its own
+    eventually(lambda: jobs("failed") > failed_before)
+    assert jobs("retry") == retries_before
     assert at.started == 1  # no automatic resend of what may have gone out
 
 

@@ -68,6 +68,11 @@ def relayed(subscriber: str, outcome: str) -> float:
     return REGISTRY.get_sample_value("shop_outbox_relayed_total", {"subscriber": subscriber, "outcome": outcome}) or 0.0
 
 
+def jobs(outcome: str) -> float:
+    """Notifications this process's worker has settled with `outcome` (sent, failed, skipped, missing, retry)."""
+    return REGISTRY.get_sample_value("shop_notify_jobs_total", {"outcome": outcome}) or 0.0
+
+
 def relay_passes(more: int) -> None:
     """Wait until this process's outbox relay has completed `more` passes after now: whatever it would hand over
     again, it has by then."""
