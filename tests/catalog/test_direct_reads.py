@@ -7,13 +7,16 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import column, func, select, table, update
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from shop_catalog.direct import DirectReads
 from shop_catalog.listing import ListPlan, ListShape, page_statement
 from shop_catalog.queries import PRODUCT
+from shop_kernel import database_outage
 from tests.support.api import Api
 from tests.support.catalog import Catalog
 from tests.support.statements import counted
@@ -109,3 +112,26 @@ def test_a_read_is_not_cut_off_while_another_thread_holds_the_gil(tmp_path: Any)
     # the machine itself stalls this process for 20 ms
     assert sum(answer is None for answer in answers) <= 2
     assert {str(answer) for answer in answers if answer is not None} == {"[(429,)]"}
+
+
+@pytest.mark.backend("postgresql")
+def test_a_read_on_a_pooled_connection_the_server_closed_is_an_outage(api: Api, catalog: Catalog) -> None:
+    """A pooled connection back less than a second ago is handed out without a ping (decision 158); if the server
+    closed it meanwhile (a restart), asyncpg's bare InterfaceError became a 500. It is a lost connection: 503."""
+    shelf = catalog.category("Shelf")
+    catalog.product(shelf, name="Kettle", price="20.50")
+
+    async def check(session: AsyncSession) -> None:
+        engine = session.get_bind().engine
+        statement = page_statement(SHAPE, ListPlan("order", spelled_out=False), "postgresql")
+        held = [await greenlet_spawn(engine.raw_connection) for _ in range(engine.pool.checkedin() or 1)]
+        for raw in held:  # every idle connection of the pool, closed under the pool's feet
+            await raw.driver_connection.close()
+            await greenlet_spawn(raw.close)
+        with pytest.raises(ConnectionResetError) as lost:
+            await DirectReads().all(session, statement, _values([shelf["id"]]))
+        assert database_outage(lost.value) is not None
+        rows = await DirectReads().all(session, statement, _values([shelf["id"]]))  # the dead one was dropped
+        assert [row[1] for row in rows] == ["Kettle"]
+
+    api.run(check)

@@ -240,10 +240,14 @@ class DirectReads:
         driver: Any = raw.driver_connection
         try:
             records: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-        except BaseException:
+        except BaseException as error:
             # SQLAlchemy never sees this failure: the connection may be dead (a restarted server), and the pool
             # pings only connections idle for a while (decision 158), so it is not handed out again
             await greenlet_spawn(raw.invalidate)
+            if isinstance(error, Exception) and driver.is_closed():
+                # asyncpg's bare InterfaceError, which no outage rule reads: say what it is, a lost connection
+                # (503, decision 93), as SQLAlchemy's own wrapping says for the session's reads
+                raise ConnectionResetError("the database connection is closed") from error
             raise
         return records
 
