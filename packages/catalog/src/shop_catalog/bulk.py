@@ -138,13 +138,11 @@ class BulkUpload:
         if not rows:
             raise FieldValidationError({"non_field_errors": ["The upload is empty."]})
         items, errors = self._decode(rows)
-        async with self.unit.transaction() as session:
+        async with self.products.cache.writing(self.unit) as session:
             existing = await self._check_references(items, errors, upsert=upsert)
             if errors:
                 raise RowsValidationError([RowError(index=i, errors=errors[i]) for i in sorted(errors)])
-            outcome = await self._write(session, items, existing if upsert else {})
-            self.products.cache.invalidate_on_commit(self.unit)
-        return outcome
+            return await self._write(session, items, existing if upsert else {})
 
     def _decode(self, rows: Sequence[Any]) -> tuple[dict[int, ProductWrite], dict[int, dict[str, list[str]]]]:
         items: dict[int, ProductWrite] = {}

@@ -11,13 +11,14 @@ Two layers, both per serving process:
   knows exists), average prices (same time-to-live), product-list totals per filter (decision 98, their own
   longer time), the plan choices counted for big filters, and typo look-ups of search words.
 
-What drops them: every catalog write calls `CatalogCache.invalidate_on_commit(unit)`, which registers one
-after-commit hook on its unit of work (`shop_kernel.Unit`). Once the write commits, and never if it rolls back,
-the hook drops this process's snapshots and empties every process's catalog answers (`ResponseCache.changed`,
-carried by the app's Redis bus), before the write's answer is sent. Other processes drop their snapshots when
-that message reaches them (`on_change`); an order that changes stock drops only the answers showing those
-products (`stock_changed`, ordering's call). A snapshot read while a write committed is used by its request but
-not kept (`generation`), so no read that began before a commit refills a snapshot with the rows it replaced.
+What drops them: every catalog write is `async with cache.writing(unit) as session:`, the transaction of its unit of
+work (`shop_kernel.Unit`) with one after-commit hook (`invalidate_on_commit`). Once the write commits, and never if
+it rolls back, the hook drops this process's snapshots and empties every process's catalog answers
+(`ResponseCache.changed`, carried by the app's Redis bus), before the write's answer is sent. Other processes drop
+their snapshots when that message reaches them (`on_change`); an order that changes stock drops only the answers
+showing those products (`stock_changed`, ordering's call). A snapshot read while a write committed is used by its
+request but not kept (`generation`), so no read that began before a commit refills a snapshot with the rows it
+replaced.
 
 The plugin wires it all with `install`; the controllers' providers find the cache in the app's state
 (`cache_of`), one dependency level each (see `shop_catalog.controllers`).
@@ -187,6 +188,13 @@ class CatalogCache:
         answers.listeners.append(self.on_change)
         app_config.state[CATALOG_CACHE] = self
         self._answers = answers
+
+    @asynccontextmanager
+    async def writing(self, unit: Unit) -> AsyncIterator[AsyncSession]:
+        """A catalog write: `unit`'s transaction, after whose commit the caches are dropped (`invalidate_on_commit`)."""
+        async with unit.transaction() as session:
+            self.invalidate_on_commit(unit)
+            yield session
 
     def invalidate_on_commit(self, unit: Unit) -> None:
         """Called by every catalog write inside its transaction: once `unit` commits, drop this process's

@@ -1,5 +1,5 @@
 """Catalog services: the tree, products, filters and analytics. Each write is one transaction of the request's
-unit of work (`shop_kernel.Unit`), and drops the caches once it commits (`CatalogCache.invalidate_on_commit`).
+unit of work (`shop_kernel.Unit`), and drops the caches once it commits (`CatalogCache.writing`).
 
 Longer than our ~350-line rule: `CategoryService` and `ProductService` share the tree (subtree ids, paths), the
 cache invalidations and the product answer's builder; splitting them would make each import the other's
@@ -107,17 +107,16 @@ class CategoryService:
             raise FieldValidationError({"parent": [f'Invalid pk "{parent_id}" - object does not exist.']})
 
     async def create(self, data: CategoryWrite) -> CategoryNode:
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             await self._require_parent(data.parent)
             category = Category(name=data.name.strip(), parent_id=data.parent)
             session.add(category)
             await session.flush()
             category_id = category.id
-            self.cache.invalidate_on_commit(self.unit)
         return await self.get(category_id)  # after the commit: the snapshot is reloaded from committed rows
 
     async def update(self, category_id: int, data: CategoryWrite | CategoryPatch) -> CategoryNode:
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             category = await session.get(Category, category_id)
             if category is None:
                 raise NotFoundException(detail=f"No category with id {category_id}.")
@@ -132,12 +131,11 @@ class CategoryService:
                 category.parent_id = data.parent
             if data.name is not msgspec.UNSET:
                 category.name = data.name.strip()
-            self.cache.invalidate_on_commit(self.unit)
         return await self.get(category_id)
 
     async def delete(self, category_id: int, *, cascade: bool) -> None:
         """Refuse to orphan children or unlink products unless asked; products themselves are never deleted."""
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             if await session.get(Category, category_id) is None:
                 raise NotFoundException(detail=f"No category with id {category_id}.")
             subtree = self.tree.descendants_of([category_id])
@@ -157,7 +155,6 @@ class CategoryService:
                     )
             await session.execute(delete(product_category).where(product_category.c.category_id.in_(ids)))
             await session.execute(delete(CATEGORY).where(CATEGORY.c.id.in_(ids)))
-            self.cache.invalidate_on_commit(self.unit)
 
     async def average_price(self, category_id: int) -> AveragePrice:
         """Over the distinct active products of the subtree; cached for the snapshot's time-to-live."""
@@ -417,7 +414,7 @@ class ProductService:
         return errors
 
     async def create(self, data: ProductWrite) -> ProductRead:
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             if errors := await self._check(price=data.price, sku=data.sku, categories=data.categories):
                 raise FieldValidationError(errors)
             product = Product(
@@ -432,13 +429,12 @@ class ProductService:
             await self._flush_sku()  # a concurrent request may have taken the SKU since `_check`
             product_id = product.id
             await self._link(product_id, data.categories)
-            self.cache.invalidate_on_commit(self.unit)
         return await self.get(product_id, staff=True)  # after the commit: what any reader now sees
 
     async def update(
         self, product_id: int, data: ProductWrite | ProductPatch
     ) -> tuple[ProductRead, StockChange | None]:
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             product = await session.get(Product, product_id)
             if product is None:
                 raise NotFoundException(detail=f"No product with id {product_id}.")
@@ -467,7 +463,6 @@ class ProductService:
                 await session.execute(delete(product_category).where(product_category.c.product_id == product_id))
                 await self._link(product_id, values["categories"])
             after = product.stock_quantity
-            self.cache.invalidate_on_commit(self.unit)
         change = StockChange(product_id, before, after) if before != after else None
         return await self.get(product_id, staff=True), change
 
@@ -475,7 +470,7 @@ class ProductService:
         """Delete, or deactivate when order history references the product (the database says so: the DELETE
         runs in a savepoint, which its foreign-key violation rolls back alone)."""
         outcome: Literal["deleted", "deactivated"] = "deleted"
-        async with self.unit.transaction() as session:
+        async with self.cache.writing(self.unit) as session:
             if await session.get(Product, product_id) is None:
                 raise NotFoundException(detail=f"No product with id {product_id}.")
             try:
@@ -484,7 +479,6 @@ class ProductService:
             except IntegrityError:
                 await session.execute(update(PRODUCT).where(PRODUCT.c.id == product_id).values(is_active=False))
                 outcome = "deactivated"
-            self.cache.invalidate_on_commit(self.unit)
         return outcome
 
     async def _link(self, product_id: int, category_ids: Iterable[int]) -> None:

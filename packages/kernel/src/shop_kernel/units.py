@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession  # at runtime: Litestar reads `p
 
 from shop_kernel.context import current_request_id
 from shop_kernel.outbox import OutboxMessage, add_to_outbox
-from shop_kernel.writes import run_unit_of_work
+from shop_kernel.writes import run_one_statement_units, run_unit_of_work
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -100,11 +100,16 @@ class Unit:
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in a Core transaction of its own (`run_unit_of_work`); the hooks `work` registers
         run once it commits."""
+        return await self._core(run_unit_of_work, work)
+
+    async def _core(
+        self, runner: Callable[[AsyncEngine, Callable[[Connection], T]], Awaitable[T]], work: Callable[[Connection], T]
+    ) -> T:
         if self._depth or self._running:
             raise RuntimeError("a Core unit of work cannot join an open transaction")
         self._running = True
         try:
-            result = await run_unit_of_work(self.engine, work)
+            result = await runner(self.engine, work)
         except BaseException:
             self._hooks.clear()
             raise
@@ -112,6 +117,11 @@ class Unit:
             self._running = False
         await self._run_hooks()
         return result
+
+    async def run_one_statement(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` outside a transaction, each statement committing as it ends (PostgreSQL only:
+        `run_one_statement_units`, decision 160); the hooks `work` registers run once it has returned."""
+        return await self._core(run_one_statement_units, work)
 
     def stage(self, topic: str, key: str, payload: msgspec.Struct, connection: Connection | None = None) -> None:
         """An outbox event in the open transaction: the ORM one, or the Core unit's `connection`."""

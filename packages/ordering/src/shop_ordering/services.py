@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +21,6 @@ from shop_kernel import (
     FieldValidationError,
     Principal,
     Unit,
-    run_one_statement_units,
 )
 from shop_ordering.metrics import ORDERS_PLACED
 from shop_ordering.models import Order
@@ -37,9 +35,6 @@ from shop_ordering.placing import (
 from shop_ordering.reads import OrderReads
 from shop_ordering.schemas import OrderRead, OrderStatus, PlaceOrder
 from shop_ordering.units import advance_in, cancel_in
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ("ORDER_NUMBER_ALPHABET", "OrderService", "OrderingRules", "PlacedOrder", "new_order_number")
 
@@ -56,17 +51,13 @@ class OrderingRules:
 class OrderService:
     """Reads are `self.reads` (`shop_ordering.reads.OrderReads`), on the unit's async session. Writes are
     synchronous Core units of work: `unit.run` (one hand-off to the SQLite writer thread, or `run_sync` on
-    PostgreSQL), or, for placing an order on PostgreSQL, `run_one_statement_units` on the unit's engine.
+    PostgreSQL), or, for placing an order on PostgreSQL, `unit.run_one_statement`.
     """
 
     def __init__(self, unit: Unit, rules: OrderingRules | None = None) -> None:
         self.unit = unit
         self.rules = rules or OrderingRules()
         self.reads = OrderReads(unit.session)
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self.unit.engine
 
     # ---- placing ------------------------------------------------------------------------------
 
@@ -105,11 +96,11 @@ class OrderService:
         return dict(quantities)
 
     async def _place_with_retries(self, new_order: NewOrder) -> PlacedOrder:
-        at_once = self.engine.dialect.name == "postgresql"
+        at_once = self.unit.engine.dialect.name == "postgresql"
         for _ in range(5):
             try:
                 if at_once:
-                    placed = await run_one_statement_units(self.engine, partial(place_at_once, new_order=new_order))
+                    placed = await self.unit.run_one_statement(partial(place_at_once, new_order=new_order))
                 else:
                     placed = await self.unit.run(partial(place_in, new_order=new_order))
             except IntegrityError as exc:
