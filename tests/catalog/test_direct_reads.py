@@ -135,3 +135,35 @@ def test_a_read_on_a_pooled_connection_the_server_closed_is_an_outage(api: Api, 
         assert [row[1] for row in rows] == ["Kettle"]
 
     api.run(check)
+
+
+@pytest.mark.backend("postgresql")
+@pytest.mark.parametrize("ordering", ["name", "-name", "created_at", "-created_at", "price", "-price"])
+def test_a_page_under_a_price_floor_reads_its_ids_from_the_index_alone(
+    api: Api, catalog: Catalog, ordering: str
+) -> None:
+    """Decision 215: every ordering's index carries the price on PostgreSQL, so a page under a price floor walks
+    the index without visiting the table (an index-only scan, once VACUUM has marked the pages visible)."""
+    for n in range(30):
+        catalog.product(name=f"Lamp {n:02d}", price=f"{n + 1}.00")
+    shape = ListShape(staff=False, ordering=ordering, min_price=True)
+    page_ids = page_statement(shape, ListPlan("order", spelled_out=False), "postgresql").get_final_froms()[0].right
+
+    async def explain(session: AsyncSession) -> str:
+        async with session.bind.connect() as outside:  # VACUUM runs outside a transaction
+            await outside.execution_options(isolation_level="AUTOCOMMIT")
+            await outside.exec_driver_sql("VACUUM ANALYZE catalog_product")
+        connection = await session.connection()
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a table this small would be read whole
+        await connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        bound = page_ids.element.params(min_price=Decimal("12.00"), limit=5, offset=3)
+        sql = str(bound.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+        plan = await connection.exec_driver_sql("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in plan)
+
+    plan = api.run(explain)
+    index = {"name": "name", "created_at": "created", "price": "price"}[ordering.removeprefix("-")]
+    assert (
+        f"Index Only Scan{' Backward' if ordering.startswith('-') else ''} using ix_catalog_product_active_{index}"
+        in plan
+    ), plan

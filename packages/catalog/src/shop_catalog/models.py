@@ -45,10 +45,12 @@ class Product(IdentityAuditBase):
         Index("uq_catalog_product_sku", func.lower(sku), unique=True),
         Index("ix_catalog_product_created_at", "created_at"),
         # One per `ordering` of the public list (active products only, ties broken by id): a page is read
-        # in index order and stops after its rows, whatever the size of the catalog.
+        # in index order and stops after its rows, whatever the size of the catalog. On PostgreSQL the price
+        # rides along (INCLUDE, not a key), so a price filter is tested in the index, never in the table
+        # (decision 215); stock stays out of every index, so an order's stock update remains a HOT update.
         Index("ix_catalog_product_active_price", "is_active", "price", "id"),
-        Index("ix_catalog_product_active_name", "is_active", "name", "id"),
-        Index("ix_catalog_product_active_created", "is_active", "created_at", "id"),
+        Index("ix_catalog_product_active_name", "is_active", "name", "id", postgresql_include=["price"]),
+        Index("ix_catalog_product_active_created", "is_active", "created_at", "id", postgresql_include=["price"]),
         CheckConstraint("stock_quantity >= 0", name="stock_not_negative"),
         CheckConstraint("price > 0", name="price_positive"),
     )
