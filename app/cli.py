@@ -12,12 +12,12 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
@@ -350,18 +350,7 @@ def worker_command() -> None:
     log_startup_warnings(settings)
     freeze_survivors()  # what the imports built lives as long as the worker (app.gc_tuning)
     click.echo(f"worker on queue {settings.notify.queue_name!r} ({_redacted(settings.redis_url)})")
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run_worker(settings))
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (uvicorn serves on it too): the worker's relay, SAQ's job loop and Redis
-    round trips spent a sixth of its CPU in asyncio's pure-Python loop (decision 216). None: asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - not on Windows
-        return None
-    return cast("Callable[[], asyncio.AbstractEventLoop]", uvloop.new_event_loop)
+    asyncio.run(run_worker(settings))
 
 
 def _redacted(url: str) -> str:
