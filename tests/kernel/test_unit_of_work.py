@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -107,6 +109,38 @@ def test_waits_while_another_process_holds_the_write_lock(engine: AsyncEngine) -
         other.close()
     assert time.monotonic() - started >= 0.3
     assert _names(engine) == ["other", "mine"]
+
+
+def test_writers_of_other_processes_take_turns_and_a_dead_ones_turn_is_freed(engine: AsyncEngine) -> None:
+    """Decision 216: every process's writer thread waits for its turn on `<database>-writer.lock` before it begins,
+    and the kernel frees the turn of a process that dies holding it (killed here mid-turn)."""
+    turns = f"{engine.url.database}-writer.lock"
+    holder = subprocess.Popen(  # another process, its writer's turn taken and never given back
+        [sys.executable, "-c", HOLD_TURN, turns], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        killer = threading.Timer(0.3, holder.kill)
+        started = time.monotonic()
+        killer.start()
+        assert _unit(engine, lambda c: _insert(c, ["mine"])).startswith("sqlite-writer")
+        waited = time.monotonic() - started
+        killer.join()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waited >= 0.3  # it waited for the turn, not for SQLite's lock (nobody held that)
+    assert _names(engine) == ["mine"]
+
+
+HOLD_TURN = """
+import fcntl, os, sys, time
+descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(descriptor, fcntl.LOCK_EX)
+print("holding", flush=True)
+time.sleep(60)
+"""
 
 
 def test_a_lock_held_past_the_deadline_fails(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
