@@ -72,36 +72,9 @@ def _names(engine: AsyncEngine) -> list[str]:
         return [name for (name,) in connection.execute("SELECT name FROM item ORDER BY id")]
 
 
-def test_a_unit_runs_at_once_on_the_callers_thread_when_nobody_is_writing(engine: AsyncEngine) -> None:
-    """Decision 218: with the turn and SQLite's lock free, the unit never waits for the writer thread (nor for the
-    GIL the event loop holds)."""
-    assert _unit(engine, lambda c: _insert(c, ["a", "b"])) == threading.current_thread().name
+def test_work_commits_in_the_writer_thread(engine: AsyncEngine) -> None:
+    assert _unit(engine, lambda c: _insert(c, ["a", "b"])).startswith("sqlite-writer")
     assert _names(engine) == ["a", "b"]
-
-
-def test_the_loops_commits_leave_checkpoints_to_the_writer_thread(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No commit on the loop's thread copies the log into the database file (that syncs it, and the loop would wait
-    for the disk); the writer thread does, every `CHECKPOINT_EVERY` commits of the loop."""
-    database = Path(str(engine.url.database))
-    monkeypatch.setattr(writes._SqliteWriter, "CHECKPOINT_EVERY", 4)
-    big = "x" * 1_500_000  # three rows pass the 1,000 pages after which SQLite would checkpoint by itself
-
-    def grow(connection: Connection, n: int) -> None:
-        connection.execute(text("INSERT INTO item (name) VALUES (:name)"), {"name": f"{n}{big}"})
-
-    _unit(engine, lambda c: grow(c, 0))
-    writer = writes._writer_for(engine)
-    assert writer is not None
-    size = database.stat().st_size
-    for n in range(1, 3):  # three commits: no checkpoint yet, the rows are only in the log
-        _unit(engine, lambda c, n=n: grow(c, n))  # type: ignore[misc]
-    assert database.stat().st_size == size
-    _unit(engine, lambda c: grow(c, 3))  # the fourth: the writer thread checkpoints
-    writer.executor.submit(lambda: None).result(timeout=10)  # after the checkpoint it was given
-    assert database.stat().st_size > size + 4 * len(big)
-    assert len(_names(engine)) == 4
 
 
 def test_a_failing_unit_leaves_nothing_behind(engine: AsyncEngine) -> None:
@@ -130,8 +103,7 @@ def test_waits_while_another_process_holds_the_write_lock(engine: AsyncEngine) -
     started = time.monotonic()
     release.start()
     try:
-        # SQLite's lock held outside the turns: the unit waits for it in the writer thread, not on the loop
-        assert _unit(engine, lambda c: _insert(c, ["mine"])).startswith("sqlite-writer")
+        _unit(engine, lambda c: _insert(c, ["mine"]))
     finally:
         release.join()
         other.close()
@@ -209,7 +181,6 @@ def test_units_submitted_together_share_a_transaction_and_fail_alone(engine: Asy
     writer = writes._writer_for(engine)
     assert writer is not None
     event.listen(writer.engine, "commit", count)
-    event.listen(writer.loop_engine, "commit", count)
     names = [f"n{n}" for n in range(10)]
     assert asyncio.run(submit(names)) == names
     assert commits == 1

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import os
 import sqlite3
 import threading
@@ -39,7 +38,7 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
@@ -59,77 +58,35 @@ if TYPE_CHECKING:
 __all__ = ("Prepared", "UnitBatcher", "close_unit_of_work_runner", "run_one_statement_units", "run_unit_of_work")
 
 T = TypeVar("T")
-logger = logging.getLogger("shop.writes")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 class _SqliteWriter:
-    """The units of work of this process on one SQLite file: on the event loop's thread when the write turn is
-    free at once, else in one writer thread, one after another.
+    """One thread and one connection that run every unit of work of this process, one after another.
 
-    Every writer of every process on the database (the serving processes and the worker) takes its turn on an
-    exclusive `flock` of a file beside it (`<database>-writer.lock`, decision 216) before `BEGIN IMMEDIATE`: a
-    waiting writer sleeps in the kernel and wakes the moment the holder commits, where polling SQLite's lock
-    left it free while the waiter slept. The kernel drops the turn of a process that dies. Writes that do not
-    come through here (the ORM session's) still meet SQLite's own lock, as before.
-
-    When the turn and SQLite's lock are both free, the unit runs at once on the caller's thread (decision 218):
-    handed to the writer thread it waited for the GIL, which the event loop holds while it serves requests, at
-    every step (to start, and again after each statement): under the mixed workload a unit waited a median
-    15 ms to start. Units are short, awaited-nothing Core functions, so the loop stops for the unit's own
-    statements only. A taken turn (another process is writing) or a held SQLite lock sends the unit to the
-    thread, which waits there off the loop. The loop's connection leaves checkpoints to the writer thread
-    (`wal_autocheckpoint` off; one every `CHECKPOINT_EVERY` commits), so no commit of the loop copies the
-    write-ahead log into the database file and syncs it.
-
-    Without a usable lock file (a read-only directory), SQLite's lock is the only one and every unit goes to the
-    writer thread.
+    The writer threads of every process on the database (the serving processes and the worker) also take turns
+    on an exclusive `flock` of a file beside it (`<database>-writer.lock`, decision 216) before `BEGIN
+    IMMEDIATE`. A waiting thread sleeps in the kernel and wakes the moment the holder commits, where polling
+    SQLite's lock left it free while the waiter slept (up to 2 ms a turn, several turns an order under load).
+    The kernel drops the lock of a process that dies. Writes that do not come through here (the ORM session's)
+    still meet SQLite's own lock, as before. Without a usable lock file, SQLite's lock is the only one.
     """
-
-    CHECKPOINT_EVERY = 200
 
     def __init__(self, async_engine: AsyncEngine) -> None:
         url = async_engine.url.set(drivername="sqlite+pysqlite")
-        args = {"check_same_thread": False, "isolation_level": None}
-        self.engine = create_engine(url, poolclass=StaticPool, connect_args=args)
+        self.engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False, "isolation_level": None}
+        )
         event.listen(self.engine, "connect", _configure_connection)
         event.listen(self.engine, "begin", _begin_immediate)
-        self.loop_engine = create_engine(url, poolclass=StaticPool, connect_args=args)
-        event.listen(self.loop_engine, "connect", _configure_loop_connection)
-        event.listen(self.loop_engine, "begin", _begin_now)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._turns = _open_turns(url.database)
-        self._loop_turns = _open_turns(url.database) if self._turns is not None else None
-        self._loop_commits = 0
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        if self._loop_turns is not None:
-            ran, result = self._on_this_thread(work, self._loop_turns)
-            if ran:
-                return cast("T", result)
         # The caller's context variables (the request id) go with the work, as they would in the event loop.
         context = contextvars.copy_context()
         return await asyncio.wrap_future(self.executor.submit(context.run, self._in_transaction, work))
-
-    def _on_this_thread(self, work: Callable[[Connection], T], turns: int) -> tuple[bool, T | None]:
-        """(True, the result) if the turn and SQLite's lock were free at once and `work` ran here; (False, None)
-        if either was held, and nothing ran."""
-        try:
-            fcntl.flock(turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False, None
-        try:
-            with self.loop_engine.begin() as connection:
-                result = work(connection)
-        except _LockHeld:
-            return False, None
-        finally:
-            fcntl.flock(turns, fcntl.LOCK_UN)
-        self._loop_commits += 1
-        if self._loop_commits % self.CHECKPOINT_EVERY == 0:
-            self.executor.submit(self._checkpoint)
-        return True, result
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         if self._turns is None:
@@ -142,29 +99,12 @@ class _SqliteWriter:
         finally:
             fcntl.flock(self._turns, fcntl.LOCK_UN)
 
-    def _checkpoint(self) -> None:
-        """Copy what the loop's commits wrote to the log into the database file, without waiting for anyone."""
-        try:
-            raw = self.engine.raw_connection()  # outside any transaction (a checkpoint cannot run in one)
-            try:
-                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
-            finally:
-                raw.close()
-        except Exception:  # the next commit of a connection that checkpoints, or the next round, does it
-            logger.warning("SQLite checkpoint failed", exc_info=True)
-
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.engine.dispose()
-        self.loop_engine.dispose()
-        for descriptor in (self._turns, self._loop_turns):
-            if descriptor is not None:
-                os.close(descriptor)
-        self._turns = self._loop_turns = None
-
-
-class _LockHeld(Exception):
-    """SQLite's write lock is held by a writer outside the turns (an ORM session): the unit goes to the thread."""
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
 
 
 def _open_turns(database: str | None) -> int | None:
@@ -185,23 +125,6 @@ def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _configure_loop_connection(dbapi_connection: Any, record: Any) -> None:
-    _configure_connection(dbapi_connection, record)
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints (see `_SqliteWriter`)
-    cursor.close()
-
-
-def _begin_now(connection: Connection) -> None:
-    """`BEGIN IMMEDIATE` once: the loop's thread never waits for SQLite's lock (`_LockHeld` instead)."""
-    try:
-        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
-            raise _LockHeld from exc
-        raise
 
 
 def _begin_immediate(connection: Connection) -> None:
