@@ -67,6 +67,8 @@ class Row:
     requests: int
     share_of_floor: float = 1.0
     note: str = ""
+    database_cpu_ms_per_request: float | None = None
+    """PostgreSQL's own CPU (postmaster and backends) per request; None on SQLite, which runs in our processes."""
 
 
 def free_port() -> int:
@@ -138,12 +140,32 @@ def wrk(base: str, script: str, args: argparse.Namespace, env: dict[str, str], s
     return result
 
 
-def measure(name: str, base: str, script: str, env: dict[str, str], pid: int, args: argparse.Namespace) -> Row:
+def postmaster(url: str) -> int | None:
+    """The pid of the PostgreSQL server listening on `url`'s port (its command line names the port)."""
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if words and words[0].endswith(b"/postgres") and b"-p" in words and port.encode() in words:
+            return int(cmdline.parent.name)
+    return None
+
+
+def measure(
+    name: str, base: str, script: str, env: dict[str, str], pid: int, args: argparse.Namespace, database: int | None
+) -> Row:
+    """One scenario: warm-up, then the measured run; `database` is PostgreSQL's server pid (its CPU is counted
+    apart), or None."""
     wrk(base, script, args, env, args.warmup)
     pids = tree(pid)
+    database_pids = tree(database) if database is not None else []  # backends started since are in its tree too
     cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
+    database_before = cpu_seconds(database_pids)
     result = wrk(base, script, args, env, args.duration)
     cpu = cpu_seconds(pids) - cpu_before
+    database_cpu = cpu_seconds(tree(database)) - database_before if database is not None else None
     wall = time.monotonic() - wall_before
     requests = max(int(result["requests"]), 1)
     errors = int(result.get("non_2xx", 0)) + int(result.get("socket_errors", 0))
@@ -156,6 +178,7 @@ def measure(name: str, base: str, script: str, env: dict[str, str], pid: int, ar
         cores=cpu / wall,
         errors=errors,
         requests=requests,
+        database_cpu_ms_per_request=None if database_cpu is None else 1000 * database_cpu / requests,
     )
 
 
@@ -278,6 +301,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             env=env, check=True, capture_output=True, cwd=ROOT,
         )  # fmt: skip
         paths = scenarios(database, var, rng)
+        server_pid = postmaster(database) if args.postgres else None
 
         def wanted(name: str) -> bool:
             return not only or name in only
@@ -289,7 +313,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                          "--log-level", "warning", "--no-access-log"]  # fmt: skip
         with server(floor_command, env, f"{floor_base}/floor", var / "floor.log") as floor:
             floor_env = write_paths(var, "floor", ["/floor"])
-            rows.append(measure("floor", floor_base, "bench/paths.lua", floor_env, floor.pid, args))
+            rows.append(measure("floor", floor_base, "bench/paths.lua", floor_env, floor.pid, args, None))
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -297,7 +321,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         with server(shop_command, env, f"{base}/api/health/", var / "serve.log") as shop:
             for name, script_env in paths.items():
                 if wanted(name):
-                    rows.append(measure(name, base, "bench/paths.lua", script_env, shop.pid, args))
+                    rows.append(measure(name, base, "bench/paths.lua", script_env, shop.pid, args, server_pid))
             staff = {"Authorization": f"Bearer {STAFF}"}
             products = httpx.get(f"{base}/api/products/", params={"page_size": 5, "ordering": "price"}).json()
             ids = [product["id"] for product in products["results"]]
@@ -308,7 +332,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                     continue
                 body = json.dumps({"items": [{"product_id": pid, "quantity": 1} for pid in lines]})
                 order_env = {"ORDER_BODY": body, "ORDER_TOKEN": CUSTOMER}
-                row = measure(name, f"{base}/api/orders/", "bench/order_load.lua", order_env, shop.pid, args)
+                orders_url = f"{base}/api/orders/"
+                row = measure(name, orders_url, "bench/order_load.lua", order_env, shop.pid, args, server_pid)
                 row.note = orders_drained(database)
                 rows.append(row)
     finally:
@@ -323,12 +348,14 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     print(f"shape: {args.processes} serving process(es) (uvicorn), wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration:g}s after {args.warmup:g} s warm-up; catalog {args.products} products / "
           f"{args.categories} categories")  # fmt: skip
-    print("| request | req/s | p50 ms | p99 ms | CPU ms/req | cores | of floor | errors | note |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    # "CPU ms/req": our processes (API, worker, Redis); on PostgreSQL, "DB CPU ms/req" is the server's own
+    print("| request | req/s | p50 ms | p99 ms | CPU ms/req | DB CPU ms/req | cores | of floor | errors | note |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
+        database_cpu = "-" if row.database_cpu_ms_per_request is None else f"{row.database_cpu_ms_per_request:.2f}"
         print(
             f"| {row.name} | {row.rps:,.0f} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.cpu_ms_per_request:.2f} "
-            f"| {row.cores:.2f} | {100 * row.share_of_floor:.1f} % | {row.errors} | {row.note} |"
+            f"| {database_cpu} | {row.cores:.2f} | {100 * row.share_of_floor:.1f} % | {row.errors} | {row.note} |"
         )
     if args.json:
         with open(args.json, "a") as out:
