@@ -14,8 +14,12 @@ database with the demo data and a 2,000-product / 30-category catalog (bench/mak
 processes) gets each scenario: a warm-up, then a measured wrk run (-t2 -c32 by default) whose requests
 take random paths (bench/paths.lua) or POST orders (bench/order_load.lua).
 
+The floor is measured before our server starts and again after it stops (`floor_again`): the machine's own
+speed drifted by ±10 % between runs minutes apart, so each share is of the mean of the two.
+
 Per row: req/s, p50/p99 in ms, the server's CPU per request (every process of the server: serving
-processes, worker, Redis; from /proc) and the cores it used, and req/s as a share of the floor's.
+processes, worker, Redis; from /proc; on PostgreSQL also the database server's own, apart) and the cores it
+used, and req/s as a share of the floors' mean.
 Orders are checked afterwards: every notification relayed and sent (console channels) by the end of the run.
 Needs wrk (apt-get install -y wrk).
 """
@@ -306,14 +310,17 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         def wanted(name: str) -> bool:
             return not only or name in only
 
-        port = free_port()
-        floor_base = f"http://127.0.0.1:{port}"
-        floor_command = [str(BIN / "python"), "-m", "uvicorn", "--factory", "bench.floor_app:create_app",
-                         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.processes),
-                         "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        with server(floor_command, env, f"{floor_base}/floor", var / "floor.log") as floor:
-            floor_env = write_paths(var, "floor", ["/floor"])
-            rows.append(measure("floor", floor_base, "bench/paths.lua", floor_env, floor.pid, args, None))
+        def measure_floor(name: str) -> Row:
+            port = free_port()
+            floor_base = f"http://127.0.0.1:{port}"
+            floor_command = [str(BIN / "python"), "-m", "uvicorn", "--factory", "bench.floor_app:create_app",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.processes),
+                             "--log-level", "warning", "--no-access-log"]  # fmt: skip
+            with server(floor_command, env, f"{floor_base}/floor", var / "floor.log") as floor:
+                floor_env = write_paths(var, "floor", ["/floor"])
+                return measure(name, floor_base, "bench/paths.lua", floor_env, floor.pid, args, None)
+
+        rows.append(measure_floor("floor"))
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -336,11 +343,14 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 row = measure(name, orders_url, "bench/order_load.lua", order_env, shop.pid, args, server_pid)
                 row.note = orders_drained(database)
                 rows.append(row)
+        # the floor again once our server has stopped: the machine's own speed drifts by ±10 % within minutes, so
+        # every share is of the mean of the two floors around it
+        rows.append(measure_floor("floor_again"))
     finally:
         stack.close()
         shutil.rmtree(var, ignore_errors=True)
 
-    floor_rps = rows[0].rps
+    floor_rps = (rows[0].rps + rows[-1].rps) / 2
     for row in rows:
         row.share_of_floor = row.rps / floor_rps
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
