@@ -41,12 +41,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-from sqlalchemy.pool import StaticPool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -71,6 +71,9 @@ class _SqliteWriter:
     SQLite's lock left it free while the waiter slept (up to 2 ms a turn, several turns an order under load).
     The kernel drops the lock of a process that dies. Writes that do not come through here (the ORM session's)
     still meet SQLite's own lock, as before. Without a usable lock file, SQLite's lock is the only one.
+    The wait for a turn has no deadline of its own (`flock` has none): a holder's turn is bounded by its
+    transaction, whose `BEGIN IMMEDIATE` gives up after `SQLITE_BUSY_TIMEOUT_MS`; only a process stopped mid-turn
+    (SIGSTOP, a debugger) keeps the others waiting until it runs again or dies.
     """
 
     def __init__(self, async_engine: AsyncEngine) -> None:
