@@ -12,7 +12,7 @@ Two layers, both per serving process:
   longer time), the plan choices counted for big filters, and typo look-ups of search words.
 
 What drops them: every catalog write is `async with cache.writing(unit) as session:`, the transaction of its unit of
-work (`shop_kernel.Unit`) with one after-commit hook (`invalidate_on_commit`). Once the write commits, and never if
+work (`shop_kernel.Unit`) with one after-commit hook (`_committed`). Once the write commits, and never if
 it rolls back, the hook drops this process's snapshots and empties every process's catalog answers
 (`ResponseCache.changed`, carried by the app's Redis bus), before the write's answer is sent. Other processes drop
 their snapshots when that message reaches them (`on_change`); an order that changes stock drops only the answers
@@ -69,7 +69,7 @@ PATH_SEPARATOR = " > "
 CATALOG_CACHE = "catalog_cache"
 """The app state key of the plugin's `CatalogCache`."""
 CATALOG_TAG = "catalog"
-"""What every cached catalog answer shows; any catalog write drops it (`CatalogCache.invalidate_on_commit`)."""
+"""What every cached catalog answer shows; any catalog write drops it (`CatalogCache.writing`)."""
 READ_CACHE_SECONDS = 60.0
 """How long a process keeps an anonymous product or category answer when no change reaches it (a safety net:
 writes drop what they change in every process at once, see `shop_kernel.response_cache`)."""
@@ -191,15 +191,11 @@ class CatalogCache:
 
     @asynccontextmanager
     async def writing(self, unit: Unit) -> AsyncIterator[AsyncSession]:
-        """A catalog write: `unit`'s transaction, after whose commit the caches are dropped (`invalidate_on_commit`)."""
+        """A catalog write: `unit`'s transaction. Once it commits, this process's snapshots and every process's
+        cached catalog answers are dropped (`_committed`); nothing if it rolls back."""
         async with unit.transaction() as session:
-            self.invalidate_on_commit(unit)
+            unit.after_commit(self._committed)
             yield session
-
-    def invalidate_on_commit(self, unit: Unit) -> None:
-        """Called by every catalog write inside its transaction: once `unit` commits, drop this process's
-        snapshots and every process's cached catalog answers; nothing if it rolls back."""
-        unit.after_commit(self._committed)
 
     async def _committed(self) -> None:
         self.invalidate()

@@ -37,6 +37,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,7 +50,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from sqlalchemy.engine.interfaces import Dialect
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -92,13 +93,18 @@ class _SqliteWriter:
         return await asyncio.wrap_future(self.executor.submit(context.run, self._in_transaction, work))
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
+        with self._turn(), self.engine.begin() as connection:
+            return work(connection)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn at writing, held for one transaction (nothing to take without a turn file)."""
         if self._turns is None:
-            with self.engine.begin() as connection:
-                return work(connection)
+            yield
+            return
         fcntl.flock(self._turns, fcntl.LOCK_EX)
         try:
-            with self.engine.begin() as connection:
-                return work(connection)
+            yield
         finally:
             fcntl.flock(self._turns, fcntl.LOCK_UN)
 
